@@ -1,0 +1,64 @@
+"""Benchmarks that print figures (never timed tests): image builds, lab up, memory."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+
+from . import engine, images
+from .console import table
+from .lab import LabSpec, remove, up
+from .progress import Progress
+
+MIB = 1024 * 1024
+
+
+def memory_mib(client: docker.DockerClient, container: str) -> float:
+    """A container's memory as `docker stats` counts it (usage less inactive page cache)."""
+    stats = client.api.stats(container, stream=False)
+    mem = stats.get("memory_stats", {})
+    inner = mem.get("stats", {})
+    cache = inner.get("total_inactive_file", inner.get("inactive_file", 0))
+    return (mem.get("usage", 0) - cache) / MIB
+
+
+def run(cold: bool, sizes: list[int], progress: Progress | None = None) -> None:
+    progress = progress or Progress()
+    client = engine.ensure(progress)
+    if cold:
+        removed = images.remove_images(client)
+        progress.say(f"cold build: removed {len(removed)} Regen Lab images")
+        t0 = time.monotonic()
+        root_start = time.monotonic()
+        images.debian_root(client, "bookworm", progress)
+        root_s = time.monotonic() - root_start
+    else:
+        t0 = time.monotonic()
+        root_s = 0.0
+    built = images.ensure_images(client, "bookworm", progress)
+    total = time.monotonic() - t0
+    rows = [("debian root", "-", "built" if cold else "cached", f"{root_s:.1f}", "-")]
+    for b in built.values():
+        size = client.images.get(b.tag).attrs["Size"] / MIB
+        rows.append((b.name, b.tag, "built" if b.built else "cached", f"{b.seconds:.1f}", f"{size:.0f}"))
+    print("\n== image build" + (" (cold, from nothing)" if cold else " (warm)"))
+    print(table(rows, ["image", "tag", "", "seconds", "MB"]))
+    print(f"all images: {total:.1f}s")
+
+    for n in sizes:
+        name = f"bench-{n}"
+        if name in {c.labels.get('regenlab.lab') for c in client.containers.list(all=True)}:
+            remove(client, name)
+        t0 = time.monotonic()
+        try:
+            lab = up(client, LabSpec(name=name, agents=n), progress)
+            ready = time.monotonic() - t0
+            time.sleep(5)  # let the first runs' page cache and JVM allocation settle
+            mem = [(node.name, node.role, f"{memory_mib(client, node.container):.0f}") for node in lab.nodes]
+            total_mib = sum(float(m[2]) for m in mem)
+            print(f"\n== lab up with {n} agents (warm images): all ready in {ready:.1f}s")
+            print(table(mem, ["node", "role", "MiB"]))
+            print(f"whole lab: {total_mib:.0f} MiB")
+        finally:
+            remove(client, name)

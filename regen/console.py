@@ -1,0 +1,20 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import astuple, fields, is_dataclass
+
+
+def table(rows: Sequence[object], headers: Sequence[str] | None = None) -> str:
+    """Render dataclass rows (or tuples with ``headers``) as aligned columns."""
+    if not rows:
+        return "(nothing)"
+    first = rows[0]
+    if headers is None and is_dataclass(first):
+        headers = [f.name.replace("_", " ") for f in fields(first)]
+    cells = [[str(c) for c in (astuple(r) if is_dataclass(r) else r)] for r in rows]  # type: ignore[arg-type]
+    head = [str(h) for h in (headers or [])]
+    widths = [max(len(x) for x in col) for col in zip(head, *cells)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in cells)])

@@ -1,0 +1,413 @@
+"""A Lab: a named set of Nodes (containers) on its own Docker network, all labelled
+``regenlab.lab=<name>``, running a real Puppet deployment from Debian's packages.
+
+``up`` brings one up the way an operator builds a site: the master creates its CA,
+PostgreSQL gets a certificate from it, PuppetDB and the agents send certificate
+requests that the operator signs on the CA, PuppetDB starts with its host's cert,
+the agent services start, and every first catalog run is reported to PuppetDB.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from . import pki, puppet
+from .config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
+from .errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
+from .executor import DockerExecutor, Executor
+from .images import check_suite, ensure_images
+from .progress import Progress
+
+ROLES = ("server", "puppetdb", "postgres", "agent")
+IMAGE_OF_ROLE = {"server": "server", "puppetdb": "puppetdb", "postgres": "postgres", "agent": "agent"}
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+MAX_AGENTS = 200
+SERVER_ALT_NAMES = ("puppet", "server")
+PG_SSL = "/etc/postgresql/ssl"
+PARALLEL = 8  # concurrent per-node commands (2 cores: Ruby start-up is the cost)
+
+SERVER_READY_TIMEOUT = 240
+PUPPETDB_READY_TIMEOUT = 300
+FIRST_RUNS_TIMEOUT = 300
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node to create: its name in the lab (also hostname and certname) and role."""
+
+    name: str
+    role: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """What ``lab.up`` is asked for, validated."""
+
+    name: str = "regenlab"
+    agents: int = 3
+    suite: str = DEFAULT_SUITE
+    publish: bool = False
+
+    @classmethod
+    def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False) -> LabSpec:
+        check_name(name)
+        try:
+            count = int(str(agents).strip())
+        except ValueError:
+            raise BadInput(f"--agents must be a whole number from 1 to {MAX_AGENTS}, not {agents!r}") from None
+        if not 1 <= count <= MAX_AGENTS:
+            raise BadInput(f"--agents must be from 1 to {MAX_AGENTS}, not {count}")
+        return cls(name=name, agents=count, suite=check_suite(suite), publish=publish)
+
+    def nodes(self) -> list[NodeSpec]:
+        return [
+            NodeSpec("postgres", "postgres"),
+            NodeSpec("server", "server", aliases=("puppet",)),
+            NodeSpec("puppetdb", "puppetdb"),
+            *(NodeSpec(f"agent-{i}", "agent") for i in range(1, self.agents + 1)),
+        ]
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise BadInput(
+            f"lab name {name!r} is not valid: use 1-40 lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Node:
+    """A host of the lab. Its hostname is its certname and its name in the lab."""
+
+    lab: str
+    name: str
+    role: str
+    container: str
+
+    @property
+    def certname(self) -> str:
+        return self.name
+
+    @property
+    def executor(self) -> Executor:
+        return DockerExecutor(self.container, node=self.name)
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One row of ``lab.status``."""
+
+    node: str
+    role: str
+    certname: str
+    cert_serial: str
+    ca_fingerprint: str
+    state: str
+
+
+@dataclass
+class Lab:
+    """A lab that exists (its containers carry its label)."""
+
+    client: docker.DockerClient
+    name: str
+    _nodes: list[Node] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, client: docker.DockerClient, name: str) -> Lab:
+        check_name(name)
+        lab = cls(client, name)
+        if not lab.nodes:
+            known = sorted(lab_names(client))
+            hint = f" (labs up: {', '.join(known)})" if known else " (no lab is up)"
+            raise LabNotFound(f"no lab named {name!r}{hint}; start one with `invoke lab.up --name {name}`")
+        return lab
+
+    @property
+    def network(self) -> str:
+        return f"{self.name}-net"
+
+    @property
+    def nodes(self) -> list[Node]:
+        if not self._nodes:
+            found = []
+            for c in _containers(self.client, self.name):
+                found.append(Node(self.name, c.labels[LABEL_NODE], c.labels[LABEL_ROLE], c.name))
+            self._nodes = sorted(found, key=_node_order)
+        return self._nodes
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise NodeNotFound(f"lab {self.name!r} has no node {name!r}; its nodes: {', '.join(n.name for n in self.nodes)}")
+
+    def by_role(self, role: str) -> list[Node]:
+        return [n for n in self.nodes if n.role == role]
+
+    @property
+    def server(self) -> Node:
+        return self.node("server")
+
+    @property
+    def puppetdb(self) -> Node:
+        return self.node("puppetdb")
+
+    @property
+    def agents(self) -> list[Node]:
+        return self.by_role("agent")
+
+    def ca_bundle(self) -> bytes:
+        """The CA bundle the master hands out to agents (its ``localcacert``)."""
+        return self.server.executor.read_file(puppet.LOCALCACERT)
+
+    def container(self, node: Node) -> Container:
+        return self.client.containers.get(node.container)
+
+    def state(self, node: Node) -> str:
+        try:
+            attrs = self.client.api.inspect_container(node.container)["State"]
+        except NotFound:
+            return "gone"
+        if attrs.get("Status") != "running":
+            return str(attrs.get("Status"))
+        health = (attrs.get("Health") or {}).get("Status")
+        return {"healthy": "ready", None: "running"}.get(health, str(health))
+
+    def logs(self, node_name: str, tail: int = 200) -> str:
+        node = self.node(node_name)
+        return self.container(node).logs(tail=tail).decode(errors="replace")
+
+    def status(self) -> list[NodeStatus]:
+        return parallel(self.nodes, self._status_of)
+
+    def _status_of(self, node: Node) -> NodeStatus:
+        state = self.state(node)
+        serial = ca = "-"
+        if state not in ("exited", "gone", "created", "dead"):
+            cert_path, ca_path = cert_paths(node)
+            ex = node.executor
+            try:
+                serial = f"{pki.info(pki.load_certs(ex.read_file(cert_path))[0]).serial:X}"
+            except (CommandFailed, BadInput):
+                pass
+            try:
+                ca = pki.ca_fingerprint(ex.read_file(ca_path)).replace(":", "")[:16]
+            except (CommandFailed, BadInput):
+                pass
+        return NodeStatus(node.name, node.role, node.certname, serial, ca, state)
+
+
+def cert_paths(node: Node) -> tuple[str, str]:
+    """Where a node keeps its own certificate and the CA bundle it trusts."""
+    if node.role == "postgres":
+        return f"{PG_SSL}/postgres.crt", f"{PG_SSL}/ca.pem"
+    return puppet.hostcert(node.certname), puppet.LOCALCACERT
+
+
+def _node_order(node: Node) -> tuple[int, int, str]:
+    num = int(node.name.rsplit("-", 1)[1]) if node.role == "agent" and node.name[-1].isdigit() else 0
+    return (ROLES.index(node.role) if node.role in ROLES else 99, num, node.name)
+
+
+def _containers(client: docker.DockerClient, name: str) -> list[Container]:
+    return client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={name}"})
+
+
+def lab_names(client: docker.DockerClient) -> set[str]:
+    names = {c.labels.get(LABEL_LAB, "") for c in client.containers.list(all=True, filters={"label": LABEL_LAB})}
+    names |= {n.attrs["Labels"].get(LABEL_LAB, "") for n in client.networks.list(filters={"label": LABEL_LAB})}
+    return names - {""}
+
+
+def parallel(items: Iterable[T], fn: Callable[[T], object], limit: int = PARALLEL) -> list:
+    """Run ``fn`` on every item, ``limit`` at a time; results in order; the first error raised."""
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        return [f.result() for f in futures]
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = None, keep: bool = False) -> Lab:
+    """Create the lab and return when every agent's first catalog run is in PuppetDB.
+    On failure the lab is removed (unless ``keep``) and the error carries the failing
+    service's own log."""
+    progress = progress or Progress()
+    if _containers(client, spec.name) or spec.name in lab_names(client):
+        raise LabExists(
+            f"lab {spec.name!r} is already up; use it (`invoke lab.status --name {spec.name}`), "
+            f"pick another --name, or remove it with `invoke lab.down --name {spec.name}`"
+        )
+    images = ensure_images(client, spec.suite, progress)
+    lab = Lab(client, spec.name)
+    try:
+        with progress.step(f"lab {spec.name}: network and {len(spec.nodes())} containers"):
+            client.networks.create(lab.network, driver="bridge", internal=not spec.publish,
+                                   labels={LABEL_LAB: spec.name})
+            for ns in spec.nodes():
+                _create_node(client, spec, ns, images[IMAGE_OF_ROLE[ns.role]].tag)
+        _provision(lab, progress)
+    except BaseException:
+        if keep:
+            progress.say(f"lab {spec.name} kept for inspection (`invoke lab.down --name {spec.name}` removes it)")
+        else:
+            progress.say(f"removing lab {spec.name} (use --keep to inspect a failed lab)")
+            remove(client, spec.name)
+        raise
+    return lab
+
+
+def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image: str) -> Container:
+    env = {}
+    if ns.role == "server":
+        env["REGENLAB_DNS_ALT_NAMES"] = ",".join(SERVER_ALT_NAMES)
+    ports = {}
+    if spec.publish and ns.role in ("server", "puppetdb"):
+        port = {"server": 8140, "puppetdb": 8081}[ns.role]
+        ports = {f"{port}/tcp": ("127.0.0.1", None)}  # loopback only, a free port
+    container = client.containers.create(
+        image, name=f"{spec.name}-{ns.name}", hostname=ns.name, detach=True, init=True,
+        # start-stop-daemon matches processes of other users through /proc/PID/exe, which
+        # needs ptrace rights; root on a real host has them.
+        cap_add=["SYS_PTRACE"], environment=env, ports=ports,
+        labels={LABEL_LAB: spec.name, LABEL_ROLE: ns.role, LABEL_NODE: ns.name},
+        network=f"{spec.name}-net",
+        networking_config={f"{spec.name}-net": client.api.create_endpoint_config(aliases=[ns.name, *ns.aliases])},
+    )
+    container.start()
+    return container
+
+
+def _provision(lab: Lab, progress: Progress) -> None:
+    server, pdb, pg = lab.server, lab.puppetdb, lab.node("postgres")
+    agents = lab.agents
+    with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
+        wait_ready(lab, server, SERVER_READY_TIMEOUT)
+    with progress.step("PostgreSQL: certificate from the lab's CA, TLS on"):
+        postgres_tls(server.executor, pg.executor)
+    requesters = [pdb, *agents]
+    with progress.step(f"certificate requests from {len(requesters)} hosts (`puppet ssl submit_request`)"):
+        parallel(requesters, lambda n: puppet.submit_request(n.executor))
+    with progress.step("signing them on the CA (`puppetserver ca sign`)"):
+        puppet.ca_sign(server.executor, [n.certname for n in requesters])
+    with progress.step("PuppetDB: certificate, service started, running"):
+        puppet.download_cert(pdb.executor)
+        puppet.service(pdb.executor, "puppetdb", "running")
+        wait_ready(lab, pdb, PUPPETDB_READY_TIMEOUT)
+    runners = [server, *agents]
+    with progress.step(f"agent services started on {len(runners)} nodes"):
+        parallel(runners, lambda n: puppet.service(n.executor, "puppet", "running"))
+    with progress.step("first catalog runs reported to PuppetDB"):
+        wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)
+
+
+def postgres_tls(ca: Executor, pg: Executor) -> None:
+    """Issue PostgreSQL's certificate on the CA, install it with the CA bundle, switch TLS
+    on, reload. The key is moved, not copied: it leaves the CA host."""
+    puppet.ca_generate(ca, "postgres", ["postgres"])
+    cert = ca.read_file(puppet.hostcert("postgres"))
+    key = ca.read_file(puppet.hostkey("postgres"))
+    bundle = ca.read_file(puppet.LOCALCACERT)
+    pg.write_file(f"{PG_SSL}/postgres.key", key, mode=0o600, owner="postgres:postgres")
+    pg.write_file(f"{PG_SSL}/postgres.crt", cert, owner="postgres:postgres")
+    pg.write_file(f"{PG_SSL}/ca.pem", bundle, owner="postgres:postgres")
+    ca.run(["rm", "-f", puppet.hostkey("postgres"), puppet.hostcert("postgres")])
+    version = pg.run(["ls", "/etc/postgresql"]).stdout.split()[0]
+    pg.write_file(f"/etc/postgresql/{version}/main/conf.d/20-ssl.conf", b"ssl = on\n", owner="postgres:postgres")
+    pg.run(["pg_ctlcluster", version, "main", "reload"])
+
+
+def wait_ready(lab: Lab, node: Node, timeout: float) -> float:
+    """Wait for the node's HEALTHCHECK to pass; fail fast if its container exited."""
+
+    def gone() -> str | None:
+        state = lab.state(node)
+        return f"container {state}" if state in ("exited", "dead", "gone") else None
+
+    return puppet.wait_until(
+        f"{node.name} ({node.role})", lambda: lab.state(node) == "ready", timeout, interval=1.0,
+        log=lambda: lab.logs(node.name, tail=60), give_up=gone,
+    )
+
+
+def wait_for_reports(lab: Lab, certnames: list[str], since: str | None, timeout: float) -> dict:
+    """Wait until PuppetDB holds a latest report from each certname (received after
+    ``since``, an ISO time, if given); a failed report fails at once."""
+    pdb = lab.puppetdb.executor
+    reports: dict = {}
+
+    def probe() -> bool:
+        nonlocal reports
+        reports = puppet.latest_reports(pdb)
+        fresh = {c: r for c, r in reports.items() if c in certnames and (since is None or r.receive_time > since)}
+        failed = [c for c, r in fresh.items() if r.status == "failed"]
+        if failed:
+            raise RegenLabError(
+                f"catalog run failed on {', '.join(sorted(failed))}; "
+                f"see `invoke lab.logs --name {lab.name} {sorted(failed)[0]}`"
+            )
+        return set(fresh) >= set(certnames)
+
+    def missing_log() -> str:
+        missing = [c for c in certnames if c not in reports]
+        return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in missing[:3])
+
+    puppet.wait_until("reports in PuppetDB", probe, timeout, interval=2.0, log=missing_log)
+    return reports
+
+
+def remove(client: docker.DockerClient, name: str) -> dict[str, int]:
+    """Remove every container, network and volume labelled with the lab's name."""
+    label = {"label": f"{LABEL_LAB}={name}"}
+    counts = {"containers": 0, "networks": 0, "volumes": 0}
+    for c in client.containers.list(all=True, filters=label):
+        try:
+            c.remove(force=True, v=True)
+            counts["containers"] += 1
+        except NotFound:
+            pass
+    for n in client.networks.list(filters=label):
+        try:
+            n.remove()
+            counts["networks"] += 1
+        except (NotFound, APIError):
+            time.sleep(1)
+            n.remove()
+            counts["networks"] += 1
+    for v in client.volumes.list(filters=label):
+        v.remove(force=True)
+        counts["volumes"] += 1
+    return counts
+
+
+def down(client: docker.DockerClient, name: str) -> dict[str, int]:
+    """``lab.down``: an error if nothing carries the label (safe to repeat: the second
+    time it says there is no such lab and removes nothing)."""
+    check_name(name)
+    if name not in lab_names(client):
+        raise LabNotFound(f"no lab named {name!r} is up; nothing to remove")
+    return remove(client, name)
+
+
+__all__ = [
+    "Lab", "LabSpec", "Node", "NodeSpec", "NodeStatus", "up", "down", "remove", "lab_names",
+    "wait_ready", "wait_for_reports", "NotReady",
+]

@@ -1,0 +1,134 @@
+"""The operator's Puppet commands (Puppet 7/8 on Debian), run through an Executor.
+
+Each function is what an operator types on a host; ``docs/puppet.md`` maps them to the
+seed's Puppet 4 commands."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import CommandFailed, NotReady
+from .executor import ExecResult, Executor
+
+SSLDIR = "/var/lib/puppet/ssl"
+CADIR = "/etc/puppet/puppetserver/ca"
+LOCALCACERT = f"{SSLDIR}/certs/ca.pem"
+LOCALCRL = f"{SSLDIR}/crl.pem"
+
+
+def hostcert(certname: str) -> str:
+    return f"{SSLDIR}/certs/{certname}.pem"
+
+
+def hostkey(certname: str) -> str:
+    return f"{SSLDIR}/private_keys/{certname}.pem"
+
+
+# --- services (the seed's `puppet resource service NAME ensure=...`) -------------------
+
+def service(ex: Executor, name: str, ensure: str, timeout: int = 300) -> ExecResult:
+    return ex.run(["puppet", "resource", "--color=false", "service", name, f"ensure={ensure}"],
+                  timeout=timeout)
+
+
+def service_running(ex: Executor, name: str) -> bool:
+    return ex.run([f"/etc/init.d/{name}", "status"], check=False, timeout=30).exit_code == 0
+
+
+# --- the CA (on the server) ------------------------------------------------------------
+
+def ca_sign(ex: Executor, certnames: list[str]) -> ExecResult:
+    return ex.run(["puppetserver", "ca", "sign", "--certname", ",".join(certnames)])
+
+
+def ca_generate(ex: Executor, certname: str, alt_names: list[str] | None = None) -> ExecResult:
+    argv = ["puppetserver", "ca", "generate", "--certname", certname]
+    if alt_names:
+        argv += ["--subject-alt-names", ",".join(alt_names)]
+    return ex.run(argv)
+
+
+def ca_list(ex: Executor) -> str:
+    return ex.run(["puppetserver", "ca", "list", "--all"]).stdout
+
+
+# --- an agent's own SSL ----------------------------------------------------------------
+
+def submit_request(ex: Executor) -> ExecResult:
+    return ex.run(["puppet", "ssl", "submit_request"], timeout=120)
+
+
+def download_cert(ex: Executor) -> ExecResult:
+    return ex.run(["puppet", "ssl", "download_cert"], timeout=120)
+
+
+def agent_test(ex: Executor, timeout: int = 300) -> ExecResult:
+    """``puppet agent -t``: exit 0 (no change) or 2 (changes) is a successful run."""
+    return ex.run(["puppet", "agent", "--test", "--color=false"], ok_codes=(0, 2), timeout=timeout)
+
+
+# --- status endpoints (asked on the node itself, like an operator's curl) -------------
+
+def server_status(ex: Executor) -> str:
+    res = ex.run(["curl", "-sk", "https://127.0.0.1:8140/status/v1/simple"], check=False, timeout=20)
+    return res.stdout.strip() if res.exit_code == 0 else "down"
+
+
+def puppetdb_state(ex: Executor) -> str:
+    res = ex.run(["curl", "-s", "http://127.0.0.1:8080/status/v1/services/puppetdb-status"],
+                 check=False, timeout=20)
+    try:
+        return str(json.loads(res.stdout).get("state", "unknown"))
+    except (ValueError, AttributeError):
+        return "down"
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """A node's latest report in PuppetDB."""
+
+    certname: str
+    status: str
+    receive_time: str
+
+
+def puppetdb_query(ex: Executor, endpoint: str, query: list | None = None) -> list[dict]:
+    """A PuppetDB v4 query over the node-local HTTP port (inside the PuppetDB host)."""
+    url = f"http://127.0.0.1:8080/pdb/query/v4/{endpoint}"
+    if query is not None:
+        url += "?query=" + urllib.parse.quote(json.dumps(query))
+    res = ex.run(["curl", "-sf", url], timeout=30)
+    return json.loads(res.stdout)
+
+
+def latest_reports(ex: Executor) -> dict[str, ReportSummary]:
+    rows = puppetdb_query(ex, "reports", ["extract", ["certname", "status", "receive_time"],
+                                          ["=", "latest_report?", True]])
+    return {r["certname"]: ReportSummary(r["certname"], r["status"], r["receive_time"]) for r in rows}
+
+
+# --- waiting -----------------------------------------------------------------------------
+
+def wait_until(
+    what: str, probe: Callable[[], bool], timeout: float, interval: float = 1.0,
+    log: Callable[[], str] | None = None, give_up: Callable[[], str | None] | None = None,
+) -> float:
+    """Poll ``probe`` until it is true; on timeout raise NotReady with ``log()`` attached.
+    ``give_up`` returns a reason to stop at once (a container that exited). Commands
+    that fail while a service starts count as "not yet"."""
+    start = time.monotonic()
+    while True:
+        try:
+            if probe():
+                return time.monotonic() - start
+        except CommandFailed:
+            pass
+        waited = time.monotonic() - start
+        reason = give_up() if give_up else None
+        if reason or waited > timeout:
+            raise NotReady(f"{what}{' (' + reason + ')' if reason else ''}", waited, log() if log else "")
+        time.sleep(interval)

@@ -1,0 +1,138 @@
+"""Regen Lab's commands (invoke). Thin: parse arguments, call ``regen``, print.
+
+    invoke lab.up [--name NAME] [--agents N] [--keep] [--publish]
+    invoke lab.status [--name NAME] [--json]
+    invoke lab.logs [--name NAME] [NODE]
+    invoke lab.down [--name NAME]
+    invoke images.build [--suite SUITE]
+    invoke engine.ensure
+    invoke rehearse [--agents N] [--keep]
+    invoke bench.lab [--cold] [--agents 3,10]
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict
+
+from invoke import Collection, Exit, task
+
+from regen import bench as bench_lib
+from regen import engine as engine_lib
+from regen import images as images_lib
+from regen import lab as lab_lib
+from regen import rehearsal
+from regen.console import table
+from regen.errors import RegenLabError
+from regen.progress import Progress
+
+NAME_HELP = "the lab's name (default: regenlab)"
+
+
+def friendly(fn):
+    """A user's mistake or an unavailable engine is one line on stderr, exit 2: no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RegenLabError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+
+    return wrapper
+
+
+def _name(c, name):
+    return name or c.config.regenlab.name
+
+
+@task(help={"name": NAME_HELP, "agents": "how many agent nodes (default: 3)",
+            "keep": "keep the lab when it fails to come up, for inspection",
+            "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)"})
+@friendly
+def up(c, name="", agents="", keep=False, publish=False):
+    """Start a lab and wait until every agent's first catalog run is in PuppetDB."""
+    spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, publish=publish)
+    progress = Progress()
+    client = engine_lib.ensure(progress)
+    lab = lab_lib.up(client, spec, progress, keep=keep)
+    print(table(lab.status()))
+
+
+@task(help={"name": NAME_HELP, "json": "print JSON instead of a table"})
+@friendly
+def status(c, name="", json_=False):
+    """Show every node of a lab: role, certname, cert serial, CA fingerprint, state."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    rows = lab.status()
+    print(json.dumps([asdict(r) for r in rows], indent=2) if json_ else table(rows))
+
+
+@task(help={"name": NAME_HELP, "node": "a node (server, puppetdb, postgres, agent-N); all if omitted",
+            "tail": "how many lines per node (default: 200)"})
+@friendly
+def logs(c, node="", name="", tail=200):
+    """Print a node's log (its services' logs, as `docker logs` shows them)."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    for n in [lab.node(node)] if node else lab.nodes:
+        if not node:
+            print(f"===== {n.name}")
+        print(lab.logs(n.name, tail=int(tail)), end="")
+
+
+@task(help={"name": NAME_HELP})
+@friendly
+def down(c, name=""):
+    """Remove every container, network and volume of a lab."""
+    lab_lib.check_name(_name(c, name))
+    counts = lab_lib.down(engine_lib.connect(), _name(c, name))
+    print(f"lab {_name(c, name)} removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7) or trixie (Puppet 8)"})
+@friendly
+def build_images(c, suite="bookworm"):
+    """Build the node images that are missing (cached by content hash)."""
+    progress = Progress()
+    built = images_lib.ensure_images(engine_lib.ensure(progress), suite, progress)
+    print(table([(b.name, b.tag, "built" if b.built else "cached", f"{b.seconds:.1f}s") for b in built.values()],
+                ["image", "tag", "", "time"]))
+
+
+@task(name="ensure")
+@friendly
+def ensure_engine(c):
+    """Make sure a Docker daemon answers (installs docker.io and starts dockerd as root on Debian)."""
+    client = engine_lib.ensure(Progress())
+    print(f"Docker engine {client.version()['Version']} answers")
+
+
+@task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
+            "name": "the lab's name (default: rehearsal)"})
+@friendly
+def rehearse(c, agents="", keep=False, name="rehearsal"):
+    """The main job: build (cached), bring a lab up, show it, take it down."""
+    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents)
+    ok = rehearsal.rehearse(spec, keep=keep)
+    if not ok:
+        raise Exit("rehearsal failed", code=1)
+
+
+@task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
+                        "agents": "lab sizes to time, comma-separated (default: 3,10)"})
+@friendly
+def bench_lab(c, cold=False, agents="3,10"):
+    """Benchmark: image build per image, lab up to all-ready per size, memory per container."""
+    sizes = [int(a) for a in str(agents).split(",") if a.strip()]
+    bench_lib.run(cold=cold, sizes=sizes)
+
+
+lab = Collection("lab", up, status, logs, down)
+images = Collection("images", build_images)
+engine = Collection("engine", ensure_engine)
+bench = Collection("bench", bench_lab)
+ns = Collection(rehearse, lab, images, engine, bench)
+ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})

@@ -2,7 +2,7 @@
 
     invoke lab.up [--name NAME] [--agents N] [--keep] [--publish]
     invoke lab.status [--name NAME] [--json]
-    invoke lab.logs [--name NAME] [NODE]
+    invoke lab.logs [--name NAME] NODE|all
     invoke lab.down [--name NAME]
     invoke images.build [--suite SUITE]
     invoke engine.ensure
@@ -70,15 +70,17 @@ def status(c, name="", json_=False):
     print(json.dumps([asdict(r) for r in rows], indent=2) if json_ else table(rows))
 
 
-@task(help={"name": NAME_HELP, "node": "a node (server, puppetdb, postgres, agent-N); all if omitted",
-            "tail": "how many lines per node (default: 200)"})
+@task(positional=["node"], help={"name": NAME_HELP,
+                                 "node": "a node (server, puppetdb, postgres, agent-N), or `all`",
+                                 "tail": "how many lines per node (default: 200)"})
 @friendly
-def logs(c, node="", name="", tail=200):
+def logs(c, node=None, name="", tail=200):
     """Print a node's log (its services' logs, as `docker logs` shows them)."""
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    for n in [lab.node(node)] if node else lab.nodes:
-        if not node:
+    every = node == "all"
+    for n in lab.nodes if every else [lab.node(node)]:
+        if every:
             print(f"===== {n.name}")
         print(lab.logs(n.name, tail=int(tail)), end="")
 

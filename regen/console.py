@@ -15,6 +15,6 @@ def table(rows: Sequence[object], headers: Sequence[str] | None = None) -> str:
         headers = [f.name.replace("_", " ") for f in fields(first)]
     cells = [[str(c) for c in (astuple(r) if is_dataclass(r) else r)] for r in rows]  # type: ignore[arg-type]
     head = [str(h) for h in (headers or [])]
-    widths = [max(len(x) for x in col) for col in zip(head, *cells)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    widths = [max(len(x) for x in col) for col in zip(head, *cells, strict=False)]
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(c) for c in cells)])

@@ -154,7 +154,8 @@ class Lab:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise NodeNotFound(f"lab {self.name!r} has no node {name!r}; its nodes: {', '.join(n.name for n in self.nodes)}")
+        names = ", ".join(n.name for n in self.nodes)
+        raise NodeNotFound(f"lab {self.name!r} has no node {name!r}; its nodes: {names}")
 
     def by_role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
@@ -301,22 +302,33 @@ def _provision(lab: Lab, progress: Progress) -> None:
     agents = lab.agents
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
-    with progress.step("PostgreSQL: certificate from the lab's CA, TLS on"):
-        postgres_tls(server.executor, pg.executor)
-    requesters = [pdb, *agents]
-    with progress.step(f"certificate requests from {len(requesters)} hosts (`puppet ssl submit_request`)"):
-        parallel(requesters, lambda n: puppet.submit_request(n.executor))
-    with progress.step("signing them on the CA (`puppetserver ca sign`)"):
-        puppet.ca_sign(server.executor, [n.certname for n in requesters])
-    with progress.step("PuppetDB: certificate, service started, running"):
-        puppet.download_cert(pdb.executor)
-        puppet.service(pdb.executor, "puppetdb", "running")
-        wait_ready(lab, pdb, PUPPETDB_READY_TIMEOUT)
+    with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; PuppetDB host enrolled"):
+        parallel([lambda: postgres_tls(server.executor, pg.executor), lambda: enroll(server, pdb)], lambda f: f())
+    # PuppetDB's JVM start is the long pole: the agents enroll meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pdb_started = pool.submit(start_puppetdb, lab, pdb)
+        with progress.step(f"{len(agents)} agents enrolled (request, sign on the CA, download)"):
+            parallel(agents, lambda n: enroll(server, n))
+        with progress.step("PuppetDB running (`puppet resource service puppetdb ensure=running`)"):
+            pdb_started.result()
     runners = [server, *agents]
     with progress.step(f"agent services started on {len(runners)} nodes"):
         parallel(runners, lambda n: puppet.service(n.executor, "puppet", "running"))
     with progress.step("first catalog runs reported to PuppetDB"):
         wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)
+
+
+def enroll(server: Node, node: Node) -> None:
+    """What an operator does for a new host without autosign: the host requests a
+    certificate, the operator signs it on the CA, the host downloads it."""
+    puppet.submit_request(node.executor)
+    puppet.ca_sign(server.executor, node.certname)
+    puppet.download_cert(node.executor)
+
+
+def start_puppetdb(lab: Lab, pdb: Node) -> None:
+    puppet.service(pdb.executor, "puppetdb", "running")
+    wait_ready(lab, pdb, PUPPETDB_READY_TIMEOUT)
 
 
 def postgres_tls(ca: Executor, pg: Executor) -> None:

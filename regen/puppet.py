@@ -41,8 +41,10 @@ def service_running(ex: Executor, name: str) -> bool:
 
 # --- the CA (on the server) ------------------------------------------------------------
 
-def ca_sign(ex: Executor, certnames: list[str]) -> ExecResult:
-    return ex.run(["puppetserver", "ca", "sign", "--certname", ",".join(certnames)])
+def ca_sign(ex: Executor, certname: str) -> ExecResult:
+    """Sign one pending request. One certname per call: `puppetserver ca sign` with
+    several stalls 30 s on a reused keep-alive connection (docs/puppet.md)."""
+    return ex.run(["puppetserver", "ca", "sign", "--certname", certname])
 
 
 def ca_generate(ex: Executor, certname: str, alt_names: list[str] | None = None) -> ExecResult:

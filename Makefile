@@ -1,0 +1,46 @@
+# Regen Lab. The two commands of the contract:
+#   make rehearse   the main job: a full rehearsal on a fresh lab
+#   make test       the test suite (unit tests and real-container tests)
+# Each sets up what it needs: the virtualenv, a Docker daemon, the images.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+AGENTS ?= 3
+PYTEST_ARGS ?=
+
+.PHONY: setup docker images test unit rehearse bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+docker: setup
+	$(BIN)/invoke engine.ensure
+
+images: docker
+	$(BIN)/invoke images.build
+
+test: images
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+unit: setup
+	$(BIN)/pytest -m 'not docker' $(PYTEST_ARGS)
+
+rehearse: images
+	$(BIN)/invoke rehearse --agents $(AGENTS)
+
+bench: images
+	$(BIN)/invoke bench.lab
+
+lint: setup
+	$(BIN)/ruff check regen tests tasks.py
+
+clean:
+	-$(BIN)/invoke lab.down 2>/dev/null
+	rm -rf $(VENV) .regenlab

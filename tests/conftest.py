@@ -1,0 +1,65 @@
+"""Shared fixtures. Docker tests share one lab per xdist worker (a lab costs a minute of
+JVM starts); every lab of a run is named ``t<run>-...`` and removed at the end even if a
+worker died, since testcontainers' reaper cannot run here (no registry)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from regen import engine
+from regen.config import state_dir
+from regen.lab import Lab, LabSpec, lab_names, remove, up
+from regen.progress import Progress
+
+RUN = os.environ.setdefault("REGENLAB_TEST_RUN", uuid.uuid4().hex[:6])
+
+
+def lab_name(worker_id: str, suffix: str = "") -> str:
+    return f"t{RUN}-{worker_id}{suffix}"
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    return engine.connect()
+
+
+@pytest.fixture(scope="session")
+def lab(request, docker_client, worker_id) -> Lab:
+    """A 2-agent lab, up for the whole session of this worker."""
+    name = lab_name(worker_id)
+    try:
+        yield up(docker_client, LabSpec(name=name, agents=2), Progress())
+    finally:
+        if request.session.testsfailed:
+            keep_artifacts(docker_client, name)
+        remove(docker_client, name)
+
+
+def keep_artifacts(client, name: str) -> Path:
+    """Save every node's log of a lab whose tests failed (Molecule's habit)."""
+    out = state_dir() / "artifacts" / name
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        lab = Lab.open(client, name)
+    except Exception:  # the lab never came up: nothing to keep
+        return out
+    for node in lab.nodes:
+        (out / f"{node.name}.log").write_text(lab.logs(node.name, tail=2000))
+    return out
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """On the controller: remove any lab of this run that a worker left behind."""
+    if hasattr(session.config, "workerinput"):
+        return
+    try:
+        client = engine.connect()
+    except Exception:
+        return
+    for name in lab_names(client):
+        if name.startswith(f"t{RUN}"):
+            remove(client, name)

@@ -1,0 +1,41 @@
+"""Bad input through the real command line: one line, what is wrong and what to do, no
+traceback, exit status 2. None of these needs a Docker engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+INVOKE = [sys.executable, "-m", "invoke"]
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*INVOKE, *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["lab.up", "--agents", "0"], "--agents must be from 1 to 200, not 0"),
+    (["lab.up", "--agents", "many"], "--agents must be a whole number"),
+    (["lab.up", "--name", "Not A Name!"], "lab name 'Not A Name!' is not valid"),
+    (["lab.status", "--name", "a/b"], "is not valid"),
+    (["lab.down", "--name", "-x"], "is not valid"),
+    (["lab.logs", "--name", "UP", "all"], "is not valid"),
+])
+def test_bad_arguments_get_one_clear_line(args, message):
+    done = run(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_no_daemon_is_a_clear_error():
+    done = run("lab.status", "--name", "x", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert done.returncode == 2
+    assert "no Docker daemon answers at unix:///nonexistent/docker.sock" in done.stderr
+    assert "Traceback" not in done.stderr

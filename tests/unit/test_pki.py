@@ -1,0 +1,91 @@
+"""The PKI checks on CAs made here with cryptography (no container): a root and an
+intermediate like `puppetserver ca setup`, a leaf, and a second CA with the same names."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from regen import pki
+from regen.errors import BadInput
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(subject: str, key, issuer: str, issuer_key, ca: bool, sans=()):
+    builder = (
+        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1)).not_valid_after(NOW + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def make_puppet_ca():
+    """Root + intermediate with Puppet's names, and a leaf for agent-1."""
+    root_key, int_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    leaf = _cert("agent-1", leaf_key, "Puppet CA: server", int_key, ca=False, sans=("agent-1",))
+    return root, inter, leaf, leaf_key
+
+
+def pem(*certs) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+def test_a_leaf_chains_to_its_own_ca_through_the_intermediate():
+    root, inter, leaf, _ = make_puppet_ca()
+    chain = pki.chain_to(leaf, [inter, root])
+    assert chain is not None and [pki.fingerprint(c) for c in chain] == [
+        pki.fingerprint(leaf), pki.fingerprint(inter), pki.fingerprint(root)]
+
+
+def test_a_regenerated_ca_with_the_same_names_is_not_trusted():
+    _, _, old_leaf, _ = make_puppet_ca()
+    new_root, new_inter, _, _ = make_puppet_ca()  # same subject and issuer names, new keys
+    assert pki.chain_to(old_leaf, [new_inter, new_root]) is None
+
+
+def test_ca_fingerprint_is_the_roots_and_differs_between_cas():
+    root, inter, _, _ = make_puppet_ca()
+    other_root, other_inter, _, _ = make_puppet_ca()
+    assert pki.ca_fingerprint(pem(inter, root)) == pki.fingerprint(root)
+    assert pki.ca_fingerprint(pem(inter, root)) != pki.ca_fingerprint(pem(other_inter, other_root))
+
+
+def test_info_reads_names_serial_and_alt_names():
+    _, _, leaf, _ = make_puppet_ca()
+    info = pki.info(leaf)
+    assert (info.subject, info.issuer) == ("agent-1", "Puppet CA: server")
+    assert (info.dns_names, info.is_ca) == (("agent-1",), False)
+    assert info.serial == leaf.serial_number and len(info.fingerprint.split(":")) == 32
+
+
+def test_key_matches_only_its_own_cert():
+    _, _, leaf, leaf_key = make_puppet_ca()
+    _, _, other_leaf, _ = make_puppet_ca()
+    key_pem = leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+    assert pki.key_matches_cert(key_pem, leaf)
+    assert not pki.key_matches_cert(key_pem, other_leaf)
+
+
+def test_bad_pem_and_bundles_without_one_root_are_refused():
+    root, inter, _, _ = make_puppet_ca()
+    with pytest.raises(BadInput, match="no PEM certificate"):
+        pki.load_certs(b"not a certificate")
+    with pytest.raises(BadInput, match="one self-signed root"):
+        pki.ca_fingerprint(pem(inter))

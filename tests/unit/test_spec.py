@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from regen.errors import BadInput
+from regen.images import ORDER, PARENTS, image_tag
+from regen.lab import LabSpec
+
+
+def test_defaults_and_nodes():
+    spec = LabSpec.parse("regenlab", "3")
+    assert [(n.name, n.role) for n in spec.nodes()] == [
+        ("postgres", "postgres"), ("server", "server"), ("puppetdb", "puppetdb"),
+        ("agent-1", "agent"), ("agent-2", "agent"), ("agent-3", "agent")]
+    server = next(n for n in spec.nodes() if n.role == "server")
+    assert "puppet" in server.aliases
+
+
+@pytest.mark.parametrize("agents", ["0", "-1", "201", "abc", "", "2.5"])
+def test_bad_agent_counts_are_refused(agents):
+    with pytest.raises(BadInput, match="--agents"):
+        LabSpec.parse("x", agents)
+
+
+@pytest.mark.parametrize("name", ["", "Bad Name", "-x", "a/b", "UPPER", "x" * 41])
+def test_bad_names_are_refused(name):
+    with pytest.raises(BadInput, match="not valid"):
+        LabSpec.parse(name, 1)
+
+
+def test_unknown_suite_is_refused():
+    with pytest.raises(BadInput, match="unknown suite"):
+        LabSpec.parse("x", 1, suite="sid")
+
+
+def test_image_tags_follow_content_and_parent():
+    a = image_tag("agent", "bookworm", "sha256:parent1")
+    assert a == image_tag("agent", "bookworm", "sha256:parent1")
+    assert a != image_tag("agent", "bookworm", "sha256:parent2")
+    assert a != image_tag("agent", "trixie", "sha256:parent1")
+    assert a.startswith("regenlab/agent:bookworm-")
+
+
+def test_every_image_has_its_parent_built_first():
+    for name in ORDER:
+        parent = PARENTS[name]
+        assert parent is None or ORDER.index(parent) < ORDER.index(name)

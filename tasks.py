@@ -6,6 +6,7 @@
     invoke lab.down [--name NAME]
     invoke images.build [--suite SUITE]
     invoke engine.ensure
+    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--resume]
     invoke rehearse [--agents N] [--keep]
     invoke bench.lab [--cold] [--agents 3,10]
 """
@@ -116,11 +117,25 @@ def ensure_engine(c):
             "name": "the lab's name (default: rehearsal)"})
 @friendly
 def rehearse(c, agents="", keep=False, name="rehearsal"):
-    """The main job: build (cached), bring a lab up, show it, take it down."""
+    """The main job: lab up, the whole regeneration, its proof and report, lab down."""
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents)
-    ok = rehearsal.rehearse(spec, keep=keep)
-    if not ok:
-        raise Exit("rehearsal failed", code=1)
+    if not rehearsal.rehearse(spec, keep=keep).passed:
+        raise Exit("rehearsal failed: see the report above (the lab is kept for inspection)", code=1)
+
+
+@task(name="run", help={"name": NAME_HELP,
+                        "agents": "re-enroll only these agents (comma-separated), keeping the CA",
+                        "autosign": "the CA autosigns: no `puppetserver ca sign` step",
+                        "resume": "continue an interrupted run from its state file"})
+@friendly
+def regen_run(c, name="", agents="", autosign=False, resume=False):
+    """Run the regeneration procedure on a lab that is up, prove it, write the report."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
+    result = rehearsal.regenerate(lab, Progress(), agents=chosen, autosign=autosign, resume=resume)
+    if not result.passed:
+        raise Exit("regeneration failed its proof: see the report above", code=1)
 
 
 @task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
@@ -133,8 +148,9 @@ def bench_lab(c, cold=False, agents="3,10"):
 
 
 lab = Collection("lab", up, status, logs, down)
+regen = Collection("regen", regen_run)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab)
-ns = Collection(rehearse, lab, images, engine, bench)
+ns = Collection(rehearse, lab, regen, images, engine, bench)
 ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})

@@ -361,29 +361,16 @@ def wait_ready(lab: Lab, node: Node, timeout: float) -> float:
 
 
 def wait_for_reports(lab: Lab, certnames: list[str], since: str | None, timeout: float) -> dict:
-    """Wait until PuppetDB holds a latest report from each certname (received after
-    ``since``, an ISO time, if given); a failed report fails at once."""
-    pdb = lab.puppetdb.executor
-    reports: dict = {}
-
-    def probe() -> bool:
-        nonlocal reports
-        reports = puppet.latest_reports(pdb)
-        fresh = {c: r for c, r in reports.items() if c in certnames and (since is None or r.receive_time > since)}
-        failed = [c for c, r in fresh.items() if r.status == "failed"]
-        if failed:
-            raise RegenLabError(
-                f"catalog run failed on {', '.join(sorted(failed))}; "
-                f"see `invoke lab.logs --name {lab.name} {sorted(failed)[0]}`"
-            )
-        return set(fresh) >= set(certnames)
+    """Wait for every certname's report in the lab's PuppetDB; on timeout or a failed
+    run, the error shows the log of the nodes that are missing."""
 
     def missing_log() -> str:
-        missing = [c for c in certnames if c not in reports]
-        return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in missing[:3])
+        return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in certnames[:3])
 
-    puppet.wait_until("reports in PuppetDB", probe, timeout, interval=2.0, log=missing_log)
-    return reports
+    try:
+        return puppet.wait_reports(lab.puppetdb.executor, certnames, since, timeout, log=missing_log)
+    except puppet.RunFailed as exc:
+        raise RegenLabError(f"{exc}; see `invoke lab.logs --name {lab.name} {exc.certnames[0]}`") from None
 
 
 def remove(client: docker.DockerClient, name: str) -> dict[str, int]:

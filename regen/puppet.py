@@ -11,13 +11,15 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import CommandFailed, NotReady
+from .errors import CommandFailed, NotReady, RegenLabError
 from .executor import ExecResult, Executor
 
 SSLDIR = "/var/lib/puppet/ssl"
 CADIR = "/etc/puppet/puppetserver/ca"
 LOCALCACERT = f"{SSLDIR}/certs/ca.pem"
 LOCALCRL = f"{SSLDIR}/crl.pem"
+# where the procedure keeps one agent's old cert and key (on that agent, owner-only) for the proof
+OLD_CREDS = "/root/regen-old-credentials"
 
 
 def hostcert(certname: str) -> str:
@@ -54,11 +56,24 @@ def ca_generate(ex: Executor, certname: str, alt_names: list[str] | None = None)
     return ex.run(argv)
 
 
+def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
+    """A new CA (root + intermediate) and the master's cert, server stopped; the files
+    are then given to the `puppet` user that Puppet Server runs as."""
+    res = ex.run(["puppetserver", "ca", "setup", "--certname", certname, "--subject-alt-names", ",".join(alt_names)])
+    ex.run(["chown", "-R", "puppet:puppet", CADIR, SSLDIR])
+    return res
+
+
 def ca_list(ex: Executor) -> str:
     return ex.run(["puppetserver", "ca", "list", "--all"]).stdout
 
 
 # --- an agent's own SSL ----------------------------------------------------------------
+
+def ssl_clean(ex: Executor) -> ExecResult:
+    """Remove the host's cert, key and request, its local CA and its CRL."""
+    return ex.run(["puppet", "ssl", "clean", "--localca"])
+
 
 def submit_request(ex: Executor) -> ExecResult:
     return ex.run(["puppet", "ssl", "submit_request"], timeout=120)
@@ -111,6 +126,32 @@ def latest_reports(ex: Executor) -> dict[str, ReportSummary]:
     rows = puppetdb_query(ex, "reports", ["extract", ["certname", "status", "receive_time"],
                                           ["=", "latest_report?", True]])
     return {r["certname"]: ReportSummary(r["certname"], r["status"], r["receive_time"]) for r in rows}
+
+
+def wait_reports(
+    ex: Executor, certnames: list[str], since: str | None, timeout: float, log: Callable[[], str] | None = None,
+) -> dict[str, ReportSummary]:
+    """Wait until PuppetDB (queried on its host ``ex``) holds a latest report from each
+    certname, received after ``since`` (ISO time) if given; a failed one fails at once."""
+    fresh: dict[str, ReportSummary] = {}
+
+    def probe() -> bool:
+        nonlocal fresh
+        fresh = {c: r for c, r in latest_reports(ex).items()
+                 if c in certnames and (since is None or r.receive_time > since)}
+        failed = sorted(c for c, r in fresh.items() if r.status == "failed")
+        if failed:
+            raise RunFailed(failed)
+        return set(fresh) >= set(certnames)
+
+    wait_until(f"reports in PuppetDB from {', '.join(certnames)}", probe, timeout, interval=2.0, log=log)
+    return fresh
+
+
+class RunFailed(RegenLabError):
+    def __init__(self, certnames: list[str]) -> None:
+        self.certnames = certnames
+        super().__init__(f"catalog run failed on {', '.join(certnames)} (its report in PuppetDB says failed)")
 
 
 # --- waiting -----------------------------------------------------------------------------

@@ -1,27 +1,53 @@
-"""The main job, end to end: images (cached) -> lab up -> (procedure: issue 3) -> lab down."""
+"""The main job, end to end: images (cached) -> lab up -> procedure -> proof -> report ->
+lab down (kept on failure, or when asked)."""
 
 from __future__ import annotations
 
-from . import engine
-from .console import table
-from .lab import LabSpec, remove, up
+from . import engine, procedure, proof, report
+from .config import state_dir
+from .errors import RegenLabError
+from .lab import Lab, LabSpec, remove, up
 from .progress import Progress
+from .site import site_of
 
 
-def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None) -> bool:
-    """Bring a lab up, print its table, take it down (kept with ``keep``). Returns success.
+def regenerate(lab: Lab, progress: Progress, **options) -> report.Report:
+    """Run (or resume) the procedure on a lab that is up, prove it, write the report.
+    A procedure that fails still gets a report (its failed step, no proof)."""
+    site = site_of(lab)
+    root = state_dir()
+    try:
+        state = procedure.run(site, root, progress=progress, **options)
+        with progress.step("proof"):
+            proofs = proof.prove(site, state)
+    except procedure.Interrupted:
+        raise
+    except RegenLabError as exc:
+        progress.say(f"the procedure failed: {exc}")
+        state = procedure.RunState.load(procedure.state_path(root, site.name))
+        proofs = []
+    result = report.build(state, proofs)
+    json_path, md_path = report.write(result, root)
+    print(report.summary(result), flush=True)
+    progress.say(f"report: {md_path} and {json_path.name}")
+    return result
 
-    The regeneration procedure and its proof are not implemented yet: this rehearses
-    the lab itself, and says so."""
+
+def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None,
+             skip: tuple[str, ...] = ()) -> report.Report:
+    """A fresh lab, the full procedure, its proof and report. The lab is removed when the
+    rehearsal passes, and kept when it fails (or with ``keep``) for inspection."""
     progress = progress or Progress()
     client = engine.ensure(progress)
+    procedure.state_path(state_dir(), spec.name).unlink(missing_ok=True)  # a new lab: no run to resume
     lab = up(client, spec, progress, keep=keep)
+    passed = False
     try:
-        print(table(lab.status()), flush=True)
-        progress.say("the regeneration procedure is not implemented yet: this rehearsal stops at the lab")
-        return True
+        result = regenerate(lab, progress, skip=skip)
+        passed = result.passed
+        return result
     finally:
-        if keep:
+        if keep or not passed:
             progress.say(f"lab {spec.name} kept (`invoke lab.down --name {spec.name}` removes it)")
         else:
             with progress.step(f"removing lab {spec.name}"):

@@ -1,0 +1,422 @@
+"""The seed's procedure as ordered Steps, resumable through a state file.
+
+Each Step has an id in the seed's numbering, a ``check`` that tells whether its effect
+is already there, a ``run``, and a timing. The Procedure records every finished step in
+a state file under the state folder: killed anywhere, it continues with ``resume``.
+
+Step 1 (the master): back up, stop the agent and the server, wipe the ssldir and the
+cadir, create the new CA and the master's cert with the old cert's alt names, start.
+Step 2 (extensions): PostgreSQL's cert, the PuppetDB host re-enrolled and restarted
+(MCollective/ActiveMQ: issue 4, its steps go in EXTENSIONS after PuppetDB).
+Step 3 (agents): each agent stopped, cleaned (with its local CA and CRL), re-enrolled,
+started, concurrently with a bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from . import pki, puppet
+from .errors import BadInput, RegenLabError
+from .lab import PG_SSL, parallel, postgres_tls
+from .progress import Progress
+from .site import Host, Site
+
+AGENT_PARALLEL = 4
+
+
+class Interrupted(RegenLabError):
+    """The run was stopped on purpose after a step (a test hook); ``resume`` continues."""
+
+
+class ProcedureStateError(RegenLabError):
+    """A state file that does not allow this run (an unfinished run, nothing to resume)."""
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    id: str
+    title: str
+    started: str
+    ended: str
+    seconds: float
+    result: str  # done | skipped (already done) | failed
+    detail: str = ""
+
+
+@dataclass
+class RunState:
+    """What a run has done and learned; persisted after every step."""
+
+    lab: str
+    mode: str  # full | partial
+    agents: list[str]
+    autosign: bool
+    started: str = field(default_factory=now)
+    finished: str = ""
+    facts: dict = field(default_factory=dict)
+    steps: list[dict] = field(default_factory=list)
+
+    @property
+    def done(self) -> set[str]:
+        return {s["id"] for s in self.steps if s["result"] in ("done", "skipped")}
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f, indent=2)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> RunState:
+        return cls(**json.loads(path.read_text()))
+
+
+@dataclass
+class Context:
+    """What a step may use: the site, the run's state, where backups go, the options."""
+
+    site: Site
+    state: RunState
+    backup_dir: Path
+    progress: Progress
+    autosign: bool = False
+
+    @property
+    def ca(self):
+        return self.site.ca.executor
+
+    def agents(self) -> list[Host]:
+        return [self.site.agent(a) for a in self.state.agents]
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    run: Callable[[Context], str | None]
+    check: Callable[[Context], bool] = lambda ctx: False
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def _fingerprint_of_ca(ctx: Context) -> str | None:
+    res = ctx.ca.run(["cat", f"{puppet.CADIR}/ca_crt.pem"], check=False)
+    if res.exit_code != 0:
+        return None
+    return pki.ca_fingerprint(res.stdout.encode())
+
+
+def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
+    new_bundle = pki.load_certs(ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem"))
+    res = host.executor.run(["cat", cert_path], check=False)
+    if res.exit_code != 0 or pki.ca_fingerprint(ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem")) == \
+            ctx.state.facts.get("old_ca_fingerprint"):
+        return False
+    return pki.chain_to(pki.load_certs(res.stdout.encode())[0], new_bundle) is not None
+
+
+def reenroll(ctx: Context, host: Host) -> None:
+    """Clean a host's ssldir with its local CA and CRL, request, sign, download."""
+    ex = host.executor
+    puppet.ssl_clean(ex)
+    puppet.submit_request(ex)
+    if not ctx.autosign:
+        puppet.ca_sign(ctx.ca, host.certname)
+    puppet.download_cert(ex)
+
+
+# --- step 0: what the proof needs from before ----------------------------------------------
+
+def record_before(ctx: Context) -> str:
+    """The old CA fingerprint and the master's alt names (read from its cert); one
+    agent's old cert and key kept on that agent, owner-only, for the refusal proof."""
+    facts = ctx.state.facts
+    bundle = ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem")
+    facts["old_ca_fingerprint"] = pki.ca_fingerprint(bundle)
+    facts["old_ca_certs"] = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
+    master = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
+    facts["old_master_alt_names"] = [n for n in master.dns_names if n != ctx.site.ca.certname] or ["puppet"]
+    serials = {}
+    for host in ctx.site.agents:
+        cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
+        serials[host.name] = pki.info(cert).serial
+    facts["old_agent_serials"] = serials
+    witness = ctx.agents()[0]
+    facts["witness"] = witness.name
+    witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
+                          "sh", puppet.OLD_CREDS, puppet.hostcert(witness.certname), puppet.hostkey(witness.certname)])
+    return f"old CA {facts['old_ca_fingerprint'][:23]}...; master alt names {','.join(facts['old_master_alt_names'])}"
+
+
+# --- step 1: the master ------------------------------------------------------------------
+
+BACKUP_PATHS = ("etc/puppet/puppetserver/ca", "var/lib/puppet/ssl")
+BACKUP_REQUIRED = ("etc/puppet/puppetserver/ca/ca_crt.pem", "etc/puppet/puppetserver/ca/ca_key.pem",
+                   "etc/puppet/puppetserver/ca/ca_crl.pem", "etc/puppet/puppetserver/ca/serial",
+                   "var/lib/puppet/ssl/certs/ca.pem")
+
+
+def backup(ctx: Context) -> str:
+    """1.1: tar the cadir and ssldir to the host (0600 in a 0700 folder), verified."""
+    tmp = "/root/regen-backup.tar.gz"
+    ctx.ca.run(["sh", "-c", 'umask 077 && tar -C / -czf "$1" "$2" "$3"', "sh", tmp, *BACKUP_PATHS])
+    data = ctx.ca.read_file(tmp)
+    ctx.ca.run(["rm", "-f", tmp])
+    verify_backup(data, ctx.site.ca.certname)
+    ctx.backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(ctx.backup_dir, 0o700)
+    path = ctx.backup_dir / f"{ctx.site.name}-{ctx.state.started.replace(':', '')}.tar.gz"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    ctx.state.facts["backup"] = str(path)
+    ctx.state.facts["backup_sha256"] = hashlib.sha256(data).hexdigest()
+    return f"{path} ({len(data) // 1024} KiB, CA key matches CA cert)"
+
+
+def verify_backup(data: bytes, master_certname: str) -> None:
+    """The backup holds every file, its CA cert parses and the CA key matches it."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        names = set(tar.getnames())
+        required = (*BACKUP_REQUIRED, f"var/lib/puppet/ssl/certs/{master_certname}.pem",
+                    f"var/lib/puppet/ssl/private_keys/{master_certname}.pem")
+        missing = [n for n in required if n not in names]
+        if missing:
+            raise RegenLabError(f"backup is incomplete, missing: {', '.join(missing)}; nothing was deleted")
+
+        def read(name: str) -> bytes:
+            member = tar.extractfile(name)
+            assert member is not None
+            return member.read()
+
+        ca_cert = pki.load_certs(read(BACKUP_REQUIRED[0]), "the backed-up CA cert")[0]
+        if not pki.key_matches_cert(read(BACKUP_REQUIRED[1]), ca_cert):
+            raise RegenLabError("backup: the CA key does not match the CA cert; nothing was deleted")
+
+
+def backup_done(ctx: Context) -> bool:
+    path = ctx.state.facts.get("backup")
+    return bool(path) and Path(path).exists() and \
+        hashlib.sha256(Path(path).read_bytes()).hexdigest() == ctx.state.facts.get("backup_sha256")
+
+
+def stop_master_agent(ctx: Context) -> str:
+    puppet.service(ctx.ca, "puppet", "stopped")
+    return "puppet resource service puppet ensure=stopped"
+
+
+def stop_server(ctx: Context) -> str:
+    ctx.state.facts["server_stopped_at"] = now()
+    puppet.service(ctx.ca, "puppetserver", "stopped")
+    return "puppet resource service puppetserver ensure=stopped"
+
+
+def wipe(ctx: Context) -> str:
+    ctx.ca.run(["rm", "-rf", puppet.SSLDIR, puppet.CADIR])
+    return f"rm -rf {puppet.SSLDIR} {puppet.CADIR}"
+
+
+def wiped(ctx: Context) -> bool:
+    return _fingerprint_of_ca(ctx) != ctx.state.facts["old_ca_fingerprint"]
+
+
+def new_ca(ctx: Context) -> str:
+    alt = ctx.state.facts["old_master_alt_names"]
+    puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
+    if ctx.autosign:
+        ctx.ca.run(["puppet", "config", "set", "autosign", "true", "--section", "server"])
+    fp = _fingerprint_of_ca(ctx)
+    ctx.state.facts["new_ca_fingerprint"] = fp
+    return f"new CA {fp[:23]}...; master alt names {','.join(alt)}"
+
+
+def new_ca_done(ctx: Context) -> bool:
+    fp = _fingerprint_of_ca(ctx)
+    return fp is not None and fp != ctx.state.facts["old_ca_fingerprint"] and \
+        ctx.ca.run(["test", "-s", puppet.hostcert(ctx.site.ca.certname)], check=False).exit_code == 0
+
+
+def start_server(ctx: Context) -> str:
+    puppet.service(ctx.ca, "puppetserver", "running")
+    ctx.state.facts["new_ca_fingerprint"] = _fingerprint_of_ca(ctx)
+    return "puppet resource service puppetserver ensure=running (returns when ready)"
+
+
+def start_master_agent(ctx: Context) -> str:
+    puppet.service(ctx.ca, "puppet", "running")
+    return "puppet resource service puppet ensure=running"
+
+
+# --- step 2: extensions -----------------------------------------------------------------
+
+def postgres_cert(ctx: Context) -> str:
+    postgres_tls(ctx.ca, ctx.site.postgres.executor)
+    return "puppetserver ca generate --certname postgres; installed; pg_ctlcluster reload"
+
+
+def postgres_done(ctx: Context) -> bool:
+    return _host_chains_to_new_ca(ctx, ctx.site.postgres, f"{PG_SSL}/postgres.crt")
+
+
+def puppetdb_reenroll(ctx: Context) -> str:
+    host = ctx.site.puppetdb
+    puppet.service(host.executor, "puppetdb", "stopped")
+    reenroll(ctx, host)
+    puppet.service(host.executor, "puppetdb", "running")
+    return "stopped, ssl clean --localca, request, sign, download, started (running)"
+
+
+def puppetdb_done(ctx: Context) -> bool:
+    host = ctx.site.puppetdb
+    return _host_chains_to_new_ca(ctx, host, puppet.hostcert(host.certname)) and \
+        puppet.puppetdb_state(host.executor) == "running"
+
+
+# --- step 3: agents ----------------------------------------------------------------------
+
+def agents_step(ctx: Context) -> str:
+    done_before = set(ctx.state.facts.setdefault("agents_done", []))
+    todo = [a for a in ctx.agents() if a.name not in done_before]
+
+    def one(host: Host) -> None:
+        start = time.monotonic()
+        puppet.service(host.executor, "puppet", "stopped")
+        reenroll(ctx, host)
+        puppet.service(host.executor, "puppet", "running")
+        ctx.state.facts["agents_done"].append(host.name)
+        ctx.progress.say(f"  {host.name}: re-enrolled, service running ({time.monotonic() - start:.1f}s)")
+
+    parallel(todo, one, limit=AGENT_PARALLEL)
+    return f"{len(todo)} agents re-enrolled" + (f" ({len(done_before)} were done before)" if done_before else "")
+
+
+def agents_back(ctx: Context) -> str:
+    """Wait until each re-enrolled agent's first run under the new CA is in PuppetDB."""
+    since = ctx.state.facts["agents_started_at"] = ctx.state.facts.get("agents_started_at") or \
+        ctx.state.facts.get("server_stopped_at") or ctx.state.started
+    reports = puppet.wait_reports(ctx.site.puppetdb.executor, [a.certname for a in ctx.agents()], since, 300)
+    last = max(r.receive_time for r in reports.values())
+    ctx.state.facts["last_agent_back_at"] = last
+    return f"{len(reports)} fresh reports, the last received {last}"
+
+
+def ca_clean_agents(ctx: Context) -> str:
+    """The seed's partial case: `puppetserver ca clean` revokes the old certs (CRL)."""
+    for host in ctx.agents():
+        ctx.ca.run(["puppetserver", "ca", "clean", "--certname", host.certname])
+    return "puppetserver ca clean --certname " + ",".join(a.certname for a in ctx.agents())
+
+
+# --- the procedures ----------------------------------------------------------------------
+
+EXTENSIONS = (
+    Step("2.1", "PostgreSQL: certificate from the new CA", postgres_cert, postgres_done),
+    Step("2.2", "PuppetDB host re-enrolled, PuppetDB restarted", puppetdb_reenroll, puppetdb_done),
+    # issue 4: MCollective/ActiveMQ steps (broker keystore/truststore, server keypair, clients) go here
+)
+
+FULL = (
+    Step("0", "record the old CA, the master's alt names, one agent's old credentials", record_before,
+         lambda ctx: "old_ca_fingerprint" in ctx.state.facts and "witness" in ctx.state.facts),
+    Step("1.1", "back up ssldir and cadir (verified)", backup, backup_done),
+    Step("1.2", "stop the master's agent service", stop_master_agent,
+         lambda ctx: not puppet.service_running(ctx.ca, "puppet")),
+    Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),
+    Step("1.4", "delete the ssldir and the cadir", wipe, wiped),
+    Step("1.5", "new CA and master cert (`puppetserver ca setup`, old alt names)", new_ca, new_ca_done),
+    Step("1.8", "start Puppet Server", start_server,
+         lambda ctx: puppet.server_status(ctx.ca) == "running"),
+    Step("1.9", "start the master's agent service", start_master_agent,
+         lambda ctx: puppet.service_running(ctx.ca, "puppet")),
+    *EXTENSIONS,
+    Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
+         lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),
+    Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back),
+)
+
+PARTIAL = (
+    Step("0", "record the CA and the agents' old credentials", record_before,
+         lambda ctx: "old_ca_fingerprint" in ctx.state.facts),
+    Step("p.1", "revoke the agents' certs on the CA (`puppetserver ca clean`)", ca_clean_agents),
+    Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
+         lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),
+    Step("3.w", "each agent's first run with its new cert reported to PuppetDB", agents_back),
+)
+
+
+def steps_for(mode: str, skip: tuple[str, ...] = ()) -> tuple[Step, ...]:
+    steps = FULL if mode == "full" else PARTIAL
+    unknown = set(skip) - {s.id for s in steps}
+    if unknown:
+        raise BadInput(f"unknown step(s) {', '.join(sorted(unknown))}; steps: {', '.join(s.id for s in steps)}")
+    return tuple(s for s in steps if s.id not in skip)
+
+
+def state_path(state_root: Path, lab: str) -> Path:
+    return state_root / "runs" / f"{lab}.json"
+
+
+def run(
+    site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
+    resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
+    progress: Progress | None = None, steps: tuple[Step, ...] | None = None,
+) -> RunState:
+    """Run (or resume) the procedure on a site; return the final state with every step's result."""
+    progress = progress or Progress()
+    path = state_path(state_root, site.name)
+    previous = RunState.load(path) if path.exists() else None
+    if resume:
+        if previous is None or previous.finished:
+            raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
+        state = previous
+    else:
+        if previous is not None and not previous.finished:
+            raise ProcedureStateError(
+                f"a regeneration of {site.name!r} was interrupted after step "
+                f"{previous.steps[-1]['id'] if previous.steps else '(none)'}; continue it with --resume"
+            )
+        names = agents if agents else [a.name for a in site.agents]
+        for n in names:
+            site.agent(n)
+        state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign)
+    ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign)
+    for step in steps if steps is not None else steps_for(state.mode, skip):
+        if step.id in state.done:
+            continue
+        started, t0 = now(), time.monotonic()
+        title = f"step {step.id}: {step.title}"
+        with progress.step(title):
+            try:
+                if step.check(ctx):
+                    result, detail = "skipped", "already done"
+                else:
+                    result, detail = "done", step.run(ctx) or ""
+            except Exception as exc:
+                state.steps.append(asdict(StepResult(step.id, step.title, started, now(),
+                                                     time.monotonic() - t0, "failed", str(exc)[:2000])))
+                state.save(path)
+                raise
+        state.steps.append(asdict(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
+                                             result, detail)))
+        state.save(path)
+        if stop_after == step.id:
+            raise Interrupted(f"stopped after step {step.id} as asked; continue with --resume")
+    state.finished = now()
+    state.save(path)
+    return state

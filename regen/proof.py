@@ -1,0 +1,187 @@
+"""The proof: after the procedure, the deployment works under the new CA and nothing of
+the old CA is trusted. Every check quotes its evidence (fingerprints, the real errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from . import pki, puppet
+from .errors import CommandFailed, RegenLabError
+from .lab import PG_SSL, parallel
+from .procedure import RunState
+from .site import Host, Site
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    id: str
+    claim: str
+    passed: bool
+    evidence: str
+
+
+def _cert_path(site: Site, host: Host) -> str:
+    return f"{PG_SSL}/postgres.crt" if host is site.postgres else puppet.hostcert(host.certname)
+
+
+def _bundle_path(site: Site, host: Host) -> str:
+    return f"{PG_SSL}/ca.pem" if host is site.postgres else puppet.LOCALCACERT
+
+
+def _short(fp: str) -> str:
+    return fp[:23] + "..."
+
+
+def _error_lines(text: str, limit: int = 3) -> str:
+    lines = [line.strip() for line in text.splitlines() if "rror" in line or "failed" in line.lower()]
+    return " | ".join(lines[:limit]) or text.strip()[-300:]
+
+
+def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool) -> ProofResult:
+    ca_bundle = pki.load_certs(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
+    ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
+    old_fp = state.facts["old_ca_fingerprint"]
+    bad = []
+    for host in hosts:
+        try:
+            leaf = pki.load_certs(host.executor.read_file(_cert_path(site, host)))[0]
+        except (CommandFailed, RegenLabError) as exc:
+            bad.append(f"{host.name}: no cert ({str(exc).splitlines()[0]})")
+            continue
+        if pki.chain_to(leaf, ca_bundle) is None:
+            bad.append(f"{host.name}: cert does not chain to the CA")
+    changed = ca_fp != old_fp
+    passed = not bad and changed == expect_new_ca
+    what = f"CA {'changed' if changed else 'unchanged'}: old {_short(old_fp)}, now {_short(ca_fp)}"
+    claim = ("the CA changed and every host's cert chains to the new CA" if expect_new_ca
+             else "the CA is unchanged and the re-enrolled agents' certs chain to it")
+    evidence = f"{what}; {len(hosts) - len(bad)}/{len(hosts)} hosts chain to it"
+    if bad:
+        evidence += "; " + "; ".join(bad)
+    return ProofResult("1", claim, passed, evidence)
+
+
+def run_failures(agents: list[Host]) -> list[str]:
+    """`puppet agent -t` on each agent; the failures, each with the run's own error lines."""
+
+    def one(host: Host) -> str | None:
+        res = host.executor.run(["puppet", "agent", "--test", "--color=false"], check=False, timeout=300)
+        return None if res.exit_code in (0, 2) else f"{host.name}: exit {res.exit_code}: {_error_lines(res.output)}"
+
+    return [f for f in parallel(agents, one, limit=4) if f]
+
+
+def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+    since = state.facts.get("server_stopped_at") or state.started
+    failures = run_failures(agents)
+    try:
+        reports = puppet.latest_reports(site.puppetdb.executor)
+    except CommandFailed as exc:
+        return ProofResult("2", "every agent's run succeeds and PuppetDB has its report from after the regeneration",
+                           False, "; ".join(failures + [f"PuppetDB query failed: {_error_lines(exc.output)}"]))
+    stale = [a.name for a in agents if a.certname not in reports or reports[a.certname].receive_time <= since]
+    passed = not failures and not stale
+    evidence = f"{len(agents) - len(failures)}/{len(agents)} `puppet agent -t` succeeded"
+    evidence += f"; reports after {since}: {len(agents) - len(stale)}/{len(agents)}"
+    if failures:
+        evidence += "; " + "; ".join(failures)
+    if stale:
+        evidence += f"; no fresh report from {', '.join(stale)}"
+    return ProofResult("2", "every agent's run succeeds and PuppetDB has its report from after the regeneration",
+                       passed, evidence)
+
+
+def old_credentials_refused(
+    site: Site, state: RunState, where: tuple[str, ...] = ("server", "puppetdb"),
+) -> ProofResult:
+    witness = site.agent(state.facts["witness"])
+    ex = witness.executor
+    urls = {"server": "https://puppet:8140/puppet/v3/environments",
+            "puppetdb": "https://puppetdb:8081/pdb/query/v4/nodes"}
+    parts, passed = [], True
+    for name in where:
+        old = ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
+                      "--cert", f"{puppet.OLD_CREDS}/cert.pem", "--key", f"{puppet.OLD_CREDS}/key.pem", urls[name]],
+                     check=False, timeout=30)
+        new = ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
+                      "--cert", puppet.hostcert(witness.certname), "--key", puppet.hostkey(witness.certname),
+                      urls[name]], check=False, timeout=30)
+        refused = old.exit_code != 0 or old.stdout.strip() in ("401", "403")
+        accepted = new.exit_code == 0 and new.stdout.strip() == "200"
+        passed = passed and refused and accepted
+        parts.append(f"{name}: old cert {'refused' if refused else 'ACCEPTED'} "
+                     f"(curl exit {old.exit_code}: {old.stderr.strip() or 'HTTP ' + old.stdout.strip()}); "
+                     f"new cert {'accepted' if accepted else 'refused'} (HTTP {new.stdout.strip() or '-'}"
+                     f"{', ' + new.stderr.strip() if new.exit_code else ''})")
+    return ProofResult("3", f"{witness.name}'s old cert and key are refused by {' and '.join(where)}", passed,
+                       "; ".join(parts))
+
+
+def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
+    old = set(state.facts["old_ca_certs"])
+    new_bundle = pki.load_certs(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
+    bad = []
+    hosts = list(site.all_hosts)
+    for host in hosts:
+        try:
+            bundle = pki.load_certs(host.executor.read_file(_bundle_path(site, host)))
+        except (CommandFailed, RegenLabError):
+            bad.append(f"{host.name}: no CA bundle")
+            continue
+        if old & {pki.fingerprint(c) for c in bundle}:
+            bad.append(f"{host.name}: its CA bundle holds the old CA")
+        if host is site.postgres:
+            continue
+        crl = host.executor.run(["cat", puppet.LOCALCRL], check=False)
+        if crl.exit_code == 0:
+            parsed = x509.load_pem_x509_crls(crl.stdout.encode())
+            if not all(any(c.is_signature_valid(ca.public_key()) for ca in new_bundle) for c in parsed):
+                bad.append(f"{host.name}: crl.pem is the old CA's")
+    return ProofResult("4", "no host trusts the old CA (CA bundles and CRLs)", not bad,
+                       f"{len(hosts) - len(bad)}/{len(hosts)} hosts hold only the new CA's bundle and CRL"
+                       + (f"; {'; '.join(bad)}" if bad else ""))
+
+
+def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
+    crl = x509.load_pem_x509_crl(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crl.pem"))
+    serials = {name: state.facts["old_agent_serials"][name] for name in state.agents}
+    missing = [n for n, s in serials.items() if crl.get_revoked_certificate_by_serial_number(s) is None]
+    return ProofResult("4", "the re-enrolled agents' old certs are revoked in the CA's CRL", not missing,
+                       ", ".join(f"{n} serial {s:X} {'revoked' if n not in missing else 'NOT revoked'}"
+                                 for n, s in serials.items()))
+
+
+def others_untouched(site: Site, state: RunState) -> ProofResult:
+    others = [a for a in site.agents if a.name not in state.agents]
+    changed = []
+    for host in others:
+        cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
+        if cert.serial_number != state.facts["old_agent_serials"][host.name]:
+            changed.append(host.name)
+    failures = run_failures(others)
+    evidence = f"{len(others) - len(changed)}/{len(others)} other agents keep their certs; " \
+               f"{len(others) - len(failures)}/{len(others)} runs succeed"
+    if changed or failures:
+        evidence += "; " + "; ".join([f"{n}: cert changed" for n in changed] + failures)
+    passed = not changed and not failures
+    return ProofResult("5", "the other agents keep their certs and keep working", passed, evidence)
+
+
+def prove(site: Site, state: RunState) -> list[ProofResult]:
+    agents = [site.agent(a) for a in state.agents]
+    if state.mode == "full":
+        return [
+            certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=True),
+            agents_run(site, state, agents),
+            old_credentials_refused(site, state),
+            nothing_trusts_the_old_ca(site, state),
+        ]
+    return [
+        certs_chain_to_ca(site, state, agents, expect_new_ca=False),
+        agents_run(site, state, agents),
+        old_credentials_refused(site, state, where=("server",)),
+        revoked_in_crl(site, state),
+        others_untouched(site, state),
+    ]

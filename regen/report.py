@@ -1,0 +1,95 @@
+"""The Report of a rehearsal: every step with its times and result, the downtime window,
+every proof with its evidence. Written as JSON and Markdown under the state folder; no
+private key is ever in it (it holds fingerprints, serials and quoted errors only)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from .console import table
+from .procedure import RunState
+from .proof import ProofResult
+
+
+@dataclass(frozen=True)
+class Report:
+    lab: str
+    mode: str
+    agents: list[str]
+    started: str
+    finished: str
+    downtime_from: str
+    downtime_to: str
+    downtime_seconds: float | None
+    steps: list[dict]
+    proofs: list[ProofResult]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.proofs) and all(p.passed for p in self.proofs) and \
+            all(s["result"] != "failed" for s in self.steps)
+
+
+def _parse(ts: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def build(state: RunState, proofs: list[ProofResult]) -> Report:
+    start, end = state.facts.get("server_stopped_at", ""), state.facts.get("last_agent_back_at", "")
+    a, b = _parse(start), _parse(end)
+    return Report(
+        lab=state.lab, mode=state.mode, agents=state.agents, started=state.started, finished=state.finished,
+        downtime_from=start, downtime_to=end,
+        downtime_seconds=round((b - a).total_seconds(), 1) if a and b else None,
+        steps=state.steps, proofs=proofs,
+    )
+
+
+def summary(report: Report) -> str:
+    steps = table([(s["id"], s["title"][:60], s["result"], f"{s['seconds']:.1f}s") for s in report.steps],
+                  ["step", "title", "result", "time"])
+    proofs = table([(p.id, "PASS" if p.passed else "FAIL", p.claim) for p in report.proofs], ["proof", "", "claim"])
+    down = (f"downtime (server stopped -> last agent back): {report.downtime_seconds}s"
+            if report.downtime_seconds is not None else "downtime: not measured (the server was not stopped)")
+    evidence = "\n".join(f"  proof {p.id}: {p.evidence}" for p in report.proofs)
+    verdict = "REHEARSAL PASSED" if report.passed else "REHEARSAL FAILED"
+    return f"{steps}\n\n{down}\n\n{proofs}\n{evidence}\n\n{verdict}"
+
+
+def markdown(report: Report) -> str:
+    lines = [f"# Certificate regeneration rehearsal: {report.lab}", "",
+             f"- mode: {report.mode} ({', '.join(report.agents)})",
+             f"- started {report.started}, finished {report.finished}",
+             f"- downtime: {report.downtime_from or '-'} -> {report.downtime_to or '-'}"
+             f" ({report.downtime_seconds if report.downtime_seconds is not None else '-'} s)",
+             f"- verdict: **{'passed' if report.passed else 'FAILED'}**", "", "## Steps", "",
+             "| step | title | started | ended | seconds | result | detail |", "|---|---|---|---|---|---|---|"]
+    for s in report.steps:
+        detail = s["detail"].replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {s['id']} | {s['title']} | {s['started']} | {s['ended']} | {s['seconds']} | "
+                     f"{s['result']} | {detail} |")
+    lines += ["", "## Proof", "", "| proof | result | claim | evidence |", "|---|---|---|---|"]
+    for p in report.proofs:
+        lines.append(f"| {p.id} | {'pass' if p.passed else 'FAIL'} | {p.claim} | "
+                     f"{p.evidence.replace('|', chr(92) + '|')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(report: Report, state_root: Path) -> tuple[Path, Path]:
+    folder = state_root / "reports"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"
+    paths = folder / f"{stem}.json", folder / f"{stem}.md"
+    for path, text in zip(paths, (json.dumps(asdict(report) | {"passed": report.passed}, indent=2),
+                                  markdown(report)), strict=True):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    return paths

@@ -1,0 +1,49 @@
+"""A Site: the hosts the procedure works on, each reached through an Executor.
+
+The procedure knows hosts by their part (the CA master, the PuppetDB host, the
+PostgreSQL host, agents), never by how they are reached: a Lab gives a Site of
+``docker exec`` executors; real hosts will give one of SSH executors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .executor import Executor
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    certname: str
+    executor: Executor
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    ca: Host
+    puppetdb: Host
+    postgres: Host
+    agents: tuple[Host, ...]
+
+    def agent(self, name: str) -> Host:
+        for a in self.agents:
+            if a.name == name:
+                return a
+        from .errors import NodeNotFound
+
+        raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
+
+    @property
+    def all_hosts(self) -> tuple[Host, ...]:
+        return (self.ca, self.puppetdb, self.postgres, *self.agents)
+
+
+def site_of(lab) -> Site:
+    """The Site of a running Lab."""
+
+    def host(node) -> Host:
+        return Host(node.name, node.certname, node.executor)
+
+    return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.node("postgres")),
+                tuple(host(a) for a in lab.agents))

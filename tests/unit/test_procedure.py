@@ -1,0 +1,148 @@
+"""The procedure's runner with a fake executor (no Docker): order, skip-when-done,
+interruption and resume, failure; and the backup verification on CAs made here."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import tarfile
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from regen import procedure
+from regen.errors import RegenLabError
+from regen.executor import ExecResult
+from regen.procedure import Interrupted, ProcedureStateError, Step
+from regen.progress import Progress
+from regen.site import Host, Site
+from tests.unit.test_pki import _cert, make_puppet_ca, pem
+
+
+class FakeExecutor:
+    """Records what an operator would have typed on each host."""
+
+    def __init__(self, node: str, log: list[str]) -> None:
+        self.node, self.log = node, log
+
+    def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+        self.log.append(f"{self.node}: {' '.join(argv)}")
+        return ExecResult(self.node, tuple(argv), 0, "", "")
+
+
+def fake_site(log: list[str]) -> Site:
+    def host(name):
+        return Host(name, name, FakeExecutor(name, log))
+
+    return Site("fake", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"), host("agent-2")))
+
+
+def steps(log: list[str], fail: set[str] | None = None, done: set[str] | None = None):
+    def make(id_, cmd):
+        def run(ctx):
+            if fail and id_ in fail:
+                raise RegenLabError(f"step {id_} broke")
+            ctx.site.ca.executor.run(cmd.split())
+            return cmd
+
+        return Step(id_, f"step {id_}", run, lambda ctx: bool(done) and id_ in done)
+
+    return (make("1.1", "tar backup"), make("1.3", "puppet resource service puppetserver ensure=stopped"),
+            make("1.5", "puppetserver ca setup"), make("3", "puppet ssl clean --localca"))
+
+
+@pytest.fixture
+def log():
+    return []
+
+
+def quiet():
+    return Progress(quiet=True)
+
+
+def test_steps_run_in_order_and_are_recorded(tmp_path, log):
+    state = procedure.run(fake_site(log), tmp_path, steps=steps(log), progress=quiet())
+    assert log == ["server: tar backup", "server: puppet resource service puppetserver ensure=stopped",
+                   "server: puppetserver ca setup", "server: puppet ssl clean --localca"]
+    assert [s["id"] for s in state.steps] == ["1.1", "1.3", "1.5", "3"] and state.finished
+    saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
+    assert [s["result"] for s in saved["steps"]] == ["done"] * 4
+    assert stat.S_IMODE((tmp_path / "runs" / "fake.json").stat().st_mode) == 0o600
+
+
+def test_a_step_already_done_is_skipped(tmp_path, log):
+    state = procedure.run(fake_site(log), tmp_path, steps=steps(log, done={"1.3"}), progress=quiet())
+    assert "server: puppet resource service puppetserver ensure=stopped" not in log
+    assert [s["result"] for s in state.steps] == ["done", "skipped", "done", "done"]
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, log):
+    site = fake_site(log)
+    with pytest.raises(Interrupted):
+        procedure.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet())
+    assert len(log) == 2
+    with pytest.raises(ProcedureStateError, match="interrupted after step 1.3; continue it with --resume"):
+        procedure.run(site, tmp_path, steps=steps(log), progress=quiet())
+    state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
+    assert log[2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
+    assert [s["id"] for s in state.steps] == ["1.1", "1.3", "1.5", "3"]
+    with pytest.raises(ProcedureStateError, match="nothing to resume"):
+        procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
+
+
+def test_a_failed_step_is_recorded_and_rerun_on_resume(tmp_path, log):
+    site = fake_site(log)
+    with pytest.raises(RegenLabError, match="step 1.5 broke"):
+        procedure.run(site, tmp_path, steps=steps(log, fail={"1.5"}), progress=quiet())
+    saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
+    assert [(s["id"], s["result"]) for s in saved["steps"]] == [("1.1", "done"), ("1.3", "done"), ("1.5", "failed")]
+    state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
+    assert [s["result"] for s in state.steps if s["id"] == "1.5"] == ["failed", "done"]
+
+
+def test_unknown_steps_and_agents_are_refused(tmp_path, log):
+    with pytest.raises(RegenLabError, match="unknown step"):
+        procedure.steps_for("full", skip=("9.9",))
+    with pytest.raises(RegenLabError, match="has no agent 'agent-7'"):
+        procedure.run(fake_site(log), tmp_path, agents=["agent-7"], progress=quiet())
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _backup_files():
+    root, inter, leaf, leaf_key = make_puppet_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca_crt = _cert("Puppet CA: server", key, "Puppet CA: server", key, ca=True)
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    files = {name: b"x" for name in procedure.BACKUP_REQUIRED}
+    files["etc/puppet/puppetserver/ca/ca_crt.pem"] = pem(ca_crt)
+    files["etc/puppet/puppetserver/ca/ca_key.pem"] = key_pem
+    files["var/lib/puppet/ssl/certs/server.pem"] = pem(leaf)
+    files["var/lib/puppet/ssl/private_keys/server.pem"] = b"key"
+    return files
+
+
+def test_backup_verification_accepts_a_whole_backup():
+    procedure.verify_backup(_tar(_backup_files()), "server")
+
+
+def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
+    files = _backup_files()
+    del files["etc/puppet/puppetserver/ca/serial"]
+    with pytest.raises(RegenLabError, match="missing: etc/puppet/puppetserver/ca/serial; nothing was deleted"):
+        procedure.verify_backup(_tar(files), "server")
+    files = _backup_files()
+    files["etc/puppet/puppetserver/ca/ca_key.pem"] = _backup_files()["etc/puppet/puppetserver/ca/ca_key.pem"]
+    with pytest.raises(RegenLabError, match="CA key does not match"):
+        procedure.verify_backup(_tar(files), "server")

@@ -117,3 +117,13 @@ def key_matches_cert(key_pem: bytes, cert: x509.Certificate) -> bool:
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     return key.public_key().public_bytes(enc, pub) == cert.public_key().public_bytes(enc, pub)
+
+
+def load_crls(pem: bytes) -> list[x509.CertificateRevocationList]:
+    """Every CRL of a PEM file (Puppet's ``crl.pem`` holds the root's and the intermediate's)."""
+    marker = b"-----BEGIN X509 CRL-----"
+    return [x509.load_pem_x509_crl(marker + block) for block in pem.split(marker)[1:]]
+
+
+def crl_signed_by_one_of(crl: x509.CertificateRevocationList, cas: list[x509.Certificate]) -> bool:
+    return any(crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key()) for ca in cas)

@@ -136,8 +136,8 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
             continue
         crl = host.executor.run(["cat", puppet.LOCALCRL], check=False)
         if crl.exit_code == 0:
-            parsed = x509.load_pem_x509_crls(crl.stdout.encode())
-            if not all(any(c.is_signature_valid(ca.public_key()) for ca in new_bundle) for c in parsed):
+            parsed = pki.load_crls(crl.stdout.encode())
+            if not parsed or not all(pki.crl_signed_by_one_of(c, new_bundle) for c in parsed):
                 bad.append(f"{host.name}: crl.pem is the old CA's")
     return ProofResult("4", "no host trusts the old CA (CA bundles and CRLs)", not bad,
                        f"{len(hosts) - len(bad)}/{len(hosts)} hosts hold only the new CA's bundle and CRL"

@@ -8,7 +8,7 @@
     invoke engine.ensure
     invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--resume]
     invoke rehearse [--agents N] [--keep]
-    invoke bench.lab [--cold] [--agents 3,10]
+    invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
 """
 
 from __future__ import annotations
@@ -139,12 +139,16 @@ def regen_run(c, name="", agents="", autosign=False, resume=False):
 
 
 @task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
-                        "agents": "lab sizes to time, comma-separated (default: 3,10)"})
+                        "agents": "lab sizes to time, comma-separated (default: 3,10)",
+                        "regen": "also time the full regeneration on each lab (default: yes)"})
 @friendly
-def bench_lab(c, cold=False, agents="3,10"):
-    """Benchmark: image build per image, lab up to all-ready per size, memory per container."""
-    sizes = [int(a) for a in str(agents).split(",") if a.strip()]
-    bench_lib.run(cold=cold, sizes=sizes)
+def bench_lab(c, cold=False, agents="3,10", regen=True):
+    """Benchmark: image builds, lab up to all-ready, memory per container, the regeneration's steps."""
+    try:
+        sizes = [int(a) for a in str(agents).split(",") if a.strip()]
+    except ValueError:
+        raise Exit(f"error: --agents takes lab sizes like 3,10, not {agents!r}", code=2) from None
+    bench_lib.run(cold=cold, sizes=sizes, regen=regen)
 
 
 lab = Collection("lab", up, status, logs, down)

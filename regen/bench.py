@@ -6,10 +6,12 @@ import time
 
 import docker
 
-from . import engine, images
+from . import engine, images, procedure
+from .config import state_dir
 from .console import table
 from .lab import LabSpec, remove, up
 from .progress import Progress
+from .rehearsal import regenerate
 
 MIB = 1024 * 1024
 
@@ -23,7 +25,7 @@ def memory_mib(client: docker.DockerClient, container: str) -> float:
     return (mem.get("usage", 0) - cache) / MIB
 
 
-def run(cold: bool, sizes: list[int], progress: Progress | None = None) -> None:
+def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: bool = True) -> None:
     progress = progress or Progress()
     client = engine.ensure(progress)
     if cold:
@@ -60,5 +62,11 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None) -> None:
             print(f"\n== lab up with {n} agents (warm images): all ready in {ready:.1f}s")
             print(table(mem, ["node", "role", "MiB"]))
             print(f"whole lab: {total_mib:.0f} MiB")
+            if regen:
+                procedure.state_path(state_dir(), name).unlink(missing_ok=True)
+                t1 = time.monotonic()
+                result = regenerate(lab, Progress(quiet=True))
+                print(f"\n== full regeneration of the {n}-agent lab: {time.monotonic() - t1:.1f}s, "
+                      f"downtime {result.downtime_seconds}s, proof {'passed' if result.passed else 'FAILED'}")
         finally:
             remove(client, name)

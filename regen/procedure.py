@@ -32,6 +32,7 @@ from .progress import Progress
 from .site import Host, Site
 
 AGENT_PARALLEL = 4
+REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs under the new CA
 
 
 class Interrupted(RegenLabError):
@@ -310,7 +311,8 @@ def agents_back(ctx: Context) -> str:
     """Wait until each re-enrolled agent's first run under the new CA is in PuppetDB."""
     since = ctx.state.facts["agents_started_at"] = ctx.state.facts.get("agents_started_at") or \
         ctx.state.facts.get("server_stopped_at") or ctx.state.started
-    reports = puppet.wait_reports(ctx.site.puppetdb.executor, [a.certname for a in ctx.agents()], since, 300)
+    reports = puppet.wait_reports(ctx.site.puppetdb.executor, [a.certname for a in ctx.agents()], since,
+                                  REPORTS_TIMEOUT)
     last = max(r.receive_time for r in reports.values())
     ctx.state.facts["last_agent_back_at"] = last
     return f"{len(reports)} fresh reports, the last received {last}"

@@ -13,19 +13,21 @@ from .site import site_of
 
 def regenerate(lab: Lab, progress: Progress, **options) -> report.Report:
     """Run (or resume) the procedure on a lab that is up, prove it, write the report.
-    A procedure that fails still gets a report (its failed step, no proof)."""
+    A procedure that fails still gets its proof and report: they show what broke."""
     site = site_of(lab)
     root = state_dir()
     try:
         state = procedure.run(site, root, progress=progress, **options)
-        with progress.step("proof"):
-            proofs = proof.prove(site, state)
     except procedure.Interrupted:
         raise
     except RegenLabError as exc:
         progress.say(f"the procedure failed: {exc}")
-        state = procedure.RunState.load(procedure.state_path(root, site.name))
-        proofs = []
+        path = procedure.state_path(root, site.name)
+        if not path.exists():
+            raise
+        state = procedure.RunState.load(path)
+    with progress.step("proof"):
+        proofs = proof.prove(site, state)
     result = report.build(state, proofs)
     json_path, md_path = report.write(result, root)
     print(report.summary(result), flush=True)

@@ -70,7 +70,8 @@ def test_full_regeneration_every_proof_passes(lab3):
 
 
 @pytest.mark.xdist_group(name="regen")
-def test_skipping_step_2_fails_the_proof_with_the_real_puppetdb_error(lab3):
+def test_skipping_step_2_fails_the_proof_with_the_real_puppetdb_error(lab3, monkeypatch):
+    monkeypatch.setattr(procedure, "REPORTS_TIMEOUT", 45)  # no report can reach PuppetDB: do not wait long
     report = regenerate(lab3, Progress(), skip=("2.2",))
     assert not report.passed
     runs = next(p for p in report.proofs if p.id == "2")

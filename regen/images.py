@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import docker
@@ -137,23 +138,37 @@ def ensure_images(
             node = PARENTS[node]
         wanted.extend(n for n in reversed(chain) if n not in wanted)
     results: dict[str, ImageBuild] = {}
-    for name in sorted(wanted, key=ORDER.index):
+
+    def one(name: str) -> ImageBuild:
         parent = PARENTS[name]
         if parent is None:
-            root = debian_root(client, suite, progress)
-            parent_ref, arg = root, "DEBIAN_IMAGE"
+            parent_ref, arg = debian_root(client, suite, progress), "DEBIAN_IMAGE"
         else:
             parent_ref, arg = results[parent].tag, "BASE"
-        parent_id = _image_id(client, parent_ref) or parent_ref
-        tag = image_tag(name, suite, parent_id)
+        tag = image_tag(name, suite, _image_id(client, parent_ref) or parent_ref)
         if _image_id(client, tag):
-            results[name] = ImageBuild(name, tag, built=False, seconds=0.0)
-            continue
+            return ImageBuild(name, tag, built=False, seconds=0.0)
         start = time.monotonic()
         with progress.step(f"building image {tag}"):
             _build(client, name, tag, {arg: parent_ref})
-        results[name] = ImageBuild(name, tag, built=True, seconds=time.monotonic() - start)
-    return results
+        return ImageBuild(name, tag, built=True, seconds=time.monotonic() - start)
+
+    # images of the same depth (agent and postgres; server and puppetdb) build side by side:
+    # much of a build is waiting on the mirror and on dpkg's disk writes
+    for level in _levels(wanted):
+        with ThreadPoolExecutor(max_workers=len(level)) as pool:
+            for build in pool.map(one, level):
+                results[build.name] = build
+    return {name: results[name] for name in ORDER if name in results}
+
+
+def _levels(names: list[str]) -> list[list[str]]:
+    def depth(name: str) -> int:
+        parent = PARENTS[name]
+        return 0 if parent is None else 1 + depth(parent)
+
+    deepest = max(depth(n) for n in names)
+    return [[n for n in names if depth(n) == d] for d in range(deepest + 1)]
 
 
 def _build(client: docker.DockerClient, name: str, tag: str, buildargs: dict[str, str]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from regen.errors import BadInput
-from regen.images import ORDER, PARENTS, image_tag
+from regen.images import ORDER, PARENTS, _levels, image_tag
 from regen.lab import LabSpec
 
 
@@ -41,7 +41,10 @@ def test_image_tags_follow_content_and_parent():
     assert a.startswith("regenlab/agent:bookworm-")
 
 
-def test_every_image_has_its_parent_built_first():
+def test_every_image_is_built_after_its_parent():
+    levels = _levels(list(ORDER))
+    level_of = {name: i for i, level in enumerate(levels) for name in level}
+    assert sorted(level_of) == sorted(ORDER)
     for name in ORDER:
         parent = PARENTS[name]
-        assert parent is None or ORDER.index(parent) < ORDER.index(name)
+        assert parent is None or level_of[parent] < level_of[name]

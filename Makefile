@@ -27,7 +27,7 @@ images: docker
 	$(BIN)/invoke images.build
 
 test: images
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest -m 'not docker' $(PYTEST_ARGS)

@@ -8,14 +8,15 @@ import sys
 import pytest
 
 from regen import lab as lab_lib
-from regen import pki, puppet
+from regen import pki, procedure, puppet
 from regen.errors import LabExists, LabNotFound, NotReady
 from regen.lab import LabSpec, cert_paths
 from regen.progress import Progress
+from regen.rehearsal import regenerate
 from tests.conftest import lab_name
 from tests.unit.test_cli import ROOT
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group(name="lab")]
+pytestmark = [pytest.mark.docker]
 
 
 def lab_ca_fingerprint(lab) -> str:
@@ -153,3 +154,13 @@ def test_a_failed_up_shows_the_service_log_and_cleans_up_unless_kept(docker_clie
         assert len(left) == (4 if keep else 0)
     finally:
         lab_lib.remove(docker_client, name)
+
+
+def test_zz_interrupted_after_step_1_resumes_and_proves(lab):
+    """Last in this file: it changes the shared lab's CA."""
+    with pytest.raises(procedure.Interrupted):
+        regenerate(lab, Progress(), stop_after="1.9")
+    report = regenerate(lab, Progress(), resume=True)
+    assert report.passed, [p for p in report.proofs if not p.passed]
+    ids = [s["id"] for s in report.steps]
+    assert ids.count("1.5") == 1 and ids[-1] == "3.w"  # nothing of step 1 was done twice

@@ -1,5 +1,7 @@
-"""The regeneration procedure on real labs, proved the way a user cares about: agents
-run under the new CA, old credentials are refused with the servers' real errors."""
+"""The regeneration procedure on a real 3-agent lab of its own, proved the way a user cares
+about: agents run under the new CA, old credentials are refused with the servers' real errors.
+(The interrupted-and-resumed run is in test_lab.py, on the shared lab: `--dist loadfile` keeps
+each file's labs on one worker.)"""
 
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ def ca_fp(lab) -> str:
     return pki.ca_fingerprint(lab.server.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
 
 
-@pytest.mark.xdist_group(name="regen")
 def test_partial_regeneration_of_one_agent_keeps_the_ca(lab3):
     before, fp = serials(lab3), ca_fp(lab3)
     report = regenerate(lab3, Progress(), agents=["agent-2"])
@@ -50,7 +51,6 @@ def test_partial_regeneration_of_one_agent_keeps_the_ca(lab3):
     assert "old cert refused" in refused.evidence and "new cert accepted" in refused.evidence
 
 
-@pytest.mark.xdist_group(name="regen")
 def test_full_regeneration_every_proof_passes(lab3):
     old = ca_fp(lab3)
     report = regenerate(lab3, Progress())
@@ -69,7 +69,6 @@ def test_full_regeneration_every_proof_passes(lab3):
             assert pki.fingerprint(pki.root_of(bundle)) == ca_fp(lab3)
 
 
-@pytest.mark.xdist_group(name="regen")
 def test_skipping_step_2_fails_the_proof_with_the_real_puppetdb_error(lab3, monkeypatch):
     monkeypatch.setattr(procedure, "REPORTS_TIMEOUT", 45)  # no report can reach PuppetDB: do not wait long
     report = regenerate(lab3, Progress(), skip=("2.2",))
@@ -80,13 +79,3 @@ def test_skipping_step_2_fails_the_proof_with_the_real_puppetdb_error(lab3, monk
     assert "Error" in runs.evidence and ("puppetdb" in runs.evidence.lower() or "500" in runs.evidence)
     chains = next(p for p in report.proofs if p.id == "1")
     assert "puppetdb: cert does not chain to the CA" in chains.evidence
-
-
-@pytest.mark.xdist_group(name="lab")
-def test_interrupted_after_step_1_resumes_and_proves(lab):
-    with pytest.raises(procedure.Interrupted):
-        regenerate(lab, Progress(), stop_after="1.9")
-    report = regenerate(lab, Progress(), resume=True)
-    assert report.passed, [p for p in report.proofs if not p.passed]
-    ids = [s["id"] for s in report.steps]
-    assert ids.count("1.5") == 1 and ids[-1] == "3.w"  # nothing of step 1 was done twice

@@ -9,7 +9,7 @@ import docker
 from . import engine, images, procedure
 from .config import state_dir
 from .console import table
-from .lab import LabSpec, remove, up
+from .lab import LabSpec, lab_names, remove, up
 from .progress import Progress
 from .rehearsal import regenerate
 
@@ -50,7 +50,7 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
 
     for n in sizes:
         name = f"bench-{n}"
-        if name in {c.labels.get('regenlab.lab') for c in client.containers.list(all=True)}:
+        if name in lab_names(client):
             remove(client, name)
         t0 = time.monotonic()
         try:

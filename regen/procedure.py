@@ -124,12 +124,11 @@ def _fingerprint_of_ca(ctx: Context) -> str | None:
 
 
 def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
-    new_bundle = pki.load_certs(ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem"))
+    bundle_pem = ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem")
     res = host.executor.run(["cat", cert_path], check=False)
-    if res.exit_code != 0 or pki.ca_fingerprint(ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem")) == \
-            ctx.state.facts.get("old_ca_fingerprint"):
+    if res.exit_code != 0 or pki.ca_fingerprint(bundle_pem) == ctx.state.facts.get("old_ca_fingerprint"):
         return False
-    return pki.chain_to(pki.load_certs(res.stdout.encode())[0], new_bundle) is not None
+    return pki.chain_to(pki.load_certs(res.stdout.encode())[0], pki.load_certs(bundle_pem)) is not None
 
 
 def reenroll(ctx: Context, host: Host) -> None:

@@ -101,13 +101,14 @@ def old_credentials_refused(
     urls = {"server": "https://puppet:8140/puppet/v3/environments",
             "puppetdb": "https://puppetdb:8081/pdb/query/v4/nodes"}
     parts, passed = [], True
+
+    def probe(url: str, cert: str, key: str):
+        return ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
+                       "--cert", cert, "--key", key, url], check=False, timeout=30)
+
     for name in where:
-        old = ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
-                      "--cert", f"{puppet.OLD_CREDS}/cert.pem", "--key", f"{puppet.OLD_CREDS}/key.pem", urls[name]],
-                     check=False, timeout=30)
-        new = ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
-                      "--cert", puppet.hostcert(witness.certname), "--key", puppet.hostkey(witness.certname),
-                      urls[name]], check=False, timeout=30)
+        old = probe(urls[name], f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem")
+        new = probe(urls[name], puppet.hostcert(witness.certname), puppet.hostkey(witness.certname))
         refused = old.exit_code != 0 or old.stdout.strip() in ("401", "403")
         accepted = new.exit_code == 0 and new.stdout.strip() == "200"
         passed = passed and refused and accepted

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import NodeNotFound
 from .executor import Executor
 
 
@@ -30,8 +31,6 @@ class Site:
         for a in self.agents:
             if a.name == name:
                 return a
-        from .errors import NodeNotFound
-
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
     @property

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,16 +29,22 @@ def docker_client():
     return engine.connect()
 
 
-@pytest.fixture(scope="session")
-def lab(request, docker_client, worker_id) -> Lab:
-    """A 2-agent lab, up for the whole session of this worker."""
-    name = lab_name(worker_id)
+@contextmanager
+def running_lab(request, client, name: str, agents: int) -> Iterator[Lab]:
+    """A lab for a fixture: removed afterwards, its logs kept if a test failed."""
     try:
-        yield up(docker_client, LabSpec(name=name, agents=2), Progress())
+        yield up(client, LabSpec(name=name, agents=agents), Progress())
     finally:
         if request.session.testsfailed:
-            keep_artifacts(docker_client, name)
-        remove(docker_client, name)
+            keep_artifacts(client, name)
+        remove(client, name)
+
+
+@pytest.fixture(scope="session")
+def lab(request, docker_client, worker_id) -> Iterator[Lab]:
+    """A 2-agent lab, up for the whole session of this worker."""
+    with running_lab(request, docker_client, lab_name(worker_id), agents=2) as shared:
+        yield shared
 
 
 def keep_artifacts(client, name: str) -> Path:

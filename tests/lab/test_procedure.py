@@ -8,10 +8,9 @@ from __future__ import annotations
 import pytest
 
 from regen import pki, procedure, puppet
-from regen.lab import LabSpec, remove, up
 from regen.progress import Progress
 from regen.rehearsal import regenerate
-from tests.conftest import keep_artifacts, lab_name
+from tests.conftest import lab_name, running_lab
 
 pytestmark = [pytest.mark.docker]
 
@@ -19,13 +18,8 @@ pytestmark = [pytest.mark.docker]
 @pytest.fixture(scope="module")
 def lab3(request, docker_client, worker_id):
     """A 3-agent lab of its own: the procedures below change its CA."""
-    name = lab_name(worker_id, "-regen")
-    try:
-        yield up(docker_client, LabSpec(name=name, agents=3), Progress())
-    finally:
-        if request.session.testsfailed:
-            keep_artifacts(docker_client, name)
-        remove(docker_client, name)
+    with running_lab(request, docker_client, lab_name(worker_id, "-regen"), agents=3) as lab:
+        yield lab
 
 
 def serials(lab) -> dict[str, int]:

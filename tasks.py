@@ -95,7 +95,7 @@ def down(c, name=""):
     print(f"lab {_name(c, name)} removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-@task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7) or trixie (Puppet 8)"})
+@task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7; trixie comes later)"})
 @friendly
 def build_images(c, suite="bookworm"):
     """Build the node images that are missing (cached by content hash)."""

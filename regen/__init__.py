@@ -8,6 +8,10 @@ The library holds the logic; ``tasks.py`` (invoke) only parses arguments and cal
 - :mod:`regen.puppet`   the operator's Puppet commands (CA, agents, services, PuppetDB queries).
 - :mod:`regen.pki`      certificates read with ``cryptography``: fingerprints, chains.
 - :mod:`regen.lab`      a Lab: a named, labelled set of Nodes on its own network; up/status/down.
+- :mod:`regen.site`     the hosts the procedure works on, by their part (no Docker in it).
+- :mod:`regen.procedure` the seed's procedure as Steps with checks, resumable through a state file.
+- :mod:`regen.proof`    what proves the regeneration; :mod:`regen.report` the Report of a run.
+- :mod:`regen.rehearsal` the main job end to end; :mod:`regen.bench` the benchmark.
 """
 
 __version__ = "0.1.0"

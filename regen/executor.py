@@ -7,7 +7,6 @@ module knows it runs in Docker.
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from dataclasses import dataclass
 from typing import Protocol
@@ -93,7 +92,3 @@ class DockerExecutor(_ShellFiles):
 
     def __repr__(self) -> str:
         return f"DockerExecutor({self.container!r})"
-
-
-def quote(argv: list[str] | tuple[str, ...]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -28,10 +28,6 @@ class CertInfo:
     dns_names: tuple[str, ...]
     is_ca: bool
 
-    @property
-    def short_fingerprint(self) -> str:
-        return self.fingerprint.replace(":", "")[:16]
-
 
 def load_certs(pem: bytes, what: str = "PEM data") -> list[x509.Certificate]:
     try:

@@ -64,10 +64,6 @@ def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
     return res
 
 
-def ca_list(ex: Executor) -> str:
-    return ex.run(["puppetserver", "ca", "list", "--all"]).stdout
-
-
 # --- an agent's own SSL ----------------------------------------------------------------
 
 def ssl_clean(ex: Executor) -> ExecResult:

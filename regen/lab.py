@@ -303,12 +303,13 @@ def _provision(lab: Lab, progress: Progress) -> None:
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
     with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; PuppetDB host enrolled"):
-        parallel([lambda: postgres_tls(server.executor, pg.executor), lambda: enroll(server, pdb)], lambda f: f())
+        parallel([lambda: postgres_tls(server.executor, pg.executor),
+                  lambda: puppet.enroll(server.executor, pdb.executor, pdb.certname)], lambda f: f())
     # PuppetDB's JVM start is the long pole: the agents enroll meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pdb_started = pool.submit(start_puppetdb, lab, pdb)
         with progress.step(f"{len(agents)} agents enrolled (request, sign on the CA, download)"):
-            parallel(agents, lambda n: enroll(server, n))
+            parallel(agents, lambda n: puppet.enroll(server.executor, n.executor, n.certname))
         with progress.step("PuppetDB running (`puppet resource service puppetdb ensure=running`)"):
             pdb_started.result()
     runners = [server, *agents]
@@ -316,14 +317,6 @@ def _provision(lab: Lab, progress: Progress) -> None:
         parallel(runners, lambda n: puppet.service(n.executor, "puppet", "running"))
     with progress.step("first catalog runs reported to PuppetDB"):
         wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)
-
-
-def enroll(server: Node, node: Node) -> None:
-    """What an operator does for a new host without autosign: the host requests a
-    certificate, the operator signs it on the CA, the host downloads it."""
-    puppet.submit_request(node.executor)
-    puppet.ca_sign(server.executor, node.certname)
-    puppet.download_cert(node.executor)
 
 
 def start_puppetdb(lab: Lab, pdb: Node) -> None:
@@ -362,10 +355,15 @@ def wait_ready(lab: Lab, node: Node, timeout: float) -> float:
 
 def wait_for_reports(lab: Lab, certnames: list[str], since: str | None, timeout: float) -> dict:
     """Wait for every certname's report in the lab's PuppetDB; on timeout or a failed
-    run, the error shows the log of the nodes that are missing."""
+    run, the error shows the log of (up to three of) the nodes whose report is missing."""
 
     def missing_log() -> str:
-        return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in certnames[:3])
+        try:
+            have = puppet.latest_reports(lab.puppetdb.executor)
+        except CommandFailed:
+            have = {}
+        missing = [c for c in certnames if c not in have] or certnames
+        return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in missing[:3])
 
     try:
         return puppet.wait_reports(lab.puppetdb.executor, certnames, since, timeout, log=missing_log)

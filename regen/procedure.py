@@ -117,14 +117,14 @@ class Step:
 # --- helpers ------------------------------------------------------------------------------
 
 def _fingerprint_of_ca(ctx: Context) -> str | None:
-    res = ctx.ca.run(["cat", f"{puppet.CADIR}/ca_crt.pem"], check=False)
+    res = ctx.ca.run(["cat", puppet.CACERT], check=False)
     if res.exit_code != 0:
         return None
     return pki.ca_fingerprint(res.stdout.encode())
 
 
 def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
-    bundle_pem = ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem")
+    bundle_pem = ctx.ca.read_file(puppet.CACERT)
     res = host.executor.run(["cat", cert_path], check=False)
     if res.exit_code != 0 or pki.ca_fingerprint(bundle_pem) == ctx.state.facts.get("old_ca_fingerprint"):
         return False
@@ -133,12 +133,8 @@ def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
 
 def reenroll(ctx: Context, host: Host) -> None:
     """Clean a host's ssldir with its local CA and CRL, request, sign, download."""
-    ex = host.executor
-    puppet.ssl_clean(ex)
-    puppet.submit_request(ex)
-    if not ctx.autosign:
-        puppet.ca_sign(ctx.ca, host.certname)
-    puppet.download_cert(ex)
+    puppet.ssl_clean(host.executor)
+    puppet.enroll(ctx.ca, host.executor, host.certname, sign=not ctx.autosign)
 
 
 # --- step 0: what the proof needs from before ----------------------------------------------
@@ -147,7 +143,7 @@ def record_before(ctx: Context) -> str:
     """The old CA fingerprint and the master's alt names (read from its cert); one
     agent's old cert and key kept on that agent, owner-only, for the refusal proof."""
     facts = ctx.state.facts
-    bundle = ctx.ca.read_file(f"{puppet.CADIR}/ca_crt.pem")
+    bundle = ctx.ca.read_file(puppet.CACERT)
     facts["old_ca_fingerprint"] = pki.ca_fingerprint(bundle)
     facts["old_ca_certs"] = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
     master = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])

@@ -40,7 +40,7 @@ def _error_lines(text: str, limit: int = 3) -> str:
 
 
 def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool) -> ProofResult:
-    ca_bundle = pki.load_certs(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
+    ca_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
     old_fp = state.facts["old_ca_fingerprint"]
     bad = []
@@ -122,7 +122,7 @@ def old_credentials_refused(
 
 def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
     old = set(state.facts["old_ca_certs"])
-    new_bundle = pki.load_certs(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
+    new_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     bad = []
     hosts = list(site.all_hosts)
     for host in hosts:

@@ -16,6 +16,7 @@ from .executor import ExecResult, Executor
 
 SSLDIR = "/var/lib/puppet/ssl"
 CADIR = "/etc/puppet/puppetserver/ca"
+CACERT = f"{CADIR}/ca_crt.pem"  # the CA's own certificates (root + intermediate)
 LOCALCACERT = f"{SSLDIR}/certs/ca.pem"
 LOCALCRL = f"{SSLDIR}/crl.pem"
 # where the procedure keeps one agent's old cert and key (on that agent, owner-only) for the proof
@@ -77,6 +78,15 @@ def submit_request(ex: Executor) -> ExecResult:
 
 def download_cert(ex: Executor) -> ExecResult:
     return ex.run(["puppet", "ssl", "download_cert"], timeout=120)
+
+
+def enroll(ca: Executor, host: Executor, certname: str, sign: bool = True) -> None:
+    """What an operator does for a host: it requests a certificate, the operator signs it
+    on the CA (not with autosign), the host downloads it."""
+    submit_request(host)
+    if sign:
+        ca_sign(ca, certname)
+    download_cert(host)
 
 
 def agent_test(ex: Executor, timeout: int = 300) -> ExecResult:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from regen import engine
+from regen import engine, pki, puppet
 from regen.config import state_dir
 from regen.lab import Lab, LabSpec, lab_names, remove, up
 from regen.progress import Progress
@@ -22,6 +22,11 @@ RUN = os.environ.setdefault("REGENLAB_TEST_RUN", uuid.uuid4().hex[:6])
 
 def lab_name(worker_id: str, suffix: str = "") -> str:
     return f"t{RUN}-{worker_id}{suffix}"
+
+
+def lab_ca_fingerprint(lab) -> str:
+    """The CA's own certificate (``$cadir/ca_crt.pem`` on the master), not what nodes trust."""
+    return pki.ca_fingerprint(lab.server.executor.read_file(puppet.CACERT))
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,10 @@ from regen.errors import LabExists, LabNotFound, NotReady
 from regen.lab import LabSpec, cert_paths
 from regen.progress import Progress
 from regen.rehearsal import regenerate
-from tests.conftest import lab_name
+from tests.conftest import lab_ca_fingerprint, lab_name
 from tests.unit.test_cli import ROOT
 
 pytestmark = [pytest.mark.docker]
-
-
-def lab_ca_fingerprint(lab) -> str:
-    """The CA's own certificate (``$cadir/ca_crt.pem`` on the master), not what nodes trust."""
-    return pki.ca_fingerprint(lab.server.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
 
 
 def test_every_agent_run_succeeds_and_converges(lab):

@@ -10,7 +10,7 @@ import pytest
 from regen import pki, procedure, puppet
 from regen.progress import Progress
 from regen.rehearsal import regenerate
-from tests.conftest import lab_name, running_lab
+from tests.conftest import lab_ca_fingerprint, lab_name, running_lab
 
 pytestmark = [pytest.mark.docker]
 
@@ -27,16 +27,12 @@ def serials(lab) -> dict[str, int]:
             for a in lab.agents}
 
 
-def ca_fp(lab) -> str:
-    return pki.ca_fingerprint(lab.server.executor.read_file(f"{puppet.CADIR}/ca_crt.pem"))
-
-
 def test_partial_regeneration_of_one_agent_keeps_the_ca(lab3):
-    before, fp = serials(lab3), ca_fp(lab3)
+    before, fp = serials(lab3), lab_ca_fingerprint(lab3)
     report = regenerate(lab3, Progress(), agents=["agent-2"])
     assert report.passed, [p for p in report.proofs if not p.passed]
     after = serials(lab3)
-    assert ca_fp(lab3) == fp
+    assert lab_ca_fingerprint(lab3) == fp
     assert after["agent-2"] != before["agent-2"]
     assert {k: v for k, v in after.items() if k != "agent-2"} == {k: v for k, v in before.items() if k != "agent-2"}
     revoked = next(p for p in report.proofs if "revoked" in p.claim)
@@ -46,11 +42,11 @@ def test_partial_regeneration_of_one_agent_keeps_the_ca(lab3):
 
 
 def test_full_regeneration_every_proof_passes(lab3):
-    old = ca_fp(lab3)
+    old = lab_ca_fingerprint(lab3)
     report = regenerate(lab3, Progress())
     assert report.passed, [p for p in report.proofs if not p.passed]
     assert [p.id for p in report.proofs] == ["1", "2", "3", "4"]
-    assert ca_fp(lab3) != old
+    assert lab_ca_fingerprint(lab3) != old
     assert report.downtime_seconds and report.downtime_seconds > 0
     refused = next(p for p in report.proofs if p.id == "3")
     # the real TLS error of each server, quoted
@@ -60,7 +56,7 @@ def test_full_regeneration_every_proof_passes(lab3):
     for node in lab3.nodes:
         if node.role != "postgres":
             bundle = pki.load_certs(node.executor.read_file(puppet.LOCALCACERT))
-            assert pki.fingerprint(pki.root_of(bundle)) == ca_fp(lab3)
+            assert pki.fingerprint(pki.root_of(bundle)) == lab_ca_fingerprint(lab3)
 
 
 def test_skipping_step_2_fails_the_proof_with_the_real_puppetdb_error(lab3, monkeypatch):

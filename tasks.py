@@ -58,7 +58,9 @@ def up(c, name="", agents="", keep=False, publish=False):
     progress = Progress()
     client = engine_lib.ensure(progress)
     lab = lab_lib.up(client, spec, progress, keep=keep)
-    print(table(lab.status()))
+    rows = lab.status()
+    print(table(rows))
+    print(lab_lib.mcollective_line(rows))
 
 
 @task(help={"name": NAME_HELP, "json": "print JSON instead of a table"})
@@ -68,11 +70,15 @@ def status(c, name="", json_=False):
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     rows = lab.status()
-    print(json.dumps([asdict(r) for r in rows], indent=2) if json_ else table(rows))
+    if json_:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        print(table(rows))
+        print(lab_lib.mcollective_line(rows))
 
 
 @task(positional=["node"], help={"name": NAME_HELP,
-                                 "node": "a node (server, puppetdb, postgres, agent-N), or `all`",
+                                 "node": "a node (server, puppetdb, postgres, broker, agent-N), or `all`",
                                  "tail": "how many lines per node (default: 200)"})
 @friendly
 def logs(c, node=None, name="", tail=200):

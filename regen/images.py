@@ -1,6 +1,6 @@
 """Node images, built from Debian's own packages and cached by a hash of their folder.
 
-The chain is ``base`` (a minimal Debian) -> ``agent`` -> ``server`` / ``puppetdb``, and
+The chain is ``base`` (a minimal Debian) -> ``agent`` -> ``server`` / ``puppetdb`` / ``broker``, and
 ``base`` -> ``postgres``. ``base`` is built on ``debian:<suite>-slim`` where a registry
 answers; where none does, the Debian root is made here with ``debootstrap`` and
 ``docker import``, and Regen Lab says so.
@@ -35,8 +35,9 @@ PARENTS: dict[str, str | None] = {
     "server": "agent",
     "puppetdb": "agent",
     "postgres": "base",
+    "broker": "agent",
 }
-ORDER = ("base", "agent", "server", "puppetdb", "postgres")
+ORDER = ("base", "agent", "server", "puppetdb", "postgres", "broker")
 
 
 @dataclass(frozen=True)

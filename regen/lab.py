@@ -13,22 +13,25 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from . import pki, puppet
+from . import mcollective, pki, puppet
 from .config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
 from .errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
 from .executor import DockerExecutor, Executor
 from .images import check_suite, ensure_images
 from .progress import Progress
 
-ROLES = ("server", "puppetdb", "postgres", "agent")
-IMAGE_OF_ROLE = {"server": "server", "puppetdb": "puppetdb", "postgres": "postgres", "agent": "agent"}
+ROLES = ("server", "puppetdb", "postgres", "broker", "agent")
+IMAGE_OF_ROLE = {"server": "server", "puppetdb": "puppetdb", "postgres": "postgres", "broker": "broker",
+                 "agent": "agent"}
+# Debian suites with an `mcollective` package (trixie, Puppet 8, has none: no MCollective there)
+MCOLLECTIVE_SUITES = ("bookworm",)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 MAX_AGENTS = 200
 SERVER_ALT_NAMES = ("puppet", "server")
@@ -37,6 +40,8 @@ PARALLEL = 8  # concurrent per-node commands (2 cores: Ruby start-up is the cost
 
 SERVER_READY_TIMEOUT = 240
 PUPPETDB_READY_TIMEOUT = 300
+BROKER_READY_TIMEOUT = 120
+MCO_READY_TIMEOUT = 90
 FIRST_RUNS_TIMEOUT = 300
 
 T = TypeVar("T")
@@ -71,11 +76,16 @@ class LabSpec:
             raise BadInput(f"--agents must be from 1 to {MAX_AGENTS}, not {count}")
         return cls(name=name, agents=count, suite=check_suite(suite), publish=publish)
 
+    @property
+    def mcollective(self) -> bool:
+        return self.suite in MCOLLECTIVE_SUITES
+
     def nodes(self) -> list[NodeSpec]:
         return [
             NodeSpec("postgres", "postgres"),
             NodeSpec("server", "server", aliases=("puppet",)),
             NodeSpec("puppetdb", "puppetdb"),
+            *([NodeSpec("broker", "broker")] if self.mcollective else []),
             *(NodeSpec(f"agent-{i}", "agent") for i in range(1, self.agents + 1)),
         ]
 
@@ -117,6 +127,7 @@ class NodeStatus:
     cert_serial: str
     ca_fingerprint: str
     state: str
+    mco: str = "-"  # agents: their `mco ping` reply; "none" in a lab without MCollective
 
 
 @dataclass
@@ -172,6 +183,12 @@ class Lab:
     def agents(self) -> list[Node]:
         return self.by_role("agent")
 
+    @property
+    def broker(self) -> Node | None:
+        """The ActiveMQ broker of MCollective; None in a lab without MCollective (Puppet 8)."""
+        found = self.by_role("broker")
+        return found[0] if found else None
+
     def ca_bundle(self) -> bytes:
         """The CA bundle the master hands out to agents (its ``localcacert``)."""
         return self.server.executor.read_file(puppet.LOCALCACERT)
@@ -194,7 +211,14 @@ class Lab:
         return self.container(node).logs(tail=tail).decode(errors="replace")
 
     def status(self) -> list[NodeStatus]:
-        return parallel(self.nodes, self._status_of)
+        rows = parallel(self.nodes, self._status_of)
+        if self.broker is None:
+            return [replace(r, mco="none") if r.role == "agent" else r for r in rows]
+        if self.state(self.server) != "ready":
+            return rows
+        replies = mcollective.ping(self.server.executor).replies
+        return [replace(r, mco=f"{replies[r.certname]:.0f} ms" if r.certname in replies else "no reply")
+                if r.role == "agent" else r for r in rows]
 
     def _status_of(self, node: Node) -> NodeStatus:
         state = self.state(node)
@@ -211,6 +235,15 @@ class Lab:
             except (CommandFailed, BadInput):
                 pass
         return NodeStatus(node.name, node.role, node.certname, serial, ca, state)
+
+
+def mcollective_line(rows: list[NodeStatus]) -> str:
+    """One line under ``lab.status``: who answers ``mco ping``, or why there is no MCollective."""
+    agents = [r for r in rows if r.role == "agent"]
+    if any(r.mco == "none" for r in agents):
+        return "MCollective: none in this lab (Debian trixie, Puppet 8, has no mcollective package)"
+    answered = [r for r in agents if r.mco.endswith(" ms")]
+    return f"MCollective: {len(answered)}/{len(agents)} agents answer `mco ping` from the admin (server)"
 
 
 def cert_paths(node: Node) -> tuple[str, str]:
@@ -298,25 +331,56 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
 
 
 def _provision(lab: Lab, progress: Progress) -> None:
-    server, pdb, pg = lab.server, lab.puppetdb, lab.node("postgres")
+    server, pdb, pg, broker = lab.server, lab.puppetdb, lab.node("postgres"), lab.broker
     agents = lab.agents
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
-    with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; PuppetDB host enrolled"):
+    hosts = [pdb, *([broker] if broker else [])]
+    names = " and ".join(n.name for n in hosts)
+    with progress.step(f"PostgreSQL: certificate from the lab's CA, TLS on; {names} enrolled"):
         parallel([lambda: postgres_tls(server.executor, pg.executor),
-                  lambda: puppet.enroll(server.executor, pdb.executor, pdb.certname)], lambda f: f())
-    # PuppetDB's JVM start is the long pole: the agents enroll meanwhile.
+                  *(lambda n=n: puppet.enroll(server.executor, n.executor, n.certname) for n in hosts)],
+                 lambda f: f())
+    # PuppetDB's JVM start is the long pole: the agents enroll and MCollective is set up meanwhile.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pdb_started = pool.submit(start_puppetdb, lab, pdb)
         with progress.step(f"{len(agents)} agents enrolled (request, sign on the CA, download)"):
             parallel(agents, lambda n: puppet.enroll(server.executor, n.executor, n.certname))
+        if broker:
+            with progress.step("ActiveMQ broker: keystore and truststore from its Puppet cert, started"):
+                start_broker(lab, broker)
+            with progress.step("MCollective: server keypair and admin client cert issued on the CA, installed"):
+                mcollective.install_credentials(server.executor, server.executor, [a.executor for a in agents])
         with progress.step("PuppetDB running (`puppet resource service puppetdb ensure=running`)"):
             pdb_started.result()
     runners = [server, *agents]
-    with progress.step(f"agent services started on {len(runners)} nodes"):
-        parallel(runners, lambda n: puppet.service(n.executor, "puppet", "running"))
+    services = ["puppet", "mcollective"] if broker else ["puppet"]
+    with progress.step(f"agent services started on {len(runners)} nodes ({', '.join(services)})"):
+        parallel([(n, svc) for n in runners for svc in services if n.role == "agent" or svc == "puppet"],
+                 lambda job: puppet.service(job[0].executor, job[1], "running"))
     with progress.step("first catalog runs reported to PuppetDB"):
         wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)
+    if broker:
+        with progress.step(f"`mco ping` answered by every agent ({len(agents)})"):
+            wait_mco(lab, [a.certname for a in agents])
+
+
+def start_broker(lab: Lab, broker: Node) -> None:
+    """Build the broker's stores from its Puppet cert, start ActiveMQ, wait until a STOMP
+    CONNECT over TLS with a Puppet-CA client cert succeeds (its HEALTHCHECK)."""
+    mcollective.build_broker_stores(broker.executor, broker.certname)
+    puppet.service(broker.executor, "activemq", "running")
+    wait_ready(lab, broker, BROKER_READY_TIMEOUT)
+
+
+def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT) -> mcollective.Ping:
+    """Wait until ``mco ping`` on the admin's host gets a reply from every identity; on
+    timeout the error shows the daemons' and the broker's own errors."""
+
+    daemons = [(n, lab.node(n).executor) for n in identities]
+    broker = lab.broker.executor if lab.broker else None
+    return mcollective.wait_ping(lab.server.executor, identities, timeout,
+                                 log=lambda: "\n".join(mcollective.errors_of(daemons, broker)))
 
 
 def start_puppetdb(lab: Lab, pdb: Node) -> None:

@@ -6,10 +6,11 @@ a state file under the state folder: killed anywhere, it continues with ``resume
 
 Step 1 (the master): back up, stop the agent and the server, wipe the ssldir and the
 cadir, create the new CA and the master's cert with the old cert's alt names, start.
-Step 2 (extensions): PostgreSQL's cert, the PuppetDB host re-enrolled and restarted
-(MCollective/ActiveMQ: issue 4, its steps go in EXTENSIONS after PuppetDB).
+Step 2 (extensions): PostgreSQL's cert, the PuppetDB host re-enrolled and restarted; where
+the site has MCollective, the ActiveMQ broker re-enrolled with its keystore and truststore
+rebuilt, and a new MCollective server keypair and admin client cert.
 Step 3 (agents): each agent stopped, cleaned (with its local CA and CRL), re-enrolled,
-started, concurrently with a bound.
+started, concurrently with a bound; then every ``mcollectived`` restarted (3.m).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import pki, puppet
+from . import mcollective, pki, puppet
 from .errors import BadInput, RegenLabError
 from .lab import PG_SSL, parallel, postgres_tls
 from .progress import Progress
@@ -33,6 +34,8 @@ from .site import Host, Site
 
 AGENT_PARALLEL = 4
 REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs under the new CA
+MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
+MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
 
 
 class Interrupted(RegenLabError):
@@ -157,7 +160,19 @@ def record_before(ctx: Context) -> str:
     facts["witness"] = witness.name
     witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
                           "sh", puppet.OLD_CREDS, puppet.hostcert(witness.certname), puppet.hostkey(witness.certname)])
+    if ctx.site.broker:
+        record_mcollective(ctx)
     return f"old CA {facts['old_ca_fingerprint'][:23]}...; master alt names {','.join(facts['old_master_alt_names'])}"
+
+
+def record_mcollective(ctx: Context) -> None:
+    """Who answers `mco ping` before; the admin's old client cert and key kept on the
+    admin's host (owner-only) for the broker's refusal proof; the old server public key."""
+    facts, admin = ctx.state.facts, ctx.site.admin.executor
+    facts["mco_before"] = mcollective.ping(admin).replies
+    admin.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/mco-admin-cert.pem" && '
+               'cp "$3" "$1/mco-admin-key.pem"', "sh", puppet.OLD_CREDS, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY])
+    facts["old_mco_server_public"] = mcollective.public_key_id(admin.read_file(mcollective.SERVER_PUBLIC))
 
 
 # --- step 1: the master ------------------------------------------------------------------
@@ -284,6 +299,54 @@ def puppetdb_done(ctx: Context) -> bool:
         puppet.puppetdb_state(host.executor) == "running"
 
 
+def broker_redo(ctx: Context) -> str:
+    """2.3: the broker host re-enrolled; its keystore and truststore rebuilt; restarted."""
+    host = ctx.site.broker
+    puppet.service(host.executor, "activemq", "stopped")
+    reenroll(ctx, host)
+    mcollective.build_broker_stores(host.executor, host.certname)
+    waited = mcollective.start_broker(host.executor)
+    return f"stopped, re-enrolled, keystore and truststore rebuilt (keytool), started; STOMP+TLS in {waited:.1f}s"
+
+
+def broker_done(ctx: Context) -> bool:
+    host = ctx.site.broker
+    if not _host_chains_to_new_ca(ctx, host, puppet.hostcert(host.certname)):
+        return False
+    trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(host.executor)}
+    new = {pki.fingerprint(c) for c in pki.load_certs(ctx.ca.read_file(puppet.CACERT))}
+    return new <= trusted and puppet.service_running(host.executor, "activemq")
+
+
+def mco_credentials(ctx: Context) -> str:
+    """2.4: a new MCollective server keypair and admin client cert from the new CA."""
+    ids = mcollective.install_credentials(ctx.ca, ctx.site.admin.executor, [a.executor for a in ctx.site.agents])
+    ctx.state.facts["new_mco_server_public"] = ids["server_public"]
+    return (f"puppetserver ca generate --certname {mcollective.SERVER_KEYPAIR},{mcollective.ADMIN}; server keypair "
+            f"on {len(ctx.site.agents)} agents, admin cert and key on {ctx.site.admin.name}")
+
+
+def mco_credentials_done(ctx: Context) -> bool:
+    admin = ctx.site.admin
+    current = mcollective.public_key_id(admin.executor.read_file(mcollective.SERVER_PUBLIC))
+    return current != ctx.state.facts.get("old_mco_server_public") and \
+        _host_chains_to_new_ca(ctx, admin, mcollective.ADMIN_CERT)
+
+
+def mco_restart(ctx: Context) -> str:
+    """3.m: every re-enrolled agent's mcollectived restarted (it reads its new cert and
+    keys); then `mco ping` from the admin until every agent of the site replies."""
+    parallel(ctx.agents(), lambda h: mcollective.restart_daemon(h.executor), limit=AGENT_PARALLEL)
+    identities = [a.certname for a in ctx.site.agents]
+
+    daemons = [(a.name, a.executor) for a in ctx.agents()]
+    ping = mcollective.wait_ping(ctx.site.admin.executor, identities, MCO_TIMEOUT,
+                                 log=lambda: "\n".join(mcollective.errors_of(daemons, ctx.site.broker.executor)))
+    ctx.state.facts["mco_after"] = ping.replies
+    return f"{len(ctx.agents())} daemons restarted; {len(ping.replies)}/{len(identities)} agents answer mco ping " \
+           f"(max {max(ping.replies.values()):.1f} ms)"
+
+
 # --- step 3: agents ----------------------------------------------------------------------
 
 def agents_step(ctx: Context) -> str:
@@ -325,8 +388,11 @@ def ca_clean_agents(ctx: Context) -> str:
 EXTENSIONS = (
     Step("2.1", "PostgreSQL: certificate from the new CA", postgres_cert, postgres_done),
     Step("2.2", "PuppetDB host re-enrolled, PuppetDB restarted", puppetdb_reenroll, puppetdb_done),
-    # issue 4: MCollective/ActiveMQ steps (broker keystore/truststore, server keypair, clients) go here
+    Step("2.3", "ActiveMQ broker re-enrolled, keystore and truststore rebuilt, restarted", broker_redo, broker_done),
+    Step("2.4", "MCollective: new server keypair and admin client cert installed", mco_credentials,
+         mco_credentials_done),
 )
+MCO_RESTART = Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart)
 
 FULL = (
     Step("0", "record the old CA, the master's alt names, one agent's old credentials", record_before,
@@ -345,6 +411,7 @@ FULL = (
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
          lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),
     Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back),
+    MCO_RESTART,
 )
 
 PARTIAL = (
@@ -354,11 +421,14 @@ PARTIAL = (
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
          lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),
     Step("3.w", "each agent's first run with its new cert reported to PuppetDB", agents_back),
+    MCO_RESTART,
 )
 
 
-def steps_for(mode: str, skip: tuple[str, ...] = ()) -> tuple[Step, ...]:
+def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True) -> tuple[Step, ...]:
     steps = FULL if mode == "full" else PARTIAL
+    if not mcollective:
+        steps = tuple(s for s in steps if s.id not in MCOLLECTIVE_STEPS)
     unknown = set(skip) - {s.id for s in steps}
     if unknown:
         raise BadInput(f"unknown step(s) {', '.join(sorted(unknown))}; steps: {', '.join(s.id for s in steps)}")
@@ -393,7 +463,7 @@ def run(
             site.agent(n)
         state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign)
     ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign)
-    for step in steps if steps is not None else steps_for(state.mode, skip):
+    for step in steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None):
         if step.id in state.done:
             continue
         started, t0 = now(), time.monotonic()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from . import pki, puppet
+from . import mcollective, pki, puppet
 from .errors import CommandFailed, RegenLabError
 from .lab import PG_SSL, parallel
 from .procedure import RunState
@@ -170,6 +170,59 @@ def others_untouched(site: Site, state: RunState) -> ProofResult:
     return ProofResult("5", "the other agents keep their certs and keep working", passed, evidence)
 
 
+# --- MCollective over ActiveMQ ------------------------------------------------------------
+
+def _latency(replies: dict[str, float]) -> str:
+    return f"max {max(replies.values()):.0f} ms" if replies else "no reply"
+
+
+def mco_ping_answers(site: Site, state: RunState, id_: str = "5") -> ProofResult:
+    """`mco ping` from the admin gets a reply from every agent, as it did before."""
+    claim = "every agent answers `mco ping` from the admin, before and after"
+    identities = [a.certname for a in site.agents]
+    before = state.facts.get("mco_before", {})
+    ping = mcollective.ping(site.admin.executor)
+    missing = [i for i in identities if i not in ping.replies]
+    evidence = (f"before: {len(before)}/{len(identities)} replied ({_latency(before)}); "
+                f"after: {len(identities) - len(missing)}/{len(identities)} replied ({_latency(ping.replies)})")
+    if missing:
+        daemons = [(a.name, a.executor) for a in site.agents if a.certname in missing]
+        errors = mcollective.errors_of(daemons, site.broker.executor if site.broker else None)
+        evidence += f"; no reply from {', '.join(missing)}; {mcollective.describe(ping)}; " + "; ".join(errors)
+    passed = not missing and set(before) >= set(identities)
+    return ProofResult(id_, claim, passed, evidence)
+
+
+def old_mco_client_refused(site: Site, state: RunState) -> ProofResult:
+    """A STOMP CONNECT with the admin's old client cert and key (kept in step 0) is
+    refused by the broker, the new one gets CONNECTED; both checked against the new CA
+    so that what is tested is the broker's refusal, with its own log line quoted."""
+    claim = "the admin's old MCollective client cert is refused by the broker, the new one accepted"
+    admin, broker = site.admin.executor, site.broker.executor
+    mark = mcollective.broker_log_length(broker)
+    old_ok, old_out = mcollective.stomp_connect(admin, f"{puppet.OLD_CREDS}/mco-admin-cert.pem",
+                                                f"{puppet.OLD_CREDS}/mco-admin-key.pem", user="admin")
+    new_ok, new_out = mcollective.stomp_connect(admin, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY, user="admin")
+    broker_says = mcollective.broker_log_errors(broker, since_lines=mark)
+    evidence = (f"old cert {'ACCEPTED (CONNECTED)' if old_ok else 'refused'} (openssl: {_error_lines(old_out, 2)}); "
+                f"broker log: {broker_says[0][:300] if broker_says else 'no refusal logged'}; "
+                f"new cert {'accepted (CONNECTED)' if new_ok else 'refused: ' + _error_lines(new_out, 2)}")
+    return ProofResult("6", claim, not old_ok and new_ok, evidence)
+
+
+def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
+    claim = "the broker's truststore holds the new CA and not the old one (keytool -list -rfc)"
+    trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(site.broker.executor)}
+    new = {pki.fingerprint(c) for c in pki.load_certs(site.ca.executor.read_file(puppet.CACERT))}
+    old = set(state.facts["old_ca_certs"])
+    has_new, has_old = new <= trusted, bool(old & trusted)
+    evidence = (f"{len(trusted)} trusted certs; new CA ({len(new)} certs, root "
+                f"{_short(pki.fingerprint(pki.root_of(pki.load_certs(site.ca.executor.read_file(puppet.CACERT)))))})"
+                f" {'present' if has_new else 'MISSING'}; old CA ({_short(state.facts['old_ca_fingerprint'])}) "
+                f"{'STILL TRUSTED' if has_old else 'absent'}")
+    return ProofResult("7", claim, has_new and not has_old, evidence)
+
+
 def _guarded(id_: str, claim: str, check) -> ProofResult:
     """A check that cannot even be made (a host unreachable, a file missing) fails, with why."""
     try:
@@ -191,6 +244,13 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
             ("3", "the old agent cert is refused", lambda: old_credentials_refused(site, state)),
             ("4", "no host trusts the old CA", lambda: nothing_trusts_the_old_ca(site, state)),
         ]
+        if site.broker:
+            checks += [
+                ("5", "every agent answers `mco ping`", lambda: mco_ping_answers(site, state)),
+                ("6", "the old MCollective client cert is refused by the broker",
+                 lambda: old_mco_client_refused(site, state)),
+                ("7", "the broker trusts only the new CA", lambda: broker_trusts_only_the_new_ca(site, state)),
+            ]
     else:
         checks = [
             ("1", "the CA is unchanged and the agents chain to it",
@@ -200,4 +260,6 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
             ("4", "the old certs are revoked", lambda: revoked_in_crl(site, state)),
             ("5", "the other agents keep working", lambda: others_untouched(site, state)),
         ]
+        if site.broker:
+            checks.append(("6", "every agent answers `mco ping`", lambda: mco_ping_answers(site, state, "6")))
     return [_guarded(i, claim, check) for i, claim, check in checks]

@@ -34,8 +34,13 @@ def hostkey(certname: str) -> str:
 # --- services (the seed's `puppet resource service NAME ensure=...`) -------------------
 
 def service(ex: Executor, name: str, ensure: str, timeout: int = 300) -> ExecResult:
-    return ex.run(["puppet", "resource", "--color=false", "service", name, f"ensure={ensure}"],
-                  timeout=timeout)
+    """`puppet resource service NAME ensure=...`. It exits 0 even when the init script
+    failed (docs/puppet.md), so its ``Error:`` lines are what tell."""
+    argv = ["puppet", "resource", "--color=false", "service", name, f"ensure={ensure}"]
+    res = ex.run(argv, timeout=timeout)
+    if any(line.startswith("Error:") for line in res.output.splitlines()):
+        raise CommandFailed(ex.node, argv, res.exit_code, res.output)
+    return res
 
 
 def service_running(ex: Executor, name: str) -> bool:

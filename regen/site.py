@@ -1,7 +1,8 @@
 """A Site: the hosts the procedure works on, each reached through an Executor.
 
 The procedure knows hosts by their part (the CA master, the PuppetDB host, the
-PostgreSQL host, agents), never by how they are reached: a Lab gives a Site of
+PostgreSQL host, the MCollective broker if there is one, agents), never by how they are
+reached. The MCollective admin (where ``mco`` runs) is the CA master: a Lab gives a Site of
 ``docker exec`` executors; real hosts will give one of SSH executors."""
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ class Site:
     puppetdb: Host
     postgres: Host
     agents: tuple[Host, ...]
+    broker: Host | None = None  # ActiveMQ for MCollective; None: the site has no MCollective
+
+    @property
+    def admin(self) -> Host:
+        """Where the MCollective admin runs ``mco`` (the master, in the lab)."""
+        return self.ca
 
     def agent(self, name: str) -> Host:
         for a in self.agents:
@@ -35,7 +42,7 @@ class Site:
 
     @property
     def all_hosts(self) -> tuple[Host, ...]:
-        return (self.ca, self.puppetdb, self.postgres, *self.agents)
+        return (self.ca, self.puppetdb, self.postgres, *([self.broker] if self.broker else []), *self.agents)
 
 
 def site_of(lab) -> Site:
@@ -45,4 +52,4 @@ def site_of(lab) -> Site:
         return Host(node.name, node.certname, node.executor)
 
     return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.node("postgres")),
-                tuple(host(a) for a in lab.agents))
+                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None)

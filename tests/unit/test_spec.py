@@ -10,7 +10,7 @@ from regen.lab import LabSpec
 def test_defaults_and_nodes():
     spec = LabSpec.parse("regenlab", "3")
     assert [(n.name, n.role) for n in spec.nodes()] == [
-        ("postgres", "postgres"), ("server", "server"), ("puppetdb", "puppetdb"),
+        ("postgres", "postgres"), ("server", "server"), ("puppetdb", "puppetdb"), ("broker", "broker"),
         ("agent-1", "agent"), ("agent-2", "agent"), ("agent-3", "agent")]
     server = next(n for n in spec.nodes() if n.role == "server")
     assert "puppet" in server.aliases

@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 AGENTS ?= 3
 PYTEST_ARGS ?=
 
-.PHONY: setup docker images test unit rehearse bench lint clean
+.PHONY: setup docker images test unit rehearse scenario bench lint clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,8 @@ docker: setup
 images: docker
 	$(BIN)/invoke images.build
 
+# loadfile: one worker per test file (a file shares one lab); tests/conftest.py hands each
+# scenario to whichever worker is free.
 test: images
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
@@ -34,6 +36,10 @@ unit: setup
 
 rehearse: images
 	$(BIN)/invoke rehearse --agents $(AGENTS)
+
+# make scenario NAME=stale-crl: one scenario of scenarios/ on a fresh lab
+scenario: images
+	$(BIN)/invoke rehearse --scenario $(NAME)
 
 bench: images
 	$(BIN)/invoke bench.lab

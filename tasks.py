@@ -7,7 +7,8 @@
     invoke images.build [--suite SUITE]
     invoke engine.ensure
     invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--resume]
-    invoke rehearse [--agents N] [--keep]
+    invoke rehearse [--agents N] [--keep] [--scenario NAME]
+    invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
 """
 
@@ -24,6 +25,7 @@ from regen import engine as engine_lib
 from regen import images as images_lib
 from regen import lab as lab_lib
 from regen import rehearsal
+from regen import scenario as scenario_lib
 from regen.console import table
 from regen.errors import RegenLabError
 from regen.progress import Progress
@@ -120,13 +122,29 @@ def ensure_engine(c):
 
 
 @task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
-            "name": "the lab's name (default: rehearsal)"})
+            "name": "the lab's name (default: rehearsal)",
+            "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)"})
 @friendly
-def rehearse(c, agents="", keep=False, name="rehearsal"):
-    """The main job: lab up, the whole regeneration, its proof and report, lab down."""
+def rehearse(c, agents="", keep=False, name="rehearsal", scenario=""):
+    """The main job: lab up, the whole regeneration (or a scenario), its proof and report, lab down."""
+    if scenario:
+        if agents:
+            raise Exit("error: --agents does not go with --scenario: the scenario file sets its lab", code=2)
+        scn = scenario_lib.find(scenario)
+        if not scenario_lib.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
+            raise Exit(f"scenario {scn.name} failed: see its expectations above", code=1)
+        return
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents)
     if not rehearsal.rehearse(spec, keep=keep).passed:
         raise Exit("rehearsal failed: see the report above (the lab is kept for inspection)", code=1)
+
+
+@task(name="list")
+@friendly
+def scenarios_list(c):
+    """Every scenario of scenarios/: its name and what it rehearses (each file validated)."""
+    rows = [(s.name, s.summary) for s in (scenario_lib.load(p) for p in scenario_lib.all_paths())]
+    print(table(rows, ["scenario", "what it rehearses"]))
 
 
 @task(name="run", help={"name": NAME_HELP,
@@ -162,5 +180,6 @@ regen = Collection("regen", regen_run)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab)
-ns = Collection(rehearse, lab, regen, images, engine, bench)
+scenarios = Collection("scenarios", scenarios_list)
+ns = Collection(rehearse, lab, regen, images, engine, bench, scenarios)
 ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})

@@ -98,8 +98,8 @@ def stomp_connect(ex: Executor, cert: str, key: str, ca: str = puppet.LOCALCACER
 
 def broker_log_errors(broker: Executor, since_lines: int = 0) -> list[str]:
     """The broker's TLS refusals in its log (after line ``since_lines``)."""
-    res = broker.run(["sh", "-c", 'tail -n +"$1" "$2" 2>/dev/null | grep -E "PKIX|certificate_unknown|'
-                      'SSLHandshakeException|bad_certificate" || true', "sh", str(since_lines + 1), BROKER_LOG],
+    res = broker.run(["sh", "-c", 'tail -n +"$1" "$2" 2>/dev/null | grep -E "Transport Connection to: .* failed|'
+                      'PKIX|SSLHandshakeException" || true', "sh", str(since_lines + 1), BROKER_LOG],
                      check=False, timeout=20)
     return [line.strip() for line in res.stdout.splitlines() if line.strip()]
 

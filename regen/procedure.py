@@ -100,6 +100,7 @@ class Context:
     backup_dir: Path
     progress: Progress
     autosign: bool = False
+    reports_timeout: float = REPORTS_TIMEOUT
 
     @property
     def ca(self):
@@ -134,9 +135,13 @@ def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
     return pki.chain_to(pki.load_certs(res.stdout.encode())[0], pki.load_certs(bundle_pem)) is not None
 
 
-def reenroll(ctx: Context, host: Host) -> None:
-    """Clean a host's ssldir with its local CA and CRL, request, sign, download."""
-    puppet.ssl_clean(host.executor)
+def reenroll(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
+    """Clean a host's ssldir with its local CA and CRL, request, sign, download.
+    ``clean`` replaces the cleaning (a scenario's fault: what an operator gets wrong)."""
+    if clean is None:
+        puppet.ssl_clean(host.executor)
+    else:
+        clean(host)
     puppet.enroll(ctx.ca, host.executor, host.certname, sign=not ctx.autosign)
 
 
@@ -247,14 +252,15 @@ def wiped(ctx: Context) -> bool:
     return _fingerprint_of_ca(ctx) != ctx.state.facts["old_ca_fingerprint"]
 
 
-def new_ca(ctx: Context) -> str:
-    alt = ctx.state.facts["old_master_alt_names"]
+def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
+    """1.5: ``alt_names`` replaces the carried-over ones (a scenario's fault)."""
+    alt = ctx.state.facts["old_master_alt_names"] if alt_names is None else alt_names
     puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     if ctx.autosign:
         ctx.ca.run(["puppet", "config", "set", "autosign", "true", "--section", "server"])
     fp = _fingerprint_of_ca(ctx)
     ctx.state.facts["new_ca_fingerprint"] = fp
-    return f"new CA {fp[:23]}...; master alt names {','.join(alt)}"
+    return f"new CA {fp[:23]}...; master alt names {','.join(alt) or '(none)'}"
 
 
 def new_ca_done(ctx: Context) -> bool:
@@ -349,20 +355,22 @@ def mco_restart(ctx: Context) -> str:
 
 # --- step 3: agents ----------------------------------------------------------------------
 
-def agents_step(ctx: Context) -> str:
+def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None) -> str:
     done_before = set(ctx.state.facts.setdefault("agents_done", []))
     todo = [a for a in ctx.agents() if a.name not in done_before]
 
     def one(host: Host) -> None:
         start = time.monotonic()
         puppet.service(host.executor, "puppet", "stopped")
-        reenroll(ctx, host)
+        reenroll(ctx, host, clean)
         puppet.service(host.executor, "puppet", "running")
         ctx.state.facts["agents_done"].append(host.name)
         ctx.progress.say(f"  {host.name}: re-enrolled, service running ({time.monotonic() - start:.1f}s)")
 
     parallel(todo, one, limit=AGENT_PARALLEL)
-    return f"{len(todo)} agents re-enrolled" + (f" ({len(done_before)} were done before)" if done_before else "")
+    signed = "autosigned by the CA" if ctx.autosign else "each signed with `puppetserver ca sign`"
+    return f"{len(todo)} agents re-enrolled, {signed}" + \
+        (f" ({len(done_before)} were done before)" if done_before else "")
 
 
 def agents_back(ctx: Context) -> str:
@@ -370,7 +378,7 @@ def agents_back(ctx: Context) -> str:
     since = ctx.state.facts["agents_started_at"] = ctx.state.facts.get("agents_started_at") or \
         ctx.state.facts.get("server_stopped_at") or ctx.state.started
     reports = puppet.wait_reports(ctx.site.puppetdb.executor, [a.certname for a in ctx.agents()], since,
-                                  REPORTS_TIMEOUT)
+                                  ctx.reports_timeout)
     last = max(r.receive_time for r in reports.values())
     ctx.state.facts["last_agent_back_at"] = last
     return f"{len(reports)} fresh reports, the last received {last}"
@@ -442,7 +450,7 @@ def state_path(state_root: Path, lab: str) -> Path:
 def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
-    progress: Progress | None = None, steps: tuple[Step, ...] | None = None,
+    progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
 ) -> RunState:
     """Run (or resume) the procedure on a site; return the final state with every step's result."""
     progress = progress or Progress()
@@ -462,7 +470,8 @@ def run(
         for n in names:
             site.agent(n)
         state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign)
-    ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign)
+    ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
+                  reports_timeout=REPORTS_TIMEOUT if reports_timeout is None else reports_timeout)
     for step in steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None):
         if step.id in state.done:
             continue

@@ -87,6 +87,7 @@ def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
     evidence += f"; reports after {since}: {len(agents) - len(stale)}/{len(agents)}"
     if failures:
         evidence += "; " + "; ".join(failures)
+        evidence += "".join(f"; the master's log: {line}" for line in puppet.server_errors(site.ca.executor))
     if stale:
         evidence += f"; no fresh report from {', '.join(stale)}"
     return ProofResult("2", "every agent's run succeeds and PuppetDB has its report from after the regeneration",

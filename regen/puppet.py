@@ -19,6 +19,7 @@ CADIR = "/etc/puppet/puppetserver/ca"
 CACERT = f"{CADIR}/ca_crt.pem"  # the CA's own certificates (root + intermediate)
 LOCALCACERT = f"{SSLDIR}/certs/ca.pem"
 LOCALCRL = f"{SSLDIR}/crl.pem"
+SERVER_LOG = "/var/log/puppetserver/puppetserver.log"  # Debian's path
 # where the procedure keeps one agent's old cert and key (on that agent, owner-only) for the proof
 OLD_CREDS = "/root/regen-old-credentials"
 
@@ -65,7 +66,8 @@ def ca_generate(ex: Executor, certname: str, alt_names: list[str] | None = None)
 def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
     """A new CA (root + intermediate) and the master's cert, server stopped; the files
     are then given to the `puppet` user that Puppet Server runs as."""
-    res = ex.run(["puppetserver", "ca", "setup", "--certname", certname, "--subject-alt-names", ",".join(alt_names)])
+    argv = ["puppetserver", "ca", "setup", "--certname", certname]
+    res = ex.run(argv + (["--subject-alt-names", ",".join(alt_names)] if alt_names else []))
     ex.run(["chown", "-R", "puppet:puppet", CADIR, SSLDIR])
     return res
 
@@ -186,3 +188,10 @@ def wait_until(
         if reason or waited > timeout:
             raise NotReady(f"{what}{' (' + reason + ')' if reason else ''}", waited, log() if log else "")
         time.sleep(interval)
+
+
+def server_errors(ex: Executor, limit: int = 2) -> list[str]:
+    """The master's last ERROR lines (what it says when it cannot reach PuppetDB)."""
+    res = ex.run(["sh", "-c", 'grep " ERROR " "$1" 2>/dev/null | tail -n "$2" || true', "sh", SERVER_LOG, str(limit)],
+                 check=False, timeout=20)
+    return [line.strip()[:400] for line in res.stdout.splitlines() if line.strip()]

@@ -54,3 +54,4 @@ def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None
         else:
             with progress.step(f"removing lab {spec.name}"):
                 remove(client, spec.name)
+

@@ -52,6 +52,59 @@ def lab(request, docker_client, worker_id) -> Iterator[Lab]:
         yield shared
 
 
+class LabPool:
+    """This worker's scenario labs, one per topology, reused while they stay healthy."""
+
+    def __init__(self, request, client, worker_id: str) -> None:
+        self.request, self.client, self.worker_id = request, client, worker_id
+        self.labs: dict[tuple, Lab] = {}
+        self.made = 0
+
+    def get(self, scn) -> Lab:
+        key = (scn.agents, scn.suite)
+        if key not in self.labs:
+            self.made += 1
+            name = lab_name(self.worker_id, f"-s{self.made}")
+            self.labs[key] = up(self.client, LabSpec(name=name, agents=scn.agents, suite=scn.suite), Progress())
+        return self.labs[key]
+
+    def release(self, lab: Lab, healthy: bool) -> None:
+        if not healthy:
+            if self.request.session.testsfailed:
+                keep_artifacts(self.client, lab.name)
+            self.labs = {k: v for k, v in self.labs.items() if v.name != lab.name}
+            remove(self.client, lab.name)
+
+    def close(self) -> None:
+        for lab in self.labs.values():
+            if self.request.session.testsfailed:
+                keep_artifacts(self.client, lab.name)
+            remove(self.client, lab.name)
+
+
+@pytest.fixture(scope="session")
+def scenario_labs(request, docker_client, worker_id) -> Iterator[LabPool]:
+    pool = LabPool(request, docker_client, worker_id)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Files stay whole on one worker (a file shares one lab), except scenarios: each is
+    its own unit, so that both workers take them as they get free."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/scenarios/"):
+                return nodeid
+            return nodeid.split("::", 1)[0]
+
+    return Scheduler(config, log)
+
+
 def keep_artifacts(client, name: str) -> Path:
     """Save every node's log of a lab whose tests failed (Molecule's habit)."""
     out = state_dir() / "artifacts" / name

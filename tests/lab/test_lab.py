@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
 from regen import lab as lab_lib
-from regen import pki, procedure, puppet
+from regen import mcollective, pki, puppet
 from regen.errors import LabExists, LabNotFound, NotReady
 from regen.lab import LabSpec, cert_paths
 from regen.progress import Progress
-from regen.rehearsal import regenerate
 from tests.conftest import lab_ca_fingerprint, lab_name
 from tests.unit.test_cli import ROOT
 
@@ -70,8 +70,10 @@ def test_services_talk_real_tls_verified_against_the_lab_ca(lab):
 
 def test_status_shows_every_node_ready_under_one_ca(lab):
     rows = lab.status()
-    assert [r.role for r in rows] == ["server", "puppetdb", "postgres", "agent", "agent"]
+    assert [r.role for r in rows] == ["server", "puppetdb", "postgres", "broker", "agent", "agent"]
     assert {r.state for r in rows} == {"ready"}
+    assert [r.mco.endswith(" ms") for r in rows if r.role == "agent"] == [True, True]
+    assert lab_lib.mcollective_line(rows).startswith("MCollective: 2/2 agents answer `mco ping`")
     assert {r.ca_fingerprint for r in rows} == {lab_ca_fingerprint(lab).replace(":", "")[:16]}
     assert all(r.cert_serial != "-" for r in rows)
 
@@ -102,7 +104,7 @@ def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, work
             assert sorted(c["Name"] for c in attached) == sorted(n.container for n in one.nodes)
     finally:
         counts = lab_lib.down(docker_client, other)
-    assert counts["containers"] == 4 and counts["networks"] == 1
+    assert counts["containers"] == 5 and counts["networks"] == 1
     label = {"label": f"regenlab.lab={other}"}
     assert not docker_client.containers.list(all=True, filters=label)
     assert not docker_client.networks.list(filters=label)
@@ -146,16 +148,46 @@ def test_a_failed_up_shows_the_service_log_and_cleans_up_unless_kept(docker_clie
         assert "server (server) not ready" in str(failure.value)
         assert "regenlab-node: boot hook" in failure.value.log  # the node's own log, not just "timeout"
         left = docker_client.containers.list(all=True, filters={"label": f"regenlab.lab={name}"})
-        assert len(left) == (4 if keep else 0)
+        assert len(left) == (5 if keep else 0)
     finally:
         lab_lib.remove(docker_client, name)
 
 
-def test_zz_interrupted_after_step_1_resumes_and_proves(lab):
-    """Last in this file: it changes the shared lab's CA."""
-    with pytest.raises(procedure.Interrupted):
-        regenerate(lab, Progress(), stop_after="1.9")
-    report = regenerate(lab, Progress(), resume=True)
-    assert report.passed, [p for p in report.proofs if not p.passed]
-    ids = [s["id"] for s in report.steps]
-    assert ids.count("1.5") == 1 and ids[-1] == "3.w"  # nothing of step 1 was done twice
+def test_every_agent_answers_mco_ping_through_the_tls_broker(lab):
+    ping = mcollective.ping(lab.server.executor)
+    assert sorted(ping.replies) == [a.certname for a in lab.agents], mcollective.describe(ping)
+    # the daemons really talk STOMP over TLS to the broker with their Puppet certs
+    for agent in lab.agents:
+        conf = agent.executor.read_file("/etc/mcollective/server.cfg").decode()
+        assert f"plugin.activemq.pool.1.ssl.cert = {puppet.hostcert(agent.certname)}" in conf
+        assert "securityprovider = ssl" in conf
+
+
+def test_broker_wants_a_client_cert_from_the_lab_ca(lab):
+    agent = lab.agents[0]
+    ok, out = mcollective.stomp_connect(agent.executor, puppet.hostcert(agent.certname),
+                                        puppet.hostkey(agent.certname))
+    assert ok, out
+    # no client cert: the broker's TLS layer refuses before any STOMP frame
+    script = ('(printf "CONNECT\\n\\n\\000"; sleep 1) | openssl s_client -quiet -no_ign_eof '
+              '-connect broker:61614 -CAfile "$1" 2>&1')
+    bare = agent.executor.run(["sh", "-c", script, "sh", puppet.LOCALCACERT], check=False, timeout=20)
+    assert "CONNECTED" not in bare.stdout
+    assert "alert certificate required" in bare.output, bare.output
+    # the broker's stores: its own Puppet cert, and the lab's CA as the only trust
+    trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(lab.broker.executor)}
+    assert trusted == {pki.fingerprint(c) for c in pki.load_certs(lab.server.executor.read_file(puppet.CACERT))}
+    modes = lab.broker.executor.run(["stat", "-c", "%a %U", mcollective.KEYSTORE, mcollective.TRUSTSTORE]).stdout
+    assert modes.split("\n")[:2] == ["600 activemq", "600 activemq"]
+
+
+def test_mco_is_killed_when_tls_fails_instead_of_hanging(lab):
+    """A client whose CA bundle is not the broker's: mco never gives up by itself."""
+    admin = lab.server.executor
+    admin.run(["sh", "-c", "sed 's|ssl.ca = .*|ssl.ca = /etc/ssl/certs/ca-certificates.crt|' "
+               "/etc/mcollective/client.cfg > /root/wrong-ca.cfg"])
+    started = time.monotonic()
+    res = admin.run(["mco", "ping", "-t", "1", "--config", "/root/wrong-ca.cfg"], check=False, timeout=8)
+    assert res.exit_code == 124 and time.monotonic() - started < 20
+    assert "time=" not in res.stdout
+

@@ -1,0 +1,76 @@
+"""Faults: what operators really get wrong during a regeneration, as variants of the
+procedure's own steps. A scenario names them (``regen: {faults: {NAME: NODE}}``); each
+replaces one step by the same step done wrong, with the operator's real commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import procedure, puppet
+from .procedure import Step
+from .site import Host
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str  # one line: the mistake
+    step: str  # the step it replaces
+    takes_node: bool
+    make: Callable[[Step, str | None], Step]
+
+
+def _agents_step_with(clean_for: dict[str, Callable[[Host], object]]) -> Callable[[procedure.Context], str]:
+    def clean(host: Host) -> None:
+        if host.name in clean_for:
+            clean_for[host.name](host)
+        else:
+            puppet.ssl_clean(host.executor)
+
+    return lambda ctx: procedure.agents_step(ctx, clean=clean)
+
+
+def _clean_without_localca(host: Host) -> None:
+    """`puppet ssl clean` without `--localca`: the host keeps the old CA bundle and CRL."""
+    host.executor.run(["puppet", "ssl", "clean"])
+
+
+def _rm_keeping_crl(host: Host) -> None:
+    """The ssldir emptied by hand, all but `crl.pem`: the old CRL stays."""
+    host.executor.run(["sh", "-c", 'cd "$1" && rm -rf certs private_keys public_keys certificate_requests',
+                       "sh", puppet.SSLDIR])
+
+
+def _agent_fault(clean: Callable[[Host], None]) -> Callable[[Step, str | None], Step]:
+    def make(step: Step, node: str | None) -> Step:
+        assert node is not None
+        return Step(step.id, step.title, _agents_step_with({node: clean}), step.check)
+
+    return make
+
+
+def _drop_alt_names(step: Step, node: str | None) -> Step:
+    return Step(step.id, step.title + " [fault: no alt names]", lambda ctx: procedure.new_ca(ctx, alt_names=[]),
+                step.check)
+
+
+FAULTS: dict[str, Fault] = {f.name: f for f in (
+    Fault("clean-without-localca", "the agent is cleaned with `puppet ssl clean`, without `--localca`", "3", True,
+          _agent_fault(_clean_without_localca)),
+    Fault("stale-crl", "the agent's ssldir is emptied by hand and its old `crl.pem` is left", "3", True,
+          _agent_fault(_rm_keeping_crl)),
+    Fault("drop-alt-names", "the master's new cert is made without its alt names (`puppet`)", "1.5", False,
+          _drop_alt_names),
+)}
+
+
+def apply(steps: tuple[Step, ...], faults: dict[str, str | None]) -> tuple[Step, ...]:
+    """The procedure's steps with each named fault's step replaced."""
+    out = list(steps)
+    for name, node in faults.items():
+        fault = FAULTS[name]
+        for i, step in enumerate(out):
+            if step.id == fault.step:
+                out[i] = fault.make(step, node)
+    return tuple(out)

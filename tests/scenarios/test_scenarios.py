@@ -1,0 +1,24 @@
+"""Every file of scenarios/ is a test (ids = scenario names): a new file is a new test, with
+no code. Scenarios of one topology share a lab on each xdist worker; a scenario that leaves
+its lab broken (its last action failed, as it meant to) gets the next one a fresh lab."""
+
+from __future__ import annotations
+
+import pytest
+
+from regen import scenario
+from regen.progress import Progress
+
+pytestmark = [pytest.mark.docker]
+
+PATHS = scenario.all_paths()
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_scenario(path, scenario_labs):
+    scn = scenario.load(path)
+    lab = scenario_labs.get(scn)
+    result = scenario.rehearse(scn, lab.name, lab=lab, progress=Progress())
+    scenario_labs.release(lab, healthy=result.lab_healthy)
+    assert result.expectations, "the scenario checked nothing"
+    assert result.passed, scenario.summary(result)

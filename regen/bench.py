@@ -6,7 +6,7 @@ import time
 
 import docker
 
-from . import engine, images, procedure
+from . import engine, images, mcollective, procedure
 from .config import state_dir
 from .console import table
 from .lab import LabSpec, lab_names, remove, up
@@ -62,6 +62,13 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
             print(f"\n== lab up with {n} agents (warm images): all ready in {ready:.1f}s")
             print(table(mem, ["node", "role", "MiB"]))
             print(f"whole lab: {total_mib:.0f} MiB")
+            if lab.broker:
+                for _ in range(3):
+                    t1 = time.monotonic()
+                    ping = mcollective.ping(lab.server.executor)
+                    top = max(ping.replies.values(), default=0.0)
+                    print(f"mco ping: {len(ping.replies)}/{n} replies, slowest {top:.0f} ms, "
+                          f"{time.monotonic() - t1:.1f}s wall (mco ping -t {mcollective.PING_WAIT})")
             if regen:
                 procedure.state_path(state_dir(), name).unlink(missing_ok=True)
                 t1 = time.monotonic()

@@ -77,3 +77,35 @@ def test_rehearse_refuses_an_unknown_scenario_and_runs_nothing():
     done = run("rehearse", "--scenario", "no-such-scenario")
     assert done.returncode == 2
     assert "no scenario named 'no-such-scenario'" in done.stderr and "full-regen" in done.stderr
+
+
+def test_expectations_hold_or_not_with_the_evidence_line():
+    text = ("step 3: failed: agent-2: `puppet ssl submit_request` exited 1:\n"
+            "Error: certificate verify failed [unable to get local issuer certificate for CN=server]")
+    last = scenario.Outcome("regen", passed=False, failed_step="3", proofs_failed=["2"], text=text)
+    expect = scenario.Action("expect", {"passed": False, "failed_step": "3", "proofs_failed": ["2"],
+                                        "evidence": ["unable to get local issuer certificate", "no such text"]}, 9)
+    held = scenario.check(expect, last)
+    assert [h.held for h in held] == [True, True, True, True, False]
+    assert "certificate verify failed [unable to get local issuer" in held[3].evidence
+    assert held[4].evidence == "not found" and all(h.line == 9 for h in held)
+
+
+def test_a_fault_replaces_only_its_step():
+    from regen import faults, procedure
+
+    steps = procedure.steps_for("full")
+    changed = faults.apply(steps, {"clean-without-localca": "agent-2", "drop-alt-names": None})
+    assert [s.id for s in changed] == [s.id for s in steps]
+    differs = [a.id for a, b in zip(steps, changed, strict=True) if a is not b]
+    assert differs == ["1.5", "3"]
+
+
+def test_a_lab_without_mcollective_says_so():
+    from regen.lab import NodeStatus, mcollective_line
+
+    rows = [NodeStatus("agent-1", "agent", "agent-1", "5", "AB", "ready", "none")]
+    assert "none in this lab" in mcollective_line(rows)
+    rows = [NodeStatus(f"agent-{i}", "agent", f"agent-{i}", "5", "AB", "ready", m) for i, m in
+            ((1, "40 ms"), (2, "no reply"))]
+    assert mcollective_line(rows).startswith("MCollective: 1/2 agents answer")

@@ -50,6 +50,13 @@ def _agent_fault(clean: Callable[[Host], None]) -> Callable[[Step, str | None], 
     return make
 
 
+def _daemon_left_running(step: Step, node: str | None) -> Step:
+    def run(ctx: procedure.Context) -> str:
+        return procedure.agents_step(ctx, restart=lambda host: host.name != node)
+
+    return Step(step.id, step.title + f" [fault: {node}'s daemon left running]", run, step.check)
+
+
 def _drop_alt_names(step: Step, node: str | None) -> Step:
     return Step(step.id, step.title + " [fault: no alt names]", lambda ctx: procedure.new_ca(ctx, alt_names=[]),
                 step.check)
@@ -60,6 +67,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           _agent_fault(_clean_without_localca)),
     Fault("stale-crl", "the agent's ssldir is emptied by hand and its old `crl.pem` is left", "3", True,
           _agent_fault(_rm_keeping_crl)),
+    Fault("daemon-not-restarted", "the agent is re-enrolled while its `puppet agent` daemon keeps running", "3",
+          True, _daemon_left_running),
     Fault("drop-alt-names", "the master's new cert is made without its alt names (`puppet`)", "1.5", False,
           _drop_alt_names),
 )}

@@ -355,15 +355,20 @@ def mco_restart(ctx: Context) -> str:
 
 # --- step 3: agents ----------------------------------------------------------------------
 
-def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None) -> str:
+def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
+                restart: Callable[[Host], bool] = lambda host: True) -> str:
+    """3: each agent's service stopped, the agent re-enrolled, its service started. A
+    scenario's fault may replace the cleaning or leave a daemon running (``restart``)."""
     done_before = set(ctx.state.facts.setdefault("agents_done", []))
     todo = [a for a in ctx.agents() if a.name not in done_before]
 
     def one(host: Host) -> None:
         start = time.monotonic()
-        puppet.service(host.executor, "puppet", "stopped")
+        if restart(host):
+            puppet.service(host.executor, "puppet", "stopped")
         reenroll(ctx, host, clean)
-        puppet.service(host.executor, "puppet", "running")
+        if restart(host):
+            puppet.service(host.executor, "puppet", "running")
         ctx.state.facts["agents_done"].append(host.name)
         ctx.progress.say(f"  {host.name}: re-enrolled, service running ({time.monotonic() - start:.1f}s)")
 

@@ -157,7 +157,12 @@ def wait_reports(
             raise RunFailed(failed)
         return set(fresh) >= set(certnames)
 
-    wait_until(f"reports in PuppetDB from {', '.join(certnames)}", probe, timeout, interval=2.0, log=log)
+    def missing() -> str:
+        absent = [c for c in certnames if c not in fresh]
+        since_text = f" since {since}" if since else ""
+        return f"no report{since_text} from {', '.join(absent)}" + (f"\n{log()}" if log else "")
+
+    wait_until(f"reports in PuppetDB from {', '.join(certnames)}", probe, timeout, interval=2.0, log=missing)
     return fresh
 
 

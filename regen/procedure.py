@@ -256,8 +256,8 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
     """1.5: ``alt_names`` replaces the carried-over ones (a scenario's fault)."""
     alt = ctx.state.facts["old_master_alt_names"] if alt_names is None else alt_names
     puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
-    if ctx.autosign:
-        ctx.ca.run(["puppet", "config", "set", "autosign", "true", "--section", "server"])
+    # the new CA's signing policy is the run's: autosign, or every request signed by hand
+    ctx.ca.run(["puppet", "config", "set", "autosign", "true" if ctx.autosign else "false", "--section", "server"])
     fp = _fingerprint_of_ca(ctx)
     ctx.state.facts["new_ca_fingerprint"] = fp
     return f"new CA {fp[:23]}...; master alt names {','.join(alt) or '(none)'}"

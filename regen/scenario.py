@@ -331,7 +331,9 @@ def check(expect: Action, last: Outcome) -> list[Held]:
                         f"proofs failed: {', '.join(last.proofs_failed) or 'none'}"))
     for needle in a.get("evidence", []):
         found = _line_with(last.text, needle)
-        out.append(Held(expect.line, f"the output shows {needle!r}", bool(found), found or "not found"))
+        errors = [line for line in last.text.splitlines() if "rror" in line or "fail" in line.lower()]
+        out.append(Held(expect.line, f"the output shows {needle!r}", bool(found),
+                        found or "not found; the output's errors: " + " | ".join(errors)[-600:]))
     return out
 
 

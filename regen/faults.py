@@ -58,8 +58,10 @@ def _daemon_left_running(step: Step, node: str | None) -> Step:
 
 
 def _drop_alt_names(step: Step, node: str | None) -> Step:
-    return Step(step.id, step.title + " [fault: no alt names]", lambda ctx: procedure.new_ca(ctx, alt_names=[]),
-                step.check)
+    # `puppetserver ca setup` with no --subject-alt-names adds `puppet` by itself: the
+    # mistake is giving only the certname
+    return Step(step.id, step.title + " [fault: no alt names]",
+                lambda ctx: procedure.new_ca(ctx, alt_names=[ctx.site.ca.certname]), step.check)
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (

@@ -195,8 +195,10 @@ def wait_until(
         time.sleep(interval)
 
 
-def server_errors(ex: Executor, limit: int = 2) -> list[str]:
-    """The master's last ERROR lines (what it says when it cannot reach PuppetDB)."""
-    res = ex.run(["sh", "-c", 'grep " ERROR " "$1" 2>/dev/null | tail -n "$2" || true', "sh", SERVER_LOG, str(limit)],
-                 check=False, timeout=20)
-    return [line.strip()[:400] for line in res.stdout.splitlines() if line.strip()]
+def server_errors(ex: Executor) -> list[str]:
+    """The master's last ERROR line, and its last TLS complaint if it has one (what it
+    says when it cannot reach PuppetDB)."""
+    script = ('grep " ERROR " "$1" 2>/dev/null | tail -n 1; '
+              'grep -E "SSL|PKIX|certificate verify" "$1" 2>/dev/null | tail -n 1; true')
+    res = ex.run(["sh", "-c", script, "sh", SERVER_LOG], check=False, timeout=20)
+    return list(dict.fromkeys(line.strip()[:400] for line in res.stdout.splitlines() if line.strip()))

@@ -29,9 +29,14 @@ class Report:
     proofs: list[ProofResult]
 
     @property
+    def failed_step(self) -> str | None:
+        """The step whose last attempt failed (a step that failed, then was done on resume, did not)."""
+        last = {s["id"]: s["result"] for s in self.steps}
+        return next((i for i, result in last.items() if result == "failed"), None)
+
+    @property
     def passed(self) -> bool:
-        return bool(self.proofs) and all(p.passed for p in self.proofs) and \
-            all(s["result"] != "failed" for s in self.steps)
+        return bool(self.proofs) and all(p.passed for p in self.proofs) and self.failed_step is None
 
 
 def _parse(ts: str) -> datetime | None:

@@ -291,7 +291,7 @@ class ScenarioReport:
 
 
 def _from_report(what: str, report: Report) -> Outcome:
-    failed = next((s["id"] for s in report.steps if s["result"] == "failed"), None)
+    failed = report.failed_step
     text = "\n".join([f"step {s['id']}: {s['result']}: {s['detail']}" for s in report.steps] +
                      [f"proof {p.id}: {'pass' if p.passed else 'FAIL'}: {p.evidence}" for p in report.proofs])
     return Outcome(what, report.passed, text, failed_step=failed,

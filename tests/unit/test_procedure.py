@@ -146,3 +146,18 @@ def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = _backup_files()["etc/puppet/puppetserver/ca/ca_key.pem"]
     with pytest.raises(RegenLabError, match="CA key does not match"):
         procedure.verify_backup(_tar(files), "server")
+
+
+def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
+    from regen.proof import ProofResult
+    from regen.report import Report
+
+    def step(result):
+        return {"id": "3", "title": "agents", "started": "", "ended": "", "seconds": 1.0, "result": result,
+                "detail": ""}
+
+    proofs = [ProofResult("1", "claim", True, "evidence")]
+    resumed = Report("l", "full", ["agent-1"], "", "", "", "", None, [step("failed"), step("done")], proofs)
+    assert resumed.failed_step is None and resumed.passed
+    stopped = Report("l", "full", ["agent-1"], "", "", "", "", None, [step("done"), step("failed")], proofs)
+    assert stopped.failed_step == "3" and not stopped.passed

@@ -64,11 +64,6 @@ install -o activemq -g activemq -m 0600 "$tmp/keystore.jks" "$tmp/truststore.jks
 """
 
 
-def available(ex: Executor) -> bool:
-    """Whether this host has MCollective (Debian trixie has no package)."""
-    return ex.run(["test", "-x", "/usr/sbin/mcollectived"], check=False, timeout=20).exit_code == 0
-
-
 # --- the broker ------------------------------------------------------------------------
 
 def build_broker_stores(broker: Executor, certname: str) -> ExecResult:

@@ -214,11 +214,12 @@ def old_mco_client_refused(site: Site, state: RunState) -> ProofResult:
 def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
     claim = "the broker's truststore holds the new CA and not the old one (keytool -list -rfc)"
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(site.broker.executor)}
-    new = {pki.fingerprint(c) for c in pki.load_certs(site.ca.executor.read_file(puppet.CACERT))}
+    bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
+    new = {pki.fingerprint(c) for c in bundle}
     old = set(state.facts["old_ca_certs"])
     has_new, has_old = new <= trusted, bool(old & trusted)
     evidence = (f"{len(trusted)} trusted certs; new CA ({len(new)} certs, root "
-                f"{_short(pki.fingerprint(pki.root_of(pki.load_certs(site.ca.executor.read_file(puppet.CACERT)))))})"
+                f"{_short(pki.fingerprint(pki.root_of(bundle)))})"
                 f" {'present' if has_new else 'MISSING'}; old CA ({_short(state.facts['old_ca_fingerprint'])}) "
                 f"{'STILL TRUSTED' if has_old else 'absent'}")
     return ProofResult("7", claim, has_new and not has_old, evidence)

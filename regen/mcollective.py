@@ -84,10 +84,14 @@ def stomp_connect(ex: Executor, cert: str, key: str, ca: str = puppet.LOCALCACER
     """A STOMP CONNECT to the broker over TLS with this client cert and key, as
     ``openssl s_client`` does it: (whether the broker answered CONNECTED, the output)."""
     frame = f"CONNECT\\naccept-version:1.1,1.2\\nhost:{BROKER_HOST}\\nlogin:{user}\\npasscode:{USERS[user]}\\n\\n\\000"
-    script = ('(printf "$1"; sleep 1) | openssl s_client -quiet -no_ign_eof -verify_return_error -connect "$2" '
-              '-CAfile "$3" -cert "$4" -key "$5" 2>&1')
+    # stdin stays open until the broker has answered (or refused, or 10 s): a fixed pause
+    # lost the CONNECTED of a broker slowed down by a busy machine
+    script = ('out=$(mktemp) || exit 1; { printf "$1"; i=0; while [ $i -lt 50 ] && '
+              '! grep -qE "^(CONNECTED|ERROR)|error|alert" "$out"; do sleep 0.2; i=$((i+1)); done; } | '
+              'openssl s_client -quiet -no_ign_eof -verify_return_error -connect "$2" '
+              '-CAfile "$3" -cert "$4" -key "$5" >"$out" 2>&1; cat "$out"; rm -f "$out"')
     res = ex.run(["sh", "-c", script, "sh", frame, f"{BROKER_HOST}:{STOMP_PORT}", ca, cert, key],
-                 check=False, timeout=20)
+                 check=False, timeout=30)
     return bool(re.search(r"^CONNECTED", res.stdout, re.M)), res.output
 
 

@@ -162,6 +162,18 @@ def regen_run(c, name="", agents="", autosign=False, resume=False):
         raise Exit("regeneration failed its proof: see the report above", code=1)
 
 
+@task(name="rollback", help={"name": NAME_HELP})
+@friendly
+def regen_rollback(c, name=""):
+    """Roll a run that failed in step 1 back: the master's CA and ssldir restored from the
+    verified backup, Puppet Server started under the old CA, proven, reported."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    result = rehearsal.roll_back(lab, Progress())
+    if not result.passed:
+        raise Exit("the rollback failed its proof: see the report above", code=1)
+
+
 @task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
                         "agents": "lab sizes to time, comma-separated (default: 3,10)",
                         "regen": "also time the full regeneration on each lab (default: yes)"})

@@ -64,6 +64,16 @@ def _drop_alt_names(step: Step, node: str | None) -> Step:
                 lambda ctx: procedure.new_ca(ctx, alt_names=[ctx.site.ca.certname]), step.check)
 
 
+def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
+    def run(ctx: procedure.Context) -> str:
+        detail = procedure.new_ca(ctx)
+        # the new CA put in place from a root shell (`cp -r`, `tar` without owners): root's, 0600
+        ctx.ca.run(["sh", "-c", 'chown -R root:root "$1" && chmod -R go-rwx "$1"', "sh", puppet.CADIR])
+        return detail + f"; [fault] chown -R root:root {puppet.CADIR}"
+
+    return Step(step.id, step.title + " [fault: the new CA's files left owned by root]", run, step.check)
+
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("clean-without-localca", "the agent is cleaned with `puppet ssl clean`, without `--localca`", "3", True,
           _agent_fault(_clean_without_localca)),
@@ -73,6 +83,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           True, _daemon_left_running),
     Fault("drop-alt-names", "the master's new cert is made without its alt names (`puppet`)", "1.5", False,
           _drop_alt_names),
+    Fault("cadir-owned-by-root", "the new CA's files are left owned by root: Puppet Server (user `puppet`) cannot "
+          "use them", "1.5", False, _cadir_owned_by_root),
 )}
 
 

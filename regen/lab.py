@@ -196,6 +196,17 @@ class Lab:
     def container(self, node: Node) -> Container:
         return self.client.containers.get(node.container)
 
+    def stop_node(self, name: str) -> None:
+        """The node's container stopped (a host down): its services and files stay as they were."""
+        self.container(self.node(name)).stop(timeout=20)
+
+    def start_node(self, name: str) -> None:
+        """The node's container started again: its entrypoint starts its services, as a boot does."""
+        node = self.node(name)
+        self.container(node).start()
+        puppet.wait_until(f"{name} running", lambda: self.state(node) not in ("created", "restarting"), 60,
+                          interval=1.0)
+
     def state(self, node: Node) -> str:
         try:
             attrs = self.client.api.inspect_container(node.container)["State"]

@@ -120,7 +120,7 @@ class Step:
 
 # --- helpers ------------------------------------------------------------------------------
 
-def _fingerprint_of_ca(ctx: Context) -> str | None:
+def fingerprint_of_ca(ctx: Context) -> str | None:
     res = ctx.ca.run(["cat", puppet.CACERT], check=False)
     if res.exit_code != 0:
         return None
@@ -249,7 +249,7 @@ def wipe(ctx: Context) -> str:
 
 
 def wiped(ctx: Context) -> bool:
-    return _fingerprint_of_ca(ctx) != ctx.state.facts["old_ca_fingerprint"]
+    return fingerprint_of_ca(ctx) != ctx.state.facts["old_ca_fingerprint"]
 
 
 def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
@@ -258,20 +258,20 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
     puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     ctx.ca.run(["puppet", "config", "set", "autosign", "true" if ctx.autosign else "false", "--section", "server"])
-    fp = _fingerprint_of_ca(ctx)
+    fp = fingerprint_of_ca(ctx)
     ctx.state.facts["new_ca_fingerprint"] = fp
     return f"new CA {fp[:23]}...; master alt names {','.join(alt) or '(none)'}"
 
 
 def new_ca_done(ctx: Context) -> bool:
-    fp = _fingerprint_of_ca(ctx)
+    fp = fingerprint_of_ca(ctx)
     return fp is not None and fp != ctx.state.facts["old_ca_fingerprint"] and \
         ctx.ca.run(["test", "-s", puppet.hostcert(ctx.site.ca.certname)], check=False).exit_code == 0
 
 
 def start_server(ctx: Context) -> str:
-    puppet.service(ctx.ca, "puppetserver", "running")
-    ctx.state.facts["new_ca_fingerprint"] = _fingerprint_of_ca(ctx)
+    puppet.start_server(ctx.ca)
+    ctx.state.facts["new_ca_fingerprint"] = fingerprint_of_ca(ctx)
     return "puppet resource service puppetserver ensure=running (returns when ready)"
 
 
@@ -477,7 +477,16 @@ def run(
         state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign)
     ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                   reports_timeout=REPORTS_TIMEOUT if reports_timeout is None else reports_timeout)
-    for step in steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None):
+    execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None),
+            path, stop_after)
+    return state
+
+
+def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str | None = None) -> None:
+    """Each step not done yet: checked (already done?), run, timed, recorded in the state
+    file; a failed step is recorded and re-raised; the state is finished at the end."""
+    state, progress = ctx.state, ctx.progress
+    for step in steps:
         if step.id in state.done:
             continue
         started, t0 = now(), time.monotonic()
@@ -500,4 +509,3 @@ def run(
             raise Interrupted(f"stopped after step {step.id} as asked; continue with --resume")
     state.finished = now()
     state.save(path)
-    return state

@@ -3,11 +3,13 @@ the old CA is trusted. Every check quotes its evidence (fingerprints, the real e
 
 from __future__ import annotations
 
+import hashlib
+import tarfile
 from dataclasses import dataclass
 
 from cryptography import x509
 
-from . import mcollective, pki, puppet
+from . import mcollective, pki, procedure, puppet
 from .errors import CommandFailed, RegenLabError
 from .lab import PG_SSL, parallel
 from .procedure import RunState
@@ -39,7 +41,8 @@ def _error_lines(text: str, limit: int = 3) -> str:
     return " | ".join(lines[:limit]) or text.strip()[-300:]
 
 
-def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool) -> ProofResult:
+def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool,
+                      claim: str = "") -> ProofResult:
     ca_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
     old_fp = state.facts["old_ca_fingerprint"]
@@ -55,8 +58,8 @@ def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new
     changed = ca_fp != old_fp
     passed = not bad and changed == expect_new_ca
     what = f"CA {'changed' if changed else 'unchanged'}: old {_short(old_fp)}, now {_short(ca_fp)}"
-    claim = ("the CA changed and every host's cert chains to the new CA" if expect_new_ca
-             else "the CA is unchanged and the re-enrolled agents' certs chain to it")
+    claim = claim or ("the CA changed and every host's cert chains to the new CA" if expect_new_ca
+                      else "the CA is unchanged and the re-enrolled agents' certs chain to it")
     evidence = f"{what}; {len(hosts) - len(bad)}/{len(hosts)} hosts chain to it"
     if bad:
         evidence += "; " + "; ".join(bad)
@@ -171,6 +174,31 @@ def others_untouched(site: Site, state: RunState) -> ProofResult:
     return ProofResult("5", "the other agents keep their certs and keep working", passed, evidence)
 
 
+def nothing_lost(site: Site, state: RunState) -> ProofResult:
+    """After a rollback: every file of the backup is back on the master byte for byte (the
+    CA's key, certs, inventory, serial and CRL), and every agent still holds its old cert."""
+    claim = "nothing lost: the backup's files are back byte for byte, every agent keeps its cert"
+    with tarfile.open(state.facts["backup"], mode="r:gz") as tar:
+        wanted = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
+                  for m in tar.getmembers() if m.isfile()}
+    res = site.ca.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
+                                *procedure.BACKUP_PATHS], check=False)
+    now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
+    missing = sorted(n for n in wanted if n not in now)
+    differ = sorted(n for n in wanted if n in now and now[n] != wanted[n])
+    moved = []
+    for host in site.agents:
+        cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
+        if cert.serial_number != state.facts["old_agent_serials"][host.name]:
+            moved.append(host.name)
+    evidence = (f"{len(wanted) - len(missing) - len(differ)}/{len(wanted)} files of the backup identical on the "
+                f"master; {len(site.agents) - len(moved)}/{len(site.agents)} agents keep their certs")
+    for label, names in (("missing", missing), ("changed", differ), ("agents with a new cert", moved)):
+        if names:
+            evidence += f"; {label}: {', '.join(names[:5])}"
+    return ProofResult("3", claim, not (missing or differ or moved), evidence)
+
+
 # --- MCollective over ActiveMQ ------------------------------------------------------------
 
 def _latency(replies: dict[str, float]) -> str:
@@ -238,7 +266,17 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
     if "old_ca_fingerprint" not in state.facts:
         return []
     agents = [site.agent(a) for a in state.agents]
-    if state.mode == "full":
+    if state.mode == "rollback":
+        checks = [
+            ("1", "the CA is the old one again and every host's cert chains to it",
+             lambda: certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=False,
+                                       claim="the CA is the old one again and every host's cert chains to it")),
+            ("2", "every agent's run succeeds", lambda: agents_run(site, state, agents)),
+            ("3", "nothing lost", lambda: nothing_lost(site, state)),
+        ]
+        if site.broker:
+            checks.append(("4", "every agent answers `mco ping`", lambda: mco_ping_answers(site, state, "4")))
+    elif state.mode == "full":
         checks = [
             ("1", "the CA changed and every host's cert chains to the new CA",
              lambda: certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=True)),

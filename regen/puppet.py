@@ -44,6 +44,20 @@ def service(ex: Executor, name: str, ensure: str, timeout: int = 300) -> ExecRes
     return res
 
 
+def start_server(ex: Executor) -> None:
+    """Start Puppet Server; when it dies while starting, the error says why in the
+    server's own words (its "Error during service init" and the cause under it)."""
+    try:
+        service(ex, "puppetserver", "running")
+    except CommandFailed as exc:
+        res = ex.run(["sh", "-c", 'grep -A1 "Error during service init" "$1" | tail -n 2', "sh", SERVER_LOG],
+                     check=False, timeout=20)
+        cause = " ".join(line.strip() for line in res.stdout.splitlines())
+        if not cause:
+            raise
+        raise RegenLabError(f"Puppet Server did not start; it says: {cause[:600]}\n{exc}") from None
+
+
 def service_running(ex: Executor, name: str) -> bool:
     return ex.run([f"/etc/init.d/{name}", "status"], check=False, timeout=30).exit_code == 0
 

@@ -3,7 +3,7 @@ lab down (kept on failure, or when asked)."""
 
 from __future__ import annotations
 
-from . import engine, procedure, proof, report
+from . import engine, procedure, proof, report, rollback
 from .config import state_dir
 from .errors import RegenLabError
 from .lab import Lab, LabSpec, remove, up
@@ -14,11 +14,21 @@ from .site import site_of
 def regenerate(lab: Lab, progress: Progress, **options) -> report.Report:
     """Run (or resume) the procedure on a lab that is up, prove it, write the report.
     A procedure that fails still gets its proof and report: they show what broke."""
+    return _proven(lab, progress, lambda site, root: procedure.run(site, root, progress=progress, **options))
+
+
+def roll_back(lab: Lab, progress: Progress) -> report.Report:
+    """Restore the master of a failed run from its verified backup, prove that the old CA
+    works again and nothing was lost, write the report."""
+    return _proven(lab, progress, lambda site, root: rollback.rollback(site, root, progress))
+
+
+def _proven(lab: Lab, progress: Progress, act) -> report.Report:
     site = site_of(lab)
     root = state_dir()
     try:
-        state = procedure.run(site, root, progress=progress, **options)
-    except procedure.Interrupted:
+        state = act(site, root)
+    except (procedure.Interrupted, procedure.ProcedureStateError):
         raise
     except RegenLabError as exc:
         progress.say(f"the procedure failed: {exc}")

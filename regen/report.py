@@ -31,7 +31,10 @@ class Report:
     @property
     def failed_step(self) -> str | None:
         """The step whose last attempt failed (a step that failed, then was done on resume, did not)."""
-        last = {s["id"]: s["result"] for s in self.steps}
+        steps = self.steps
+        if self.mode == "rollback":  # what failed before is why it was rolled back; the rollback's own steps count
+            steps = [s for s in steps if s["id"].startswith("r.")]
+        last = {s["id"]: s["result"] for s in steps}
         return next((i for i, result in last.items() if result == "failed"), None)
 
     @property
@@ -47,7 +50,8 @@ def _parse(ts: str) -> datetime | None:
 
 
 def build(state: RunState, proofs: list[ProofResult]) -> Report:
-    start, end = state.facts.get("server_stopped_at", ""), state.facts.get("last_agent_back_at", "")
+    start = state.facts.get("server_stopped_at", "")
+    end = state.facts.get("restored_at" if state.mode == "rollback" else "last_agent_back_at", "")
     a, b = _parse(start), _parse(end)
     return Report(
         lab=state.lab, mode=state.mode, agents=state.agents, started=state.started, finished=state.finished,
@@ -61,7 +65,8 @@ def summary(report: Report) -> str:
     steps = table([(s["id"], s["title"][:60], s["result"], f"{s['seconds']:.1f}s") for s in report.steps],
                   ["step", "title", "result", "time"])
     proofs = table([(p.id, "PASS" if p.passed else "FAIL", p.claim) for p in report.proofs], ["proof", "", "claim"])
-    down = (f"downtime (server stopped -> last agent back): {report.downtime_seconds}s"
+    back = "server back under the old CA" if report.mode == "rollback" else "last agent back"
+    down = (f"downtime (server stopped -> {back}): {report.downtime_seconds}s"
             if report.downtime_seconds is not None else "downtime: not measured (the server was not stopped)")
     evidence = "\n".join(f"  proof {p.id}: {p.evidence}" for p in report.proofs)
     verdict = "REHEARSAL PASSED" if report.passed else "REHEARSAL FAILED"
@@ -91,6 +96,8 @@ def write(report: Report, state_root: Path) -> tuple[Path, Path]:
     folder = state_root / "reports"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"
+    if report.mode == "rollback":  # the failed run's own report stays beside it
+        stem += "-rollback"
     paths = folder / f"{stem}.json", folder / f"{stem}.md"
     for path, text in zip(paths, (json.dumps(asdict(report) | {"passed": report.passed}, indent=2),
                                   markdown(report)), strict=True):

@@ -25,7 +25,7 @@ from .executor import ExecResult
 from .lab import MAX_AGENTS, Lab, LabSpec, remove, up
 from .procedure import now
 from .progress import Progress
-from .rehearsal import regenerate
+from .rehearsal import regenerate, roll_back
 from .report import Report
 
 SCENARIOS_DIR = ROOT / "scenarios"
@@ -50,6 +50,8 @@ class Action:
         if self.kind == "agent-run":
             clock = f" with its clock at {self.args['clock']}" if self.args.get("clock") else ""
             return f"`puppet agent -t` on {self.args['node']}{clock}"
+        if self.kind in ("stop-node", "start-node"):
+            return f"{self.args['node']}'s container {'stopped' if self.kind == 'stop-node' else 'started'}"
         if self.kind == "expect":
             return "expect " + ", ".join(f"{k}={v}" for k, v in self.args.items())
         return self.kind
@@ -126,8 +128,11 @@ ACTION_FIELDS: dict[str, dict[str, bool]] = {
     "regen": {"agents": False, "autosign": False, "skip": False, "stop_after": False, "faults": False,
               "reports_timeout": False},
     "resume": {},
+    "rollback": {},
     "run": {"node": True, "command": True},
     "agent-run": {"node": True, "clock": False},
+    "stop-node": {"node": True},
+    "start-node": {"node": True},
     "expect": {"passed": False, "interrupted": False, "failed_step": False, "evidence": False,
                "proofs_failed": False},
 }
@@ -182,7 +187,7 @@ def load(path: Path) -> Scenario:
 
 
 def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Action:
-    if isinstance(node, yaml.ScalarNode) and node.value in ("regen", "resume"):
+    if isinstance(node, yaml.ScalarNode) and node.value in ("regen", "resume", "rollback"):
         return Action(node.value, {}, node.start_mark.line + 1)
     if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
         raise check.fail(node, where, f"must be one of: {', '.join(ACTION_FIELDS)} (a mapping with one key)")
@@ -370,7 +375,12 @@ class Runner:
             return f"{sum(h.held for h in held)}/{len(held)} held"
         if kind in ("regen", "resume"):
             return self._regen(action)
+        if kind == "rollback":
+            return self._record(action.kind, roll_back(self.lab, self.progress))
         node = self.lab.node(a["node"])
+        if kind in ("stop-node", "start-node"):
+            (self.lab.stop_node if kind == "stop-node" else self.lab.start_node)(node.name)
+            return f"{node.name}: {self.lab.state(node)}"
         if kind == "run":
             res = node.executor.run(shlex.split(a["command"]), check=False, timeout=300)
             self.last = _from_command(f"`{a['command']}` on {node.name}", res)
@@ -402,8 +412,11 @@ class Runner:
         except procedure.Interrupted as exc:
             self.last = Outcome(action.kind, False, str(exc), interrupted=True)
             return str(exc)
+        return self._record(action.kind, result)
+
+    def _record(self, what: str, result: Report) -> str:
         self.report.reports.append(f"{result.lab}-{result.started}")
-        self.last = _from_report(action.kind, result)
+        self.last = _from_report(what, result)
         return "passed" if result.passed else f"failed at step {self.last.failed_step or '-'} / proofs " \
                                               f"{', '.join(self.last.proofs_failed) or '-'}"
 

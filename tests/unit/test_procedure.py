@@ -161,3 +161,45 @@ def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
     assert resumed.failed_step is None and resumed.passed
     stopped = Report("l", "full", ["agent-1"], "", "", "", "", None, [step("done"), step("failed")], proofs)
     assert stopped.failed_step == "3" and not stopped.passed
+
+
+def _state(done: list[str], mode: str = "full", backup: bool = True) -> procedure.RunState:
+    state = procedure.RunState(lab="l", mode=mode, agents=["agent-1"], autosign=False)
+    state.steps = [{"id": i, "result": "done"} for i in done] + [{"id": "1.8", "result": "failed"}]
+    if backup:
+        state.facts["backup"] = "/nowhere.tar.gz"
+    return state
+
+
+def test_a_run_that_failed_in_step_1_can_be_rolled_back():
+    from regen import rollback
+
+    rollback.restorable(_state(["0", "1.1", "1.3", "1.4", "1.5"]))
+
+
+@pytest.mark.parametrize("state, why", [
+    (_state(["0", "1.1", "1.8", "2.1", "2.2"]), "steps 2.1, 2.2 already re-enrolled hosts under the new CA"),
+    (_state(["0"], backup=False), "stopped before its backup"),
+    (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
+    (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),
+])
+def test_a_rollback_is_refused_once_other_hosts_changed_or_with_nothing_to_restore(state, why):
+    from regen import rollback
+
+    with pytest.raises(ProcedureStateError, match=why):
+        rollback.restorable(state)
+
+
+def test_a_rolled_back_run_is_judged_on_its_rollback_steps():
+    from regen.proof import ProofResult
+    from regen.report import Report
+
+    def step(id_, result):
+        return {"id": id_, "title": "", "started": "", "ended": "", "seconds": 1.0, "result": result, "detail": ""}
+
+    proofs = [ProofResult("1", "claim", True, "evidence")]
+    steps = [step("1.5", "done"), step("1.8", "failed"), step("r.1", "done"), step("r.2", "done")]
+    assert Report("l", "rollback", [], "", "", "", "", None, steps, proofs).passed
+    assert Report("l", "full", [], "", "", "", "", None, steps, proofs).failed_step == "1.8"
+    broken = Report("l", "rollback", [], "", "", "", "", None, [*steps, step("r.3", "failed")], proofs)
+    assert broken.failed_step == "r.3" and not broken.passed

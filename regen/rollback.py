@@ -1,0 +1,116 @@
+"""Rolling a failed regeneration back: the master's cadir and ssldir restored from the
+verified backup of step 1.1, Puppet Server started again under the old CA.
+
+Only while nothing but the master has changed (the run failed in step 1): once PuppetDB,
+the broker or agents hold certs of the new CA, restoring the master alone would cut them
+off, and the way out is to resume the run. The rollback is recorded in the same state file
+as the run, with its own steps (``r.*``), so its report shows the failure and the way back."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from . import puppet
+from .errors import RegenLabError
+from .procedure import (
+    BACKUP_PATHS,
+    Context,
+    ProcedureStateError,
+    RunState,
+    Step,
+    execute,
+    fingerprint_of_ca,
+    now,
+    start_master_agent,
+    state_path,
+    verify_backup,
+)
+from .progress import Progress
+from .site import Site
+
+RESTORE_TMP = "/root/regen-restore.tar.gz"
+
+
+def restorable(state: RunState) -> None:
+    """Raise unless this run can be rolled back: a full run, its backup made and kept,
+    no host but the master touched."""
+    if state.mode == "rollback":
+        raise ProcedureStateError(f"the run of {state.lab!r} was already rolled back at {state.finished}")
+    if state.mode != "full":
+        raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
+    if "backup" not in state.facts:
+        raise ProcedureStateError("the run stopped before its backup (step 1.1): nothing was deleted, "
+                                  "nothing to restore")
+    beyond = sorted(i for i in state.done if not (i == "0" or i.startswith("1.")))
+    if beyond:
+        raise ProcedureStateError(
+            f"steps {', '.join(beyond)} already re-enrolled hosts under the new CA: restoring the master "
+            "alone would cut them off; continue the run with --resume instead")
+
+
+def _backup(ctx: Context) -> bytes:
+    path = Path(ctx.state.facts["backup"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RegenLabError(f"the backup {path} cannot be read ({exc.strerror}): nothing was changed") from None
+    if hashlib.sha256(data).hexdigest() != ctx.state.facts.get("backup_sha256"):
+        raise RegenLabError(f"the backup {path} is not the one step 1.1 verified (sha256 differs): "
+                            "nothing was changed")
+    verify_backup(data, ctx.site.ca.certname)
+    return data
+
+
+def stop_server(ctx: Context) -> str:
+    puppet.service(ctx.ca, "puppetserver", "stopped")
+    return "puppet resource service puppetserver ensure=stopped"
+
+
+def restore(ctx: Context) -> str:
+    """r.2: the backup checked again (its sha256 and CA key), the new CA's files removed,
+    the backup unpacked with its owners and modes."""
+    data = _backup(ctx)
+    ctx.ca.write_file(RESTORE_TMP, data, mode=0o600)
+    ctx.ca.run(["sh", "-c", 'rm -rf "$2" "$3" && tar -C / -xzpf "$1"; rc=$?; rm -f "$1"; exit $rc',
+                "sh", RESTORE_TMP, puppet.SSLDIR, puppet.CADIR])
+    fp = fingerprint_of_ca(ctx)
+    if fp != ctx.state.facts["old_ca_fingerprint"]:
+        raise RegenLabError(f"after the restore the CA is {fp}, not the old {ctx.state.facts['old_ca_fingerprint']}")
+    return f"{ctx.state.facts['backup']} unpacked into /{BACKUP_PATHS[0]} and /{BACKUP_PATHS[1]}; CA {fp[:23]}..."
+
+
+def restored(ctx: Context) -> bool:
+    return fingerprint_of_ca(ctx) == ctx.state.facts["old_ca_fingerprint"]
+
+
+def start_old_server(ctx: Context) -> str:
+    puppet.start_server(ctx.ca)
+    ctx.state.facts["restored_at"] = now()
+    return "puppet resource service puppetserver ensure=running (returns when ready)"
+
+
+STEPS = (
+    Step("r.1", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),
+    Step("r.2", "restore the cadir and ssldir from the verified backup", restore, restored),
+    Step("r.3", "start Puppet Server under the old CA", start_old_server,
+         lambda ctx: restored(ctx) and puppet.server_status(ctx.ca) == "running"),
+    Step("r.4", "start the master's agent service", start_master_agent,
+         lambda ctx: puppet.service_running(ctx.ca, "puppet")),
+)
+
+
+def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> RunState:
+    """Roll the lab's unfinished (or failed) run back to the old CA; return its state."""
+    progress = progress or Progress()
+    path = state_path(state_root, site.name)
+    if not path.exists():
+        raise ProcedureStateError(f"nothing to roll back for {site.name!r}: no run in {path}")
+    state = RunState.load(path)
+    restorable(state)
+    state.finished = ""
+    ctx = Context(site, state, state_root / "backups", progress)
+    execute(ctx, STEPS, path)
+    state.mode = "rollback"
+    state.save(path)
+    return state

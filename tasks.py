@@ -188,7 +188,7 @@ def bench_lab(c, cold=False, agents="3,10", regen=True):
 
 
 lab = Collection("lab", up, status, logs, down)
-regen = Collection("regen", regen_run)
+regen = Collection("regen", regen_run, regen_rollback)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab)

@@ -37,6 +37,9 @@ def restorable(state: RunState) -> None:
     no host but the master touched."""
     if state.mode == "rollback":
         raise ProcedureStateError(f"the run of {state.lab!r} was already rolled back at {state.finished}")
+    if state.finished:
+        raise ProcedureStateError(f"the run of {state.lab!r} finished at {state.finished}: a rollback undoes only "
+                                  "a run that failed in step 1")
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
     if "backup" not in state.facts:

@@ -171,6 +171,11 @@ def _state(done: list[str], mode: str = "full", backup: bool = True) -> procedur
     return state
 
 
+def _finished(state: procedure.RunState) -> procedure.RunState:
+    state.finished = "2026-11-28T07:00:00.000Z"
+    return state
+
+
 def test_a_run_that_failed_in_step_1_can_be_rolled_back():
     from regen import rollback
 
@@ -182,6 +187,7 @@ def test_a_run_that_failed_in_step_1_can_be_rolled_back():
     (_state(["0"], backup=False), "stopped before its backup"),
     (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
     (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),
+    (_finished(_state(["0", "1.1", "1.8", "3"])), "finished at .*: a rollback undoes only a run that failed in step 1"),
 ])
 def test_a_rollback_is_refused_once_other_hosts_changed_or_with_nothing_to_restore(state, why):
     from regen import rollback

@@ -238,7 +238,8 @@ def stop_master_agent(ctx: Context) -> str:
 
 
 def stop_server(ctx: Context) -> str:
-    ctx.state.facts["server_stopped_at"] = now()
+    """1.3 (and a rollback's r.1): the downtime starts at the first stop."""
+    ctx.state.facts.setdefault("server_stopped_at", now())
     puppet.service(ctx.ca, "puppetserver", "stopped")
     return "puppet resource service puppetserver ensure=stopped"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -158,13 +159,19 @@ def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
                                  for n, s in serials.items()))
 
 
-def others_untouched(site: Site, state: RunState) -> ProofResult:
-    others = [a for a in site.agents if a.name not in state.agents]
+def _with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
+    """The agents whose cert is no longer the one step 0 recorded (by serial)."""
     changed = []
-    for host in others:
+    for host in agents:
         cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
         if cert.serial_number != state.facts["old_agent_serials"][host.name]:
             changed.append(host.name)
+    return changed
+
+
+def others_untouched(site: Site, state: RunState) -> ProofResult:
+    others = [a for a in site.agents if a.name not in state.agents]
+    changed = _with_new_certs(others, state)
     failures = run_failures(others)
     evidence = f"{len(others) - len(changed)}/{len(others)} other agents keep their certs; " \
                f"{len(others) - len(failures)}/{len(others)} runs succeed"
@@ -186,11 +193,7 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
     now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
     missing = sorted(n for n in wanted if n not in now)
     differ = sorted(n for n in wanted if n in now and now[n] != wanted[n])
-    moved = []
-    for host in site.agents:
-        cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
-        if cert.serial_number != state.facts["old_agent_serials"][host.name]:
-            moved.append(host.name)
+    moved = _with_new_certs(site.agents, state)
     evidence = (f"{len(wanted) - len(missing) - len(differ)}/{len(wanted)} files of the backup identical on the "
                 f"master; {len(site.agents) - len(moved)}/{len(site.agents)} agents keep their certs")
     for label, names in (("missing", missing), ("changed", differ), ("agents with a new cert", moved)):
@@ -267,10 +270,10 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
         return []
     agents = [site.agent(a) for a in state.agents]
     if state.mode == "rollback":
+        old_again = "the CA is the old one again and every host's cert chains to it"
         checks = [
-            ("1", "the CA is the old one again and every host's cert chains to it",
-             lambda: certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=False,
-                                       claim="the CA is the old one again and every host's cert chains to it")),
+            ("1", old_again,
+             lambda: certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=False, claim=old_again)),
             ("2", "every agent's run succeeds", lambda: agents_run(site, state, agents)),
             ("3", "nothing lost", lambda: nothing_lost(site, state)),
         ]

@@ -24,6 +24,7 @@ from .procedure import (
     now,
     start_master_agent,
     state_path,
+    stop_server,
     verify_backup,
 )
 from .progress import Progress
@@ -63,11 +64,6 @@ def _backup(ctx: Context) -> bytes:
                             "nothing was changed")
     verify_backup(data, ctx.site.ca.certname)
     return data
-
-
-def stop_server(ctx: Context) -> str:
-    puppet.service(ctx.ca, "puppetserver", "stopped")
-    return "puppet resource service puppetserver ensure=stopped"
 
 
 def restore(ctx: Context) -> str:

@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 AGENTS ?= 3
 PYTEST_ARGS ?=
 
-.PHONY: setup docker images test unit rehearse scenario bench lint clean
+.PHONY: setup docker images images-all test unit rehearse scenario bench lint clean
 
 setup: $(STAMP)
 
@@ -26,9 +26,13 @@ docker: setup
 images: docker
 	$(BIN)/invoke images.build
 
+# the puppet8 and mixed-fleet scenarios also need the trixie (Puppet 8) images
+images-all: images
+	$(BIN)/invoke images.build --suite trixie
+
 # loadfile: one worker per test file (a file shares one lab); tests/conftest.py hands each
 # scenario to whichever worker is free.
-test: images
+test: images-all
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 unit: setup

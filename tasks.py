@@ -1,13 +1,13 @@
 """Regen Lab's commands (invoke). Thin: parse arguments, call ``regen``, print.
 
-    invoke lab.up [--name NAME] [--agents N] [--keep] [--publish]
+    invoke lab.up [--name NAME] [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--publish]
     invoke lab.status [--name NAME] [--json]
     invoke lab.logs [--name NAME] NODE|all
     invoke lab.down [--name NAME]
     invoke images.build [--suite SUITE]
     invoke engine.ensure
-    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--resume]
-    invoke rehearse [--agents N] [--keep] [--scenario NAME]
+    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume]
+    invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME]
     invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
 """
@@ -31,6 +31,8 @@ from regen.errors import RegenLabError
 from regen.progress import Progress
 
 NAME_HELP = "the lab's name (default: regenlab)"
+SUITE_HELP = "Debian suite of the server, PuppetDB and PostgreSQL: bookworm (Puppet 7, default) or trixie (Puppet 8)"
+AGENT_SUITE_HELP = "the agents' suite, if not the same (a mixed fleet: --suite trixie --agent-suite bookworm)"
 
 
 def friendly(fn):
@@ -51,12 +53,14 @@ def _name(c, name):
 
 
 @task(help={"name": NAME_HELP, "agents": "how many agent nodes (default: 3)",
+            "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "keep": "keep the lab when it fails to come up, for inspection",
             "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)"})
 @friendly
-def up(c, name="", agents="", keep=False, publish=False):
+def up(c, name="", agents="", suite="bookworm", agent_suite="", keep=False, publish=False):
     """Start a lab and wait until every agent's first catalog run is in PuppetDB."""
-    spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, publish=publish)
+    spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
+                                 publish=publish, agent_suite=agent_suite)
     progress = Progress()
     client = engine_lib.ensure(progress)
     lab = lab_lib.up(client, spec, progress, keep=keep)
@@ -103,7 +107,7 @@ def down(c, name=""):
     print(f"lab {_name(c, name)} removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-@task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7; trixie comes later)"})
+@task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7) or trixie (Puppet 8)"})
 @friendly
 def build_images(c, suite="bookworm"):
     """Build the node images that are missing (cached by content hash)."""
@@ -122,19 +126,20 @@ def ensure_engine(c):
 
 
 @task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
-            "name": "the lab's name (default: rehearsal)",
+            "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)"})
 @friendly
-def rehearse(c, agents="", keep=False, name="rehearsal", scenario=""):
+def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite="bookworm", agent_suite=""):
     """The main job: lab up, the whole regeneration (or a scenario), its proof and report, lab down."""
     if scenario:
-        if agents:
-            raise Exit("error: --agents does not go with --scenario: the scenario file sets its lab", code=2)
+        if agents or suite != "bookworm" or agent_suite:
+            raise Exit("error: --agents and --suite do not go with --scenario: the scenario file sets its lab",
+                       code=2)
         scn = scenario_lib.find(scenario)
         if not scenario_lib.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=1)
         return
-    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents)
+    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite)
     if not rehearsal.rehearse(spec, keep=keep).passed:
         raise Exit("rehearsal failed: see the report above (the lab is kept for inspection)", code=1)
 
@@ -150,14 +155,17 @@ def scenarios_list(c):
 @task(name="run", help={"name": NAME_HELP,
                         "agents": "re-enroll only these agents (comma-separated), keeping the CA",
                         "autosign": "the CA autosigns: no `puppetserver ca sign` step",
+                        "server_name": "the master has moved: its new DNS name, for its new cert's alt names "
+                                       "and every host's `server` setting",
                         "resume": "continue an interrupted run from its state file"})
 @friendly
-def regen_run(c, name="", agents="", autosign=False, resume=False):
+def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False):
     """Run the regeneration procedure on a lab that is up, prove it, write the report."""
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
-    result = rehearsal.regenerate(lab, Progress(), agents=chosen, autosign=autosign, resume=resume)
+    result = rehearsal.regenerate(lab, Progress(), agents=chosen, autosign=autosign, resume=resume,
+                                  server_name=server_name or None)
     if not result.passed:
         raise Exit("regeneration failed its proof: see the report above", code=1)
 

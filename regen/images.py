@@ -24,9 +24,10 @@ from .engine import apt_install
 from .errors import BadInput, ImageBuildFailed
 from .progress import Progress
 
-# trixie (Puppet 8) is the next suite: the Dockerfiles take the base as a build argument, but
-# the postgres image still names PostgreSQL 15 (trixie has 17) and it has not been tried.
-SUITES = ("bookworm",)
+# Debian suites the images are built from, one set of Dockerfiles: bookworm (Puppet 7, with
+# MCollective) and trixie (Puppet 8, PostgreSQL 17, no mcollective package).
+SUITES = ("bookworm", "trixie")
+MCOLLECTIVE_SUITES = ("bookworm",)  # suites with an `mcollective` package: only they need a broker
 
 # image -> its parent image (None: the Debian root, passed as DEBIAN_IMAGE)
 PARENTS: dict[str, str | None] = {
@@ -123,15 +124,21 @@ def _debootstrap_import(suite: str, tag: str) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def images_of(suite: str) -> tuple[str, ...]:
+    """The images a lab of this suite uses (no broker where there is no MCollective)."""
+    return tuple(n for n in ORDER if n != "broker" or suite in MCOLLECTIVE_SUITES)
+
+
 def ensure_images(
     client: docker.DockerClient,
     suite: str = "bookworm",
     progress: Progress | None = None,
-    names: tuple[str, ...] = ORDER,
+    names: tuple[str, ...] | None = None,
 ) -> dict[str, ImageBuild]:
     """Build the images that are missing (and their parents); return every image's tag."""
     progress = progress or Progress()
     check_suite(suite)
+    names = images_of(suite) if names is None else names
     wanted: list[str] = []
     for name in names:
         chain = []

@@ -24,14 +24,14 @@ from . import mcollective, pki, puppet
 from .config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
 from .errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
 from .executor import DockerExecutor, Executor
-from .images import check_suite, ensure_images
+from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
 from .progress import Progress
 
 ROLES = ("server", "puppetdb", "postgres", "broker", "agent")
+PACKAGE_OF_ROLE = {"server": "puppetserver", "puppetdb": "puppetdb", "postgres": "postgresql", "broker": "activemq",
+                   "agent": "puppet-agent"}
 IMAGE_OF_ROLE = {"server": "server", "puppetdb": "puppetdb", "postgres": "postgres", "broker": "broker",
                  "agent": "agent"}
-# Debian suites with an `mcollective` package (trixie, Puppet 8, has none: no MCollective there)
-MCOLLECTIVE_SUITES = ("bookworm",)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 MAX_AGENTS = 200
 SERVER_ALT_NAMES = ("puppet", "server")
@@ -58,15 +58,18 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class LabSpec:
-    """What ``lab.up`` is asked for, validated."""
+    """What ``lab.up`` is asked for, validated. ``suite`` is the Debian suite of the server,
+    PuppetDB and PostgreSQL nodes; ``agent_suite`` the agents' (a mixed fleet when they differ)."""
 
     name: str = "regenlab"
     agents: int = 3
     suite: str = DEFAULT_SUITE
     publish: bool = False
+    agent_suite: str = ""  # "": the same as suite
 
     @classmethod
-    def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False) -> LabSpec:
+    def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False,
+              agent_suite: str = "") -> LabSpec:
         check_name(name)
         try:
             count = int(str(agents).strip())
@@ -74,11 +77,20 @@ class LabSpec:
             raise BadInput(f"--agents must be a whole number from 1 to {MAX_AGENTS}, not {agents!r}") from None
         if not 1 <= count <= MAX_AGENTS:
             raise BadInput(f"--agents must be from 1 to {MAX_AGENTS}, not {count}")
-        return cls(name=name, agents=count, suite=check_suite(suite), publish=publish)
+        agent_suite = check_suite(agent_suite) if agent_suite and agent_suite != suite else ""
+        return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite)
+
+    @property
+    def agents_suite(self) -> str:
+        return self.agent_suite or self.suite
 
     @property
     def mcollective(self) -> bool:
-        return self.suite in MCOLLECTIVE_SUITES
+        """MCollective needs its package on the admin's host (the master) and on every agent."""
+        return self.suite in MCOLLECTIVE_SUITES and self.agents_suite in MCOLLECTIVE_SUITES
+
+    def suite_of(self, role: str) -> str:
+        return self.agents_suite if role == "agent" else self.suite
 
     def nodes(self) -> list[NodeSpec]:
         return [
@@ -128,6 +140,7 @@ class NodeStatus:
     ca_fingerprint: str
     state: str
     mco: str = "-"  # agents: their `mco ping` reply; "none" in a lab without MCollective
+    version: str = "-"  # the role's Debian package and its version (a mixed fleet shows two)
 
 
 @dataclass
@@ -207,6 +220,15 @@ class Lab:
         puppet.wait_until(f"{name} running", lambda: self.state(node) not in ("created", "restarting"), 60,
                           interval=1.0)
 
+    def move_server(self, name: str) -> None:
+        """The master moves to another network: its container leaves the lab's network and
+        joins it again, known as ``name`` instead of ``puppet`` (the old name no longer
+        resolves, as after a DNS change; its certname and hostname stay ``server``)."""
+        network = self.client.networks.get(self.network)
+        container = self.container(self.server)
+        network.disconnect(container)
+        network.connect(container, aliases=[self.server.name, name])
+
     def state(self, node: Node) -> str:
         try:
             attrs = self.client.api.inspect_container(node.container)["State"]
@@ -233,7 +255,7 @@ class Lab:
 
     def _status_of(self, node: Node) -> NodeStatus:
         state = self.state(node)
-        serial = ca = "-"
+        serial = ca = version = "-"
         if state not in ("exited", "gone", "created", "dead"):
             cert_path, ca_path = cert_paths(node)
             ex = node.executor
@@ -245,7 +267,11 @@ class Lab:
                 ca = pki.ca_fingerprint(ex.read_file(ca_path)).replace(":", "")[:16]
             except (CommandFailed, BadInput):
                 pass
-        return NodeStatus(node.name, node.role, node.certname, serial, ca, state)
+            package = PACKAGE_OF_ROLE[node.role]
+            res = node.executor.run(["dpkg-query", "-W", "-f", "${Version}", package], check=False)
+            if res.exit_code == 0:
+                version = f"{package} {re.split(r'[-+~]', res.stdout.strip())[0]}"
+        return NodeStatus(node.name, node.role, node.certname, serial, ca, state, version=version)
 
 
 def mcollective_line(rows: list[NodeStatus]) -> str:
@@ -301,14 +327,17 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
             f"lab {spec.name!r} is already up; use it (`invoke lab.status --name {spec.name}`), "
             f"pick another --name, or remove it with `invoke lab.down --name {spec.name}`"
         )
-    images = ensure_images(client, spec.suite, progress)
+    roles = {ns.role for ns in spec.nodes()}
+    images = {suite: ensure_images(client, suite, progress,
+                                   names=tuple(IMAGE_OF_ROLE[r] for r in roles if spec.suite_of(r) == suite))
+              for suite in dict.fromkeys(spec.suite_of(r) for r in sorted(roles))}
     lab = Lab(client, spec.name)
     try:
         with progress.step(f"lab {spec.name}: network and {len(spec.nodes())} containers"):
             client.networks.create(lab.network, driver="bridge", internal=not spec.publish,
                                    labels={LABEL_LAB: spec.name})
             for ns in spec.nodes():
-                _create_node(client, spec, ns, images[IMAGE_OF_ROLE[ns.role]].tag)
+                _create_node(client, spec, ns, images[spec.suite_of(ns.role)][IMAGE_OF_ROLE[ns.role]].tag)
         _provision(lab, progress)
     except BaseException:
         if keep:

@@ -5,7 +5,8 @@ is already there, a ``run``, and a timing. The Procedure records every finished 
 a state file under the state folder: killed anywhere, it continues with ``resume``.
 
 Step 1 (the master): back up, stop the agent and the server, wipe the ssldir and the
-cadir, create the new CA and the master's cert with the old cert's alt names, start.
+cadir, create the new CA and the master's cert with the old cert's alt names (or, when the
+master has moved, its new name, which every re-enrolled host is then pointed at), start.
 Step 2 (extensions): PostgreSQL's cert, the PuppetDB host re-enrolled and restarted; where
 the site has MCollective, the ActiveMQ broker re-enrolled with its keystore and truststore
 rebuilt, and a new MCollective server keypair and admin client cert.
@@ -19,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Callable
@@ -36,6 +38,7 @@ AGENT_PARALLEL = 4
 REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs under the new CA
 MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
 MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
+DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class Interrupted(RegenLabError):
@@ -69,6 +72,7 @@ class RunState:
     mode: str  # full | partial
     agents: list[str]
     autosign: bool
+    server_name: str = ""  # the master's new DNS name (it moved); "": it keeps its alt names
     started: str = field(default_factory=now)
     finished: str = ""
     facts: dict = field(default_factory=dict)
@@ -136,8 +140,11 @@ def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
 
 
 def reenroll(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
-    """Clean a host's ssldir with its local CA and CRL, request, sign, download.
-    ``clean`` replaces the cleaning (a scenario's fault: what an operator gets wrong)."""
+    """Clean a host's ssldir with its local CA and CRL, request, sign, download; first
+    pointed at the master's new name if it moved. ``clean`` replaces the cleaning (a
+    scenario's fault: what an operator gets wrong)."""
+    if ctx.state.server_name:
+        puppet.set_server(host.executor, ctx.state.server_name)
     if clean is None:
         puppet.ssl_clean(host.executor)
     else:
@@ -254,8 +261,13 @@ def wiped(ctx: Context) -> bool:
 
 
 def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
-    """1.5: ``alt_names`` replaces the carried-over ones (a scenario's fault)."""
-    alt = ctx.state.facts["old_master_alt_names"] if alt_names is None else alt_names
+    """1.5: the master's cert carries the old cert's alt names, or its new name only if it
+    moved (the old name is someone else's now), and the master's own agent and
+    `puppetserver ca` are pointed at that name. ``alt_names`` replaces both (a scenario's fault)."""
+    moved = ctx.state.server_name
+    alt = alt_names if alt_names is not None else [moved] if moved else ctx.state.facts["old_master_alt_names"]
+    if moved:
+        puppet.set_server(ctx.ca, moved)
     puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     ctx.ca.run(["puppet", "config", "set", "autosign", "true" if ctx.autosign else "false", "--section", "server"])
@@ -416,7 +428,7 @@ FULL = (
          lambda ctx: not puppet.service_running(ctx.ca, "puppet")),
     Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),
     Step("1.4", "delete the ssldir and the cadir", wipe, wiped),
-    Step("1.5", "new CA and master cert (`puppetserver ca setup`, old alt names)", new_ca, new_ca_done),
+    Step("1.5", "new CA and master cert (`puppetserver ca setup`, its alt names)", new_ca, new_ca_done),
     Step("1.8", "start Puppet Server", start_server,
          lambda ctx: puppet.server_status(ctx.ca) == "running"),
     Step("1.9", "start the master's agent service", start_master_agent,
@@ -449,6 +461,17 @@ def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True) -
     return tuple(s for s in steps if s.id not in skip)
 
 
+def check_server_name(name: str | None, agents: list[str] | None) -> None:
+    if not name:
+        return
+    if not DNS_NAME_RE.match(name):
+        raise BadInput(f"--server-name {name!r} is not a DNS name (lower-case labels of letters, digits and '-', "
+                       "separated by dots)")
+    if agents:
+        raise BadInput("--server-name goes with the whole procedure, not with --agents: "
+                       "the master's cert is what carries its name")
+
+
 def state_path(state_root: Path, lab: str) -> Path:
     return state_root / "runs" / f"{lab}.json"
 
@@ -457,9 +480,12 @@ def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
     progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
+    server_name: str | None = None,
 ) -> RunState:
-    """Run (or resume) the procedure on a site; return the final state with every step's result."""
+    """Run (or resume) the procedure on a site; return the final state with every step's result.
+    ``server_name``: the master moved; its new cert carries this name and every host uses it."""
     progress = progress or Progress()
+    check_server_name(server_name, agents)
     path = state_path(state_root, site.name)
     previous = RunState.load(path) if path.exists() else None
     if resume:
@@ -475,7 +501,8 @@ def run(
         names = agents if agents else [a.name for a in site.agents]
         for n in names:
             site.agent(n)
-        state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign)
+        state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign,
+                         server_name=server_name or "")
     ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                   reports_timeout=REPORTS_TIMEOUT if reports_timeout is None else reports_timeout)
     execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None),

@@ -103,7 +103,8 @@ def old_credentials_refused(
 ) -> ProofResult:
     witness = site.agent(state.facts["witness"])
     ex = witness.executor
-    urls = {"server": "https://puppet:8140/puppet/v3/environments",
+    server = ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
+    urls = {"server": f"https://{server}:8140/puppet/v3/environments",
             "puppetdb": "https://puppetdb:8081/pdb/query/v4/nodes"}
     parts, passed = [], True
 

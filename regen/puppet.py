@@ -93,6 +93,11 @@ def ssl_clean(ex: Executor) -> ExecResult:
     return ex.run(["puppet", "ssl", "clean", "--localca"])
 
 
+def set_server(ex: Executor, name: str) -> ExecResult:
+    """Point the host's agent (and, on the CA, `puppetserver ca`) at the master by ``name``."""
+    return ex.run(["puppet", "config", "set", "server", name, "--section", "main"])
+
+
 def submit_request(ex: Executor) -> ExecResult:
     return ex.run(["puppet", "ssl", "submit_request"], timeout=120)
 

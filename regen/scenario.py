@@ -29,7 +29,8 @@ from .rehearsal import regenerate, roll_back
 from .report import Report
 
 SCENARIOS_DIR = ROOT / "scenarios"
-PUPPET_VERSIONS = {7: "bookworm"}  # 8 (trixie) is not built yet
+PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships each
+DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
 NODES = ("server", "puppetdb", "postgres", "broker")
 
 
@@ -50,6 +51,8 @@ class Action:
         if self.kind == "agent-run":
             clock = f" with its clock at {self.args['clock']}" if self.args.get("clock") else ""
             return f"`puppet agent -t` on {self.args['node']}{clock}"
+        if self.kind == "move-master":
+            return f"the master moves: known as {self.args['name']} instead of puppet"
         if self.kind in ("stop-node", "start-node"):
             return f"{self.args['node']}'s container {'stopped' if self.kind == 'stop-node' else 'started'}"
         if self.kind == "expect":
@@ -66,6 +69,7 @@ class Scenario:
     puppet: int
     actions: tuple[Action, ...]
     fix: str = ""
+    agent_puppet: int = 0  # the agents' Puppet version when not the server's (a mixed fleet)
 
     @property
     def summary(self) -> str:
@@ -74,6 +78,24 @@ class Scenario:
     @property
     def suite(self) -> str:
         return PUPPET_VERSIONS[self.puppet]
+
+    @property
+    def agent_suite(self) -> str:
+        return PUPPET_VERSIONS[self.agent_puppet or self.puppet]
+
+    def lab_spec(self, name: str) -> LabSpec:
+        return LabSpec.parse(name, self.agents, suite=self.suite, agent_suite=self.agent_suite)
+
+    @staticmethod
+    def default_lab(name: str) -> LabSpec:
+        return LabSpec.parse(name, DEFAULT_AGENTS, suite=PUPPET_VERSIONS[DEFAULT_PUPPET])
+
+    @property
+    def leaves_lab_broken(self) -> bool:
+        """As written: its last action is meant to fail, or the master moves (a hint for
+        ordering; whether a lab is reused is decided by what really happened)."""
+        last = [a for a in self.actions if a.kind == "expect"][-1]
+        return last.args.get("passed") is False or any(a.kind == "move-master" for a in self.actions)
 
 
 class _Checker:
@@ -126,12 +148,13 @@ class _Checker:
 
 ACTION_FIELDS: dict[str, dict[str, bool]] = {
     "regen": {"agents": False, "autosign": False, "skip": False, "stop_after": False, "faults": False,
-              "reports_timeout": False},
+              "reports_timeout": False, "server_name": False},
     "resume": {},
     "rollback": {},
     "run": {"node": True, "command": True},
     "agent-run": {"node": True, "clock": False},
     "stop-node": {"node": True},
+    "move-master": {"name": True},
     "start-node": {"node": True},
     "expect": {"passed": False, "interrupted": False, "failed_step": False, "evidence": False,
                "proofs_failed": False},
@@ -160,19 +183,20 @@ def load(path: Path) -> Scenario:
     description = check.scalar(top["description"], "description", str).strip()
     if not description:
         raise check.fail(top["description"], "description", "must say what the scenario rehearses")
-    agents, version = 3, 7
+    agents, version, agent_version = DEFAULT_AGENTS, DEFAULT_PUPPET, 0
     if "lab" in top:
-        lab = check.mapping(top["lab"], "lab", {"agents": False, "puppet": False})
+        lab = check.mapping(top["lab"], "lab", {"agents": False, "puppet": False, "agent_puppet": False})
         if "agents" in lab:
             agents = check.scalar(lab["agents"], "lab.agents", int)
             if not 1 <= agents <= MAX_AGENTS:
                 raise check.fail(lab["agents"], "lab.agents", f"must be from 1 to {MAX_AGENTS}, not {agents}")
-        if "puppet" in lab:
-            version = check.scalar(lab["puppet"], "lab.puppet", int)
-            if version not in PUPPET_VERSIONS:
-                raise check.fail(lab["puppet"], "lab.puppet",
-                                 f"Puppet {version} labs are not available (available: "
-                                 f"{', '.join(map(str, PUPPET_VERSIONS))}; Puppet 8 needs the trixie images)")
+        for key in ("puppet", "agent_puppet"):
+            if key in lab:
+                value = check.scalar(lab[key], f"lab.{key}", int)
+                if value not in PUPPET_VERSIONS:
+                    raise check.fail(lab[key], f"lab.{key}", f"Puppet {value} is not available (available: "
+                                     f"{', '.join(map(str, PUPPET_VERSIONS))})")
+                version, agent_version = (value, agent_version) if key == "puppet" else (version, value)
     nodes = {*NODES, *(f"agent-{i}" for i in range(1, agents + 1))}
     seq = top["sequence"]
     if not isinstance(seq, yaml.SequenceNode) or not seq.value:
@@ -183,7 +207,8 @@ def load(path: Path) -> Scenario:
     if actions[0].kind == "expect":
         raise check.fail(seq.value[0], "sequence[0]", "an `expect` needs an action before it")
     fix = check.scalar(top["fix"], "fix", str) if "fix" in top else ""
-    return Scenario(name, description, path, agents, version, tuple(actions), fix)
+    return Scenario(name, description, path, agents, version, tuple(actions), fix,
+                    agent_version if agent_version != version else 0)
 
 
 def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Action:
@@ -223,6 +248,10 @@ def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Ac
             args[key] = check.str_list(value, w)
         elif key in ("failed_step", "stop_after", "command", "clock"):
             args[key] = check.scalar(value, w, str)
+        elif key in ("name", "server_name"):
+            args[key] = check.scalar(value, w, str)
+            if not procedure.DNS_NAME_RE.match(args[key]):
+                raise check.fail(value, w, f"{args[key]!r} is not a DNS name")
         elif key == "faults":
             found = check.mapping(value, w, {name: False for name in faults.FAULTS})
             args[key] = {}
@@ -350,6 +379,7 @@ class Runner:
         self.random = random.Random(seed)
         self.report = ScenarioReport(scenario.name, scenario.description, lab.name, now())
         self.last: Outcome | None = None
+        self.moved = False  # the master moved: the lab cannot serve a scenario that expects `puppet`
 
     def run(self) -> ScenarioReport:
         procedure.state_path(state_dir(), self.lab.name).unlink(missing_ok=True)
@@ -362,7 +392,8 @@ class Runner:
                                             "seconds": round(time.monotonic() - t0, 1)})
         except RegenLabError as exc:
             self.report.error = str(exc)[:2000]
-        self.report.lab_healthy = not self.report.error and self.last is not None and self.last.passed
+        self.report.lab_healthy = not self.report.error and self.last is not None and self.last.passed \
+            and not self.moved
         self.report.finished = now()
         return self.report
 
@@ -377,6 +408,10 @@ class Runner:
             return self._regen(action)
         if kind == "rollback":
             return self._record(action.kind, roll_back(self.lab, self.progress))
+        if kind == "move-master":
+            self.lab.move_server(a["name"])
+            self.moved = True
+            return f"server answers as {a['name']}; `puppet` no longer resolves"
         node = self.lab.node(a["node"])
         if kind in ("stop-node", "start-node"):
             (self.lab.stop_node if kind == "stop-node" else self.lab.start_node)(node.name)
@@ -396,7 +431,7 @@ class Runner:
         a = dict(action.args)
         options: dict = {"resume": action.kind == "resume"}
         if action.kind == "regen":
-            options.update({k: a[k] for k in ("agents", "autosign", "reports_timeout") if k in a})
+            options.update({k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a})
             options["skip"] = tuple(a.get("skip", ()))
             mode = "partial" if a.get("agents") else "full"
             steps = procedure.steps_for(mode, options["skip"], mcollective=self.lab.broker is not None)
@@ -454,7 +489,7 @@ def rehearse(scn: Scenario, name: str, keep: bool = False, progress: Progress | 
     made = lab is None
     if lab is None:
         procedure.state_path(state_dir(), name).unlink(missing_ok=True)
-        lab = up(client, LabSpec.parse(name, scn.agents, suite=scn.suite), progress, keep=keep)
+        lab = up(client, scn.lab_spec(name), progress, keep=keep)
     result = Runner(scn, lab, progress).run()
     path = write(result, state_dir())
     print(summary(result), flush=True)

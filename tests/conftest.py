@@ -61,11 +61,14 @@ class LabPool:
         self.made = 0
 
     def get(self, scn) -> Lab:
-        key = (scn.agents, scn.suite)
+        """This worker's lab of the scenario's topology; a lab of another topology is removed
+        first (an idle lab still costs CPU, and the scenarios come grouped by topology)."""
+        key = (scn.agents, scn.suite, scn.agent_suite)
         if key not in self.labs:
+            self.close()
+            self.labs = {}
             self.made += 1
-            name = lab_name(self.worker_id, f"-s{self.made}")
-            self.labs[key] = up(self.client, LabSpec(name=name, agents=scn.agents, suite=scn.suite), Progress())
+            self.labs[key] = up(self.client, scn.lab_spec(lab_name(self.worker_id, f"-s{self.made}")), Progress())
         return self.labs[key]
 
     def release(self, lab: Lab, healthy: bool) -> None:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from regen import procedure
-from regen.errors import RegenLabError
+from regen.errors import BadInput, RegenLabError
 from regen.executor import ExecResult
 from regen.procedure import Interrupted, ProcedureStateError, Step
 from regen.progress import Progress
@@ -209,3 +209,16 @@ def test_a_rolled_back_run_is_judged_on_its_rollback_steps():
     assert Report("l", "full", [], "", "", "", "", None, steps, proofs).failed_step == "1.8"
     broken = Report("l", "rollback", [], "", "", "", "", None, [*steps, step("r.3", "failed")], proofs)
     assert broken.failed_step == "r.3" and not broken.passed
+
+
+@pytest.mark.parametrize(("name", "agents", "error"), [
+    ("Puppet.DC2", None, "is not a DNS name"),
+    ("puppet..dc2", None, "is not a DNS name"),
+    ("-puppet", None, "is not a DNS name"),
+    ("puppet.dc2.example", ["agent-1"], "not with --agents"),
+])
+def test_a_new_server_name_is_checked_before_anything_runs(name, agents, error):
+    with pytest.raises(BadInput, match=error):
+        procedure.check_server_name(name, agents)
+    procedure.check_server_name("puppet.dc2.example", None)
+    procedure.check_server_name(None, ["agent-1"])

@@ -46,6 +46,15 @@ def test_a_good_file_loads(tmp_path):
     assert s.actions[0].args == {"agents": ["agent-1"]} and s.actions[0].line == 4
 
 
+def test_a_mixed_fleet_is_a_lab_of_two_suites(tmp_path):
+    s = scenario.load(write(tmp_path, GOOD.format(name="s") + "lab:\n  puppet: 8\n  agent_puppet: 7\n  agents: 2\n"))
+    spec = s.lab_spec("m")
+    assert (spec.suite, spec.agents_suite, spec.mcollective) == ("trixie", "bookworm", False)
+    assert [n.name for n in spec.nodes()] == ["postgres", "server", "puppetdb", "agent-1", "agent-2"]
+    same = scenario.load(write(tmp_path, GOOD.format(name="s") + "lab:\n  puppet: 7\n  agent_puppet: 7\n"))
+    assert (same.agent_puppet, same.lab_spec("m").mcollective) == (0, True)
+
+
 @pytest.mark.parametrize(("text", "where"), [
     (GOOD.format(name="s").replace("  - regen:\n      agents: [agent-1]", "  - regenerate:"),
      ":4: sequence[0]: unknown action 'regenerate'"),
@@ -57,7 +66,12 @@ def test_a_good_file_loads(tmp_path):
      ":7: sequence[1].expect.pased: unknown field"),
     (GOOD.format(name="other"), ":1: name: must be the file's name 's', not 'other'"),
     (GOOD.format(name="s").replace("description: A rehearsal.\n", ""), ":1: scenario: missing field 'description'"),
-    (GOOD.format(name="s") + "lab:\n  puppet: 8\n", ":9: lab.puppet: Puppet 8 labs are not available"),
+    (GOOD.format(name="s") + "lab:\n  puppet: 6\n", ":9: lab.puppet: Puppet 6 is not available (available: 7, 8)"),
+    (GOOD.format(name="s") + "lab:\n  agent_puppet: 9\n", ":9: lab.agent_puppet: Puppet 9 is not available"),
+    (GOOD.format(name="s").replace("agents: [agent-1]", "server_name: Puppet_New"),
+     ":5: sequence[0].regen.server_name: 'Puppet_New' is not a DNS name"),
+    (GOOD.format(name="s").replace("  - regen:\n      agents: [agent-1]", "  - move-master:\n      node: x"),
+     ":5: sequence[0].move-master.node: unknown field"),
     (GOOD.format(name="s") + "lab:\n  agents: 0\n", ":9: lab.agents: must be from 1 to 200, not 0"),
     (GOOD.format(name="s").replace("agents: [agent-1]", "skip: ['9.9']"),
      ":5: sequence[0].regen.skip: unknown step '9.9'"),

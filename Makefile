@@ -26,9 +26,12 @@ docker: setup
 images: docker
 	$(BIN)/invoke images.build
 
-# the puppet8 and mixed-fleet scenarios also need the trixie (Puppet 8) images
-images-all: images
-	$(BIN)/invoke images.build --suite trixie
+# the puppet8 and mixed-fleet scenarios also need the trixie (Puppet 8) images: both suites
+# are built side by side (much of a build waits on the mirror and on dpkg)
+images-all: docker
+	$(BIN)/invoke images.build --suite trixie > $(VENV)/build-trixie.log 2>&1 & trixie=$$!; \
+	$(BIN)/invoke images.build; bookworm=$$?; \
+	wait $$trixie || { cat $(VENV)/build-trixie.log; exit 1; }; tail -n 7 $(VENV)/build-trixie.log; exit $$bookworm
 
 # loadfile: one worker per test file (a file shares one lab); tests/conftest.py hands each
 # scenario to whichever worker is free.

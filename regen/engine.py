@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -78,10 +79,14 @@ def apt_install(packages: list[str]) -> None:
             f"{', '.join(packages)} missing; install it (apt-get install {' '.join(packages)}) and run again"
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for argv in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *packages]):
-        done = subprocess.run(argv, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise EngineUnavailable(f"`{' '.join(argv)}` failed:\n{done.stderr.strip()[-2000:]}")
+    wait = ["-o", "DPkg::Lock::Timeout=300"]  # another apt (or dpkg) at work: wait for it
+    # two Regen Lab commands at once (both suites' images built side by side) take turns
+    with open(state_dir() / "apt.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for argv in (["apt-get", *wait, "update", "-qq"], ["apt-get", *wait, "install", "-y", "-qq", *packages]):
+            done = subprocess.run(argv, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise EngineUnavailable(f"`{' '.join(argv)}` failed:\n{done.stderr.strip()[-2000:]}")
 
 
 def _short(exc: Exception) -> str:

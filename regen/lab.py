@@ -81,16 +81,12 @@ class LabSpec:
         return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite)
 
     @property
-    def agents_suite(self) -> str:
-        return self.agent_suite or self.suite
-
-    @property
     def mcollective(self) -> bool:
         """MCollective needs its package on the admin's host (the master) and on every agent."""
-        return self.suite in MCOLLECTIVE_SUITES and self.agents_suite in MCOLLECTIVE_SUITES
+        return self.suite in MCOLLECTIVE_SUITES and self.suite_of("agent") in MCOLLECTIVE_SUITES
 
     def suite_of(self, role: str) -> str:
-        return self.agents_suite if role == "agent" else self.suite
+        return (self.agent_suite or self.suite) if role == "agent" else self.suite
 
     def nodes(self) -> list[NodeSpec]:
         return [

@@ -31,6 +31,7 @@ from .report import Report
 SCENARIOS_DIR = ROOT / "scenarios"
 PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships each
 DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
+DEFAULT_TOPOLOGY = (DEFAULT_AGENTS, PUPPET_VERSIONS[DEFAULT_PUPPET], PUPPET_VERSIONS[DEFAULT_PUPPET])
 NODES = ("server", "puppetdb", "postgres", "broker")
 
 
@@ -83,12 +84,13 @@ class Scenario:
     def agent_suite(self) -> str:
         return PUPPET_VERSIONS[self.agent_puppet or self.puppet]
 
+    @property
+    def topology(self) -> tuple[int, str, str]:
+        """What decides the lab a scenario runs on: scenarios of one topology can share a lab."""
+        return (self.agents, self.suite, self.agent_suite)
+
     def lab_spec(self, name: str) -> LabSpec:
         return LabSpec.parse(name, self.agents, suite=self.suite, agent_suite=self.agent_suite)
-
-    @staticmethod
-    def default_lab(name: str) -> LabSpec:
-        return LabSpec.parse(name, DEFAULT_AGENTS, suite=PUPPET_VERSIONS[DEFAULT_PUPPET])
 
     @property
     def leaves_lab_broken(self) -> bool:
@@ -183,7 +185,7 @@ def load(path: Path) -> Scenario:
     description = check.scalar(top["description"], "description", str).strip()
     if not description:
         raise check.fail(top["description"], "description", "must say what the scenario rehearses")
-    agents, version, agent_version = DEFAULT_AGENTS, DEFAULT_PUPPET, 0
+    agents, versions = DEFAULT_AGENTS, {}
     if "lab" in top:
         lab = check.mapping(top["lab"], "lab", {"agents": False, "puppet": False, "agent_puppet": False})
         if "agents" in lab:
@@ -196,7 +198,9 @@ def load(path: Path) -> Scenario:
                 if value not in PUPPET_VERSIONS:
                     raise check.fail(lab[key], f"lab.{key}", f"Puppet {value} is not available (available: "
                                      f"{', '.join(map(str, PUPPET_VERSIONS))})")
-                version, agent_version = (value, agent_version) if key == "puppet" else (version, value)
+                versions[key] = value
+    version = versions.get("puppet", DEFAULT_PUPPET)
+    agent_version = versions.get("agent_puppet", version)
     nodes = {*NODES, *(f"agent-{i}" for i in range(1, agents + 1))}
     seq = top["sequence"]
     if not isinstance(seq, yaml.SequenceNode) or not seq.value:

@@ -63,10 +63,9 @@ class LabPool:
     def get(self, scn) -> Lab:
         """This worker's lab of the scenario's topology; a lab of another topology is removed
         first (an idle lab still costs CPU, and the scenarios come grouped by topology)."""
-        key = (scn.agents, scn.suite, scn.agent_suite)
+        key = scn.topology
         if key not in self.labs:
             self.close()
-            self.labs = {}
             self.made += 1
             self.labs[key] = up(self.client, scn.lab_spec(lab_name(self.worker_id, f"-s{self.made}")), Progress())
         return self.labs[key]
@@ -79,10 +78,12 @@ class LabPool:
             remove(self.client, lab.name)
 
     def close(self) -> None:
+        """Remove every lab of this worker (keeping their logs if a test failed)."""
         for lab in self.labs.values():
             if self.request.session.testsfailed:
                 keep_artifacts(self.client, lab.name)
             remove(self.client, lab.name)
+        self.labs = {}
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.docker]
 
 def _order(path):
     scn = scenario.load(path)
-    own = scn.lab_spec("x") != scenario.Scenario.default_lab("x")
+    own = scn.topology != scenario.DEFAULT_TOPOLOGY
     return (0 if own else 2 if scn.leaves_lab_broken else 1, path.stem)
 
 

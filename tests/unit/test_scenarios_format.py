@@ -49,7 +49,7 @@ def test_a_good_file_loads(tmp_path):
 def test_a_mixed_fleet_is_a_lab_of_two_suites(tmp_path):
     s = scenario.load(write(tmp_path, GOOD.format(name="s") + "lab:\n  puppet: 8\n  agent_puppet: 7\n  agents: 2\n"))
     spec = s.lab_spec("m")
-    assert (spec.suite, spec.agents_suite, spec.mcollective) == ("trixie", "bookworm", False)
+    assert (spec.suite, spec.suite_of("agent"), spec.mcollective) == ("trixie", "bookworm", False)
     assert [n.name for n in spec.nodes()] == ["postgres", "server", "puppetdb", "agent-1", "agent-2"]
     same = scenario.load(write(tmp_path, GOOD.format(name="s") + "lab:\n  puppet: 7\n  agent_puppet: 7\n"))
     assert (same.agent_puppet, same.lab_spec("m").mcollective) == (0, True)

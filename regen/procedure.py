@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import mcollective, pki, puppet
+from . import mcollective, pki, puppet, puppetdb
 from .errors import BadInput, RegenLabError
 from .lab import PG_SSL, parallel, postgres_tls
 from .progress import Progress
@@ -185,6 +185,7 @@ def record_mcollective(ctx: Context) -> None:
     admin.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/mco-admin-cert.pem" && '
                'cp "$3" "$1/mco-admin-key.pem"', "sh", puppet.OLD_CREDS, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY])
     facts["old_mco_server_public"] = mcollective.public_key_id(admin.read_file(mcollective.SERVER_PUBLIC))
+    facts["old_mco_admin_serial"] = pki.load_certs(admin.read_file(mcollective.ADMIN_CERT))[0].serial_number
 
 
 # --- step 1: the master ------------------------------------------------------------------
@@ -270,10 +271,16 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
         puppet.set_server(ctx.ca, moved)
     puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
-    ctx.ca.run(["puppet", "config", "set", "autosign", "true" if ctx.autosign else "false", "--section", "server"])
+    puppet.set_autosign(ctx.ca, ctx.autosign)
     fp = fingerprint_of_ca(ctx)
     ctx.state.facts["new_ca_fingerprint"] = fp
-    return f"new CA {fp[:23]}...; master alt names {','.join(alt) or '(none)'}"
+    return f"new CA {fp[:23]}...; asked for alt names {','.join(alt) or '(none)'}; {master_names(ctx)}"
+
+
+def master_names(ctx: Context) -> str:
+    """The DNS names the master's cert really carries (read from the cert, not the options)."""
+    cert = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
+    return f"new master cert's DNS names: [{', '.join(dict.fromkeys(cert.dns_names))}]"
 
 
 def new_ca_done(ctx: Context) -> bool:
@@ -304,28 +311,38 @@ def postgres_done(ctx: Context) -> bool:
     return _host_chains_to_new_ca(ctx, ctx.site.postgres, f"{PG_SSL}/postgres.crt")
 
 
-def puppetdb_reenroll(ctx: Context) -> str:
+def puppetdb_reenroll(ctx: Context, trust: Callable[[Host], str] | None = None) -> str:
+    """2.2: the PuppetDB host re-enrolled; PuppetDB's SSL configuration (jetty.ini) pointed
+    at the host's new cert, key and CA bundle, as PuppetDB's ssl-setup does; restarted.
+    ``trust`` replaces that configuration (a scenario's fault) and says what it did."""
     host = ctx.site.puppetdb
     puppet.service(host.executor, "puppetdb", "stopped")
     reenroll(ctx, host)
+    configured = trust(host) if trust else puppetdb.configure_ssl(host.executor, host.certname)
     puppet.service(host.executor, "puppetdb", "running")
-    return "stopped, ssl clean --localca, request, sign, download, started (running)"
+    return f"stopped, ssl clean --localca, request, sign, download; {configured}; started (running)"
 
 
 def puppetdb_done(ctx: Context) -> bool:
     host = ctx.site.puppetdb
     return _host_chains_to_new_ca(ctx, host, puppet.hostcert(host.certname)) and \
+        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.certname) and \
         puppet.puppetdb_state(host.executor) == "running"
 
 
-def broker_redo(ctx: Context) -> str:
-    """2.3: the broker host re-enrolled; its keystore and truststore rebuilt; restarted."""
+def broker_redo(ctx: Context, stores: Callable[[Host], str] | None = None) -> str:
+    """2.3: the broker host re-enrolled; its keystore and truststore rebuilt; restarted.
+    ``stores`` replaces the rebuilding of the stores (a scenario's fault)."""
     host = ctx.site.broker
     puppet.service(host.executor, "activemq", "stopped")
     reenroll(ctx, host)
-    mcollective.build_broker_stores(host.executor, host.certname)
+    if stores:
+        built = stores(host)
+    else:
+        mcollective.build_broker_stores(host.executor, host.certname)
+        built = "keystore and truststore rebuilt (keytool)"
     waited = mcollective.start_broker(host.executor)
-    return f"stopped, re-enrolled, keystore and truststore rebuilt (keytool), started; STOMP+TLS in {waited:.1f}s"
+    return f"stopped, re-enrolled, {built}, started; STOMP+TLS in {waited:.1f}s"
 
 
 def broker_done(ctx: Context) -> bool:
@@ -334,7 +351,8 @@ def broker_done(ctx: Context) -> bool:
         return False
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(host.executor)}
     new = {pki.fingerprint(c) for c in pki.load_certs(ctx.ca.read_file(puppet.CACERT))}
-    return new <= trusted and puppet.service_running(host.executor, "activemq")
+    old = set(ctx.state.facts.get("old_ca_certs", ()))
+    return new <= trusted and not old & trusted and puppet.service_running(host.executor, "activemq")
 
 
 def mco_credentials(ctx: Context) -> str:
@@ -374,6 +392,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
     scenario's fault may replace the cleaning or leave a daemon running (``restart``)."""
     done_before = set(ctx.state.facts.setdefault("agents_done", []))
     todo = [a for a in ctx.agents() if a.name not in done_before]
+    mark = puppet.ca_log_mark(ctx.ca)
 
     def one(host: Host) -> None:
         start = time.monotonic()
@@ -386,9 +405,9 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
         ctx.progress.say(f"  {host.name}: re-enrolled, service running ({time.monotonic() - start:.1f}s)")
 
     parallel(todo, one, limit=AGENT_PARALLEL)
-    signed = "autosigned by the CA" if ctx.autosign else "each signed with `puppetserver ca sign`"
-    return f"{len(todo)} agents re-enrolled, {signed}" + \
-        (f" ({len(done_before)} were done before)" if done_before else "")
+    signed = puppet.ca_signed_since(ctx.ca, mark).describe([a.certname for a in todo])
+    return f"{len(todo)} agents re-enrolled" + \
+        (f" ({len(done_before)} were done before)" if done_before else "") + f"; {signed}"
 
 
 def agents_back(ctx: Context) -> str:
@@ -400,6 +419,18 @@ def agents_back(ctx: Context) -> str:
     last = max(r.receive_time for r in reports.values())
     ctx.state.facts["last_agent_back_at"] = last
     return f"{len(reports)} fresh reports, the last received {last}"
+
+
+def signing_policy(ctx: Context) -> str:
+    """p.0: the CA signs as this run says (autosign or by hand), whatever ran before on it;
+    Puppet Server reads the setting at start, so a change is followed by a reload."""
+    puppet.set_autosign(ctx.ca, ctx.autosign)
+    puppet.reload_server(ctx.ca)
+    return f"autosign = {str(ctx.autosign).lower()} in the CA's puppet.conf; Puppet Server reloaded"
+
+
+def signing_policy_done(ctx: Context) -> bool:
+    return puppet.autosign_setting(ctx.ca) == str(ctx.autosign).lower()
 
 
 def ca_clean_agents(ctx: Context) -> str:
@@ -443,6 +474,7 @@ FULL = (
 PARTIAL = (
     Step("0", "record the CA and the agents' old credentials", record_before,
          lambda ctx: "old_ca_fingerprint" in ctx.state.facts),
+    Step("p.0", "the CA's signing policy is this run's (autosign or by hand)", signing_policy, signing_policy_done),
     Step("p.1", "revoke the agents' certs on the CA (`puppetserver ca clean`)", ca_clean_agents),
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
          lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),

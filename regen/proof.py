@@ -4,9 +4,10 @@ the old CA is trusted. Every check quotes its evidence (fingerprints, the real e
 from __future__ import annotations
 
 import hashlib
+import re
 import tarfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 
@@ -16,13 +17,37 @@ from .lab import PG_SSL, parallel
 from .procedure import RunState
 from .site import Host, Site
 
+# A proof's verdict: only "pass" passes. "could not tell": the check itself did not get an
+# answer it can judge (a probe refused for another reason than the one claimed, a host that
+# does not answer); "nothing to check": it had no host to look at (0 of 0 proves nothing).
+PASS, FAIL, UNKNOWN, EMPTY = "pass", "fail", "could not tell", "nothing to check"
+
+# What a TLS peer says when it refuses a client's certificate (OpenSSL's text of the alert);
+# anything else a probe gets (no route, a timeout, a missing file) proves nothing.
+CERT_ALERT = re.compile(r"alert (certificate unknown|unknown ca|bad certificate|certificate revoked|"
+                        r"certificate expired|unsupported certificate)", re.I)
+CURL_TLS_EXITS = (35, 56)  # curl: SSL connect error, failure receiving (TLS 1.3 alerts arrive there)
+
 
 @dataclass(frozen=True)
 class ProofResult:
-    id: str
+    name: str  # stable: what scenarios and readers call it (`old-cert-refused`)
     claim: str
-    passed: bool
+    verdict: str
     evidence: str
+    id: str = ""  # its number in this run's list of proofs, given by prove()
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+
+def _result(name: str, claim: str, ok: bool, evidence: str) -> ProofResult:
+    return ProofResult(name, claim, PASS if ok else FAIL, evidence)
+
+
+def _nothing(name: str, claim: str, what: str) -> ProofResult:
+    return ProofResult(name, claim, EMPTY, f"nothing to check: {what}")
 
 
 def _cert_path(site: Site, host: Host) -> str:
@@ -43,7 +68,9 @@ def _error_lines(text: str, limit: int = 3) -> str:
 
 
 def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool,
-                      claim: str = "") -> ProofResult:
+                      name: str, claim: str) -> ProofResult:
+    if not hosts:
+        return _nothing(name, claim, "no host to check")
     ca_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
     old_fp = state.facts["old_ca_fingerprint"]
@@ -57,14 +84,11 @@ def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new
         if pki.chain_to(leaf, ca_bundle) is None:
             bad.append(f"{host.name}: cert does not chain to the CA")
     changed = ca_fp != old_fp
-    passed = not bad and changed == expect_new_ca
     what = f"CA {'changed' if changed else 'unchanged'}: old {_short(old_fp)}, now {_short(ca_fp)}"
-    claim = claim or ("the CA changed and every host's cert chains to the new CA" if expect_new_ca
-                      else "the CA is unchanged and the re-enrolled agents' certs chain to it")
     evidence = f"{what}; {len(hosts) - len(bad)}/{len(hosts)} hosts chain to it"
     if bad:
         evidence += "; " + "; ".join(bad)
-    return ProofResult("1", claim, passed, evidence)
+    return _result(name, claim, not bad and changed == expect_new_ca, evidence)
 
 
 def run_failures(agents: list[Host]) -> list[str]:
@@ -78,15 +102,16 @@ def run_failures(agents: list[Host]) -> list[str]:
 
 
 def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+    name, claim = "agents-run", "every agent's run succeeds and PuppetDB has its report from after the regeneration"
+    if not agents:
+        return _nothing(name, claim, "no agent in this run")
     since = state.facts.get("server_stopped_at") or state.started
     failures = run_failures(agents)
     try:
         reports = puppet.latest_reports(site.puppetdb.executor)
     except CommandFailed as exc:
-        return ProofResult("2", "every agent's run succeeds and PuppetDB has its report from after the regeneration",
-                           False, "; ".join(failures + [f"PuppetDB query failed: {_error_lines(exc.output)}"]))
+        return _result(name, claim, False, "; ".join(failures + [f"PuppetDB query failed: {_error_lines(exc.output)}"]))
     stale = [a.name for a in agents if a.certname not in reports or reports[a.certname].receive_time <= since]
-    passed = not failures and not stale
     evidence = f"{len(agents) - len(failures)}/{len(agents)} `puppet agent -t` succeeded"
     evidence += f"; reports after {since}: {len(agents) - len(stale)}/{len(agents)}"
     if failures:
@@ -94,8 +119,38 @@ def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
         evidence += "".join(f"; the master's log: {line}" for line in puppet.server_errors(site.ca.executor))
     if stale:
         evidence += f"; no fresh report from {', '.join(stale)}"
-    return ProofResult("2", "every agent's run succeeds and PuppetDB has its report from after the regeneration",
-                       passed, evidence)
+    return _result(name, claim, not failures and not stale, evidence)
+
+
+# --- refusals, observed -----------------------------------------------------------------------
+
+def old_credentials_ok(ex, cert: str, key: str, serial: int | None) -> str:
+    """Why the old credentials kept in step 0 cannot serve the refusal proof ("" when they
+    can): both files there, the cert the one recorded (by serial), the key its own. The
+    key is compared on its host (its public half only); it never leaves it."""
+    script = ('[ -s "$1" ] || { echo "no cert at $1"; exit 1; }; [ -s "$2" ] || { echo "no key at $2"; exit 1; }; '
+              'a=$(openssl x509 -in "$1" -noout -pubkey) && b=$(openssl pkey -in "$2" -pubout) || exit 1; '
+              '[ "$a" = "$b" ] || { echo "the key is not the cert'"'"'s"; exit 1; }; cat "$1"')
+    res = ex.run(["sh", "-c", script, "sh", cert, key], check=False, timeout=30)
+    if res.exit_code != 0:
+        why = res.output.strip()[:200] or f"exit {res.exit_code}"
+        return f"could not tell: the old credentials kept in step 0 are not usable: {why}"
+    if serial is not None:
+        kept = pki.load_certs(res.stdout.encode(), "the kept old cert")[0].serial_number
+        if kept != serial:
+            return f"could not tell: the kept old cert has serial {kept:X}, not {serial:X} as recorded in step 0"
+    return ""
+
+
+def tls_answer(res) -> str:
+    """What a TLS probe (curl) observed of the client cert: "accepted" (the handshake
+    completed, whatever HTTP said), "refused" (a certificate alert from the peer), or
+    "unknown" (anything else: no connection, a timeout, a file missing)."""
+    if res.exit_code == 0:
+        return "accepted"
+    if res.exit_code in CURL_TLS_EXITS and CERT_ALERT.search(res.stderr):
+        return "refused"
+    return "unknown"
 
 
 def old_credentials_refused(
@@ -103,30 +158,49 @@ def old_credentials_refused(
 ) -> ProofResult:
     witness = site.agent(state.facts["witness"])
     ex = witness.executor
+    name, claim = "old-cert-refused", f"{witness.name}'s old cert and key are refused by {' and '.join(where)}"
+    old_cert, old_key = f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem"
+    unusable = old_credentials_ok(ex, old_cert, old_key, state.facts.get("old_agent_serials", {}).get(witness.name))
+    if unusable:
+        return ProofResult(name, claim, UNKNOWN, unusable)
     server = ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
     urls = {"server": f"https://{server}:8140/puppet/v3/environments",
             "puppetdb": "https://puppetdb:8081/pdb/query/v4/nodes"}
-    parts, passed = [], True
 
     def probe(url: str, cert: str, key: str):
         return ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
                        "--cert", cert, "--key", key, url], check=False, timeout=30)
 
-    for name in where:
-        old = probe(urls[name], f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem")
-        new = probe(urls[name], puppet.hostcert(witness.certname), puppet.hostkey(witness.certname))
-        refused = old.exit_code != 0 or old.stdout.strip() in ("401", "403")
-        accepted = new.exit_code == 0 and new.stdout.strip() == "200"
-        passed = passed and refused and accepted
-        parts.append(f"{name}: old cert {'refused' if refused else 'ACCEPTED'} "
-                     f"(curl exit {old.exit_code}: {old.stderr.strip() or 'HTTP ' + old.stdout.strip()}); "
-                     f"new cert {'accepted' if accepted else 'refused'} (HTTP {new.stdout.strip() or '-'}"
-                     f"{', ' + new.stderr.strip() if new.exit_code else ''})")
-    return ProofResult("3", f"{witness.name}'s old cert and key are refused by {' and '.join(where)}", passed,
-                       "; ".join(parts))
+    def said(res) -> str:
+        return f"curl exit {res.exit_code}: {res.stderr.strip()[:300] or 'HTTP ' + res.stdout.strip()}"
+
+    parts, verdicts = [], []
+    for part in where:
+        new = probe(urls[part], puppet.hostcert(witness.certname), puppet.hostkey(witness.certname))
+        if tls_answer(new) != "accepted" or new.stdout.strip() != "200":  # the positive control
+            verdicts.append(UNKNOWN)
+            parts.append(f"{part}: could not tell: the new cert itself is not served ({said(new)})")
+            continue
+        old = probe(urls[part], old_cert, old_key)
+        answer = tls_answer(old)
+        if answer == "refused":
+            verdicts.append(PASS)
+            parts.append(f"{part}: old cert refused ({said(old)}); new cert accepted (HTTP 200)")
+        elif answer == "accepted":
+            verdicts.append(FAIL)
+            parts.append(f"{part}: old cert ACCEPTED (TLS handshake completed, HTTP {old.stdout.strip() or '-'}); "
+                         "new cert accepted (HTTP 200)")
+        else:
+            verdicts.append(UNKNOWN)
+            parts.append(f"{part}: could not tell: the old cert's probe got no certificate alert ({said(old)})")
+    verdict = FAIL if FAIL in verdicts else UNKNOWN if UNKNOWN in verdicts else PASS
+    return ProofResult(name, claim, verdict, "; ".join(parts))
 
 
 def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
+    """Every host's CA bundle holds no old CA cert, and every Puppet host's crl.pem is there
+    and signed by the new CA (PostgreSQL is given a CA bundle and no CRL)."""
+    name, claim = "old-ca-untrusted", "no host trusts the old CA (CA bundles and CRLs)"
     old = set(state.facts["old_ca_certs"])
     new_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     bad = []
@@ -142,22 +216,29 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
         if host is site.postgres:
             continue
         crl = host.executor.run(["cat", puppet.LOCALCRL], check=False)
-        if crl.exit_code == 0:
-            parsed = pki.load_crls(crl.stdout.encode())
-            if not parsed or not all(pki.crl_signed_by_one_of(c, new_bundle) for c in parsed):
-                bad.append(f"{host.name}: crl.pem is the old CA's")
-    return ProofResult("4", "no host trusts the old CA (CA bundles and CRLs)", not bad,
-                       f"{len(hosts) - len(bad)}/{len(hosts)} hosts hold only the new CA's bundle and CRL"
-                       + (f"; {'; '.join(bad)}" if bad else ""))
+        parsed = pki.load_crls(crl.stdout.encode()) if crl.exit_code == 0 else []
+        if not parsed:
+            bad.append(f"{host.name}: no CRL at {puppet.LOCALCRL}")
+        elif not all(pki.crl_signed_by_one_of(c, new_bundle) for c in parsed):
+            bad.append(f"{host.name}: crl.pem is the old CA's")
+    return _result(name, claim, not bad,
+                   f"{len(hosts) - len(bad)}/{len(hosts)} hosts hold only the new CA's bundle and CRL"
+                   + (f"; {'; '.join(bad)}" if bad else ""))
 
 
 def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
+    name, claim = "old-certs-revoked", "the re-enrolled agents' old certs are revoked in the CA's CRL"
+    if not state.agents:
+        return _nothing(name, claim, "no agent in this run")
     crl = x509.load_pem_x509_crl(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crl.pem"))
-    serials = {name: state.facts["old_agent_serials"][name] for name in state.agents}
-    missing = [n for n, s in serials.items() if crl.get_revoked_certificate_by_serial_number(s) is None]
-    return ProofResult("4", "the re-enrolled agents' old certs are revoked in the CA's CRL", not missing,
-                       ", ".join(f"{n} serial {s:X} {'revoked' if n not in missing else 'NOT revoked'}"
-                                 for n, s in serials.items()))
+    serials = {n: state.facts["old_agent_serials"][n] for n in state.agents}
+    listed = [n for n, s in serials.items() if crl.get_revoked_certificate_by_serial_number(s) is not None]
+    missing = [n for n in serials if n not in listed]
+
+    def names(which: list[str]) -> str:
+        return ", ".join(f"{n} (serial {serials[n]:X})" for n in which) or "none"
+
+    return _result(name, claim, not missing, f"in the CA's CRL: {names(listed)}; not in it: {names(missing)}")
 
 
 def _with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
@@ -171,24 +252,29 @@ def _with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
 
 
 def others_untouched(site: Site, state: RunState) -> ProofResult:
+    name, claim = "others-untouched", "the other agents keep their certs and keep working"
     others = [a for a in site.agents if a.name not in state.agents]
+    if not others:
+        return _nothing(name, claim, "every agent was re-enrolled, none was left to stay untouched")
     changed = _with_new_certs(others, state)
     failures = run_failures(others)
     evidence = f"{len(others) - len(changed)}/{len(others)} other agents keep their certs; " \
                f"{len(others) - len(failures)}/{len(others)} runs succeed"
     if changed or failures:
         evidence += "; " + "; ".join([f"{n}: cert changed" for n in changed] + failures)
-    passed = not changed and not failures
-    return ProofResult("5", "the other agents keep their certs and keep working", passed, evidence)
+    return _result(name, claim, not changed and not failures, evidence)
 
 
 def nothing_lost(site: Site, state: RunState) -> ProofResult:
     """After a rollback: every file of the backup is back on the master byte for byte (the
     CA's key, certs, inventory, serial and CRL), and every agent still holds its old cert."""
+    name = "nothing-lost"
     claim = "nothing lost: the backup's files are back byte for byte, every agent keeps its cert"
     with tarfile.open(state.facts["backup"], mode="r:gz") as tar:
         wanted = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
                   for m in tar.getmembers() if m.isfile()}
+    if not wanted:
+        return _nothing(name, claim, "the backup holds no file")
     res = site.ca.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
                                 *procedure.BACKUP_PATHS], check=False)
     now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
@@ -200,7 +286,7 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
     for label, names in (("missing", missing), ("changed", differ), ("agents with a new cert", moved)):
         if names:
             evidence += f"; {label}: {', '.join(names[:5])}"
-    return ProofResult("3", claim, not (missing or differ or moved), evidence)
+    return _result(name, claim, not (missing or differ or moved), evidence)
 
 
 # --- MCollective over ActiveMQ ------------------------------------------------------------
@@ -209,10 +295,12 @@ def _latency(replies: dict[str, float]) -> str:
     return f"max {max(replies.values()):.0f} ms" if replies else "no reply"
 
 
-def mco_ping_answers(site: Site, state: RunState, id_: str = "5") -> ProofResult:
+def mco_ping_answers(site: Site, state: RunState) -> ProofResult:
     """`mco ping` from the admin gets a reply from every agent, as it did before."""
-    claim = "every agent answers `mco ping` from the admin, before and after"
+    name, claim = "mco-ping", "every agent answers `mco ping` from the admin, before and after"
     identities = [a.certname for a in site.agents]
+    if not identities:
+        return _nothing(name, claim, "no agent")
     before = state.facts.get("mco_before", {})
     ping = mcollective.ping(site.admin.executor)
     missing = [i for i in identities if i not in ping.replies]
@@ -222,28 +310,47 @@ def mco_ping_answers(site: Site, state: RunState, id_: str = "5") -> ProofResult
         daemons = [(a.name, a.executor) for a in site.agents if a.certname in missing]
         errors = mcollective.errors_of(daemons, site.broker.executor if site.broker else None)
         evidence += f"; no reply from {', '.join(missing)}; {mcollective.describe(ping)}; " + "; ".join(errors)
-    passed = not missing and set(before) >= set(identities)
-    return ProofResult(id_, claim, passed, evidence)
+    return _result(name, claim, not missing and set(before) >= set(identities), evidence)
+
+
+STOMP_ERROR = re.compile(r"^ERROR", re.M)
+BROKER_REFUSAL = re.compile(r"certificate_unknown|PKIX|unknown_ca|bad_certificate")
 
 
 def old_mco_client_refused(site: Site, state: RunState) -> ProofResult:
-    """A STOMP CONNECT with the admin's old client cert and key (kept in step 0) is
-    refused by the broker, the new one gets CONNECTED; both checked against the new CA
-    so that what is tested is the broker's refusal, with its own log line quoted."""
+    """A STOMP CONNECT with the admin's old client cert and key (kept in step 0) is refused
+    by the broker's TLS layer: the client gets a certificate alert and the broker logs its
+    refusal of that connection. The new cert is probed first (it must get CONNECTED):
+    otherwise the broker is not serving and the refusal would prove nothing."""
+    name = "old-mco-client-refused"
     claim = "the admin's old MCollective client cert is refused by the broker, the new one accepted"
     admin, broker = site.admin.executor, site.broker.executor
-    mark = mcollective.broker_log_length(broker)
-    old_ok, old_out = mcollective.stomp_connect(admin, f"{puppet.OLD_CREDS}/mco-admin-cert.pem",
-                                                f"{puppet.OLD_CREDS}/mco-admin-key.pem", user="admin")
+    old_cert, old_key = f"{puppet.OLD_CREDS}/mco-admin-cert.pem", f"{puppet.OLD_CREDS}/mco-admin-key.pem"
+    unusable = old_credentials_ok(admin, old_cert, old_key, state.facts.get("old_mco_admin_serial"))
+    if unusable:
+        return ProofResult(name, claim, UNKNOWN, unusable)
     new_ok, new_out = mcollective.stomp_connect(admin, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY, user="admin")
-    broker_says = mcollective.broker_log_errors(broker, since_lines=mark)
-    evidence = (f"old cert {'ACCEPTED (CONNECTED)' if old_ok else 'refused'} (openssl: {_error_lines(old_out, 2)}); "
-                f"broker log: {broker_says[0][:300] if broker_says else 'no refusal logged'}; "
-                f"new cert {'accepted (CONNECTED)' if new_ok else 'refused: ' + _error_lines(new_out, 2)}")
-    return ProofResult("6", claim, not old_ok and new_ok, evidence)
+    if not new_ok:
+        return ProofResult(name, claim, UNKNOWN,
+                           f"could not tell: the new cert itself gets no CONNECTED ({_error_lines(new_out, 2)})")
+    mark = mcollective.broker_log_length(broker)
+    old_ok, old_out = mcollective.stomp_connect(admin, old_cert, old_key, user="admin")
+    logged = [line for line in mcollective.broker_log_errors(broker, since_lines=mark) if BROKER_REFUSAL.search(line)]
+    broker_says = f"broker log: {logged[0][:300]}" if logged else "broker log: no refusal logged"
+    if old_ok or STOMP_ERROR.search(old_out):
+        what = "CONNECTED" if old_ok else "TLS handshake completed, STOMP ERROR"
+        return ProofResult(name, claim, FAIL, f"old cert ACCEPTED ({what}): {_error_lines(old_out, 2)}; "
+                                              f"{broker_says}; new cert accepted (CONNECTED)")
+    if CERT_ALERT.search(old_out) and logged:
+        return ProofResult(name, claim, PASS, f"old cert refused (openssl: {_error_lines(old_out, 2)}); "
+                                              f"{broker_says}; new cert accepted (CONNECTED)")
+    alert = "a certificate alert" if CERT_ALERT.search(old_out) else "no certificate alert"
+    return ProofResult(name, claim, UNKNOWN, f"could not tell: the old cert's probe got {alert} "
+                                             f"(openssl: {_error_lines(old_out, 2)}); {broker_says}")
 
 
 def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
+    name = "broker-truststore"
     claim = "the broker's truststore holds the new CA and not the old one (keytool -list -rfc)"
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(site.broker.executor)}
     bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
@@ -254,15 +361,78 @@ def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
                 f"{_short(pki.fingerprint(pki.root_of(bundle)))})"
                 f" {'present' if has_new else 'MISSING'}; old CA ({_short(state.facts['old_ca_fingerprint'])}) "
                 f"{'STILL TRUSTED' if has_old else 'absent'}")
-    return ProofResult("7", claim, has_new and not has_old, evidence)
+    return _result(name, claim, has_new and not has_old, evidence)
 
 
-def _guarded(id_: str, claim: str, check) -> ProofResult:
-    """A check that cannot even be made (a host unreachable, a file missing) fails, with why."""
+# --- the proofs of each kind of run -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Proof:
+    """One proof: its stable name, its claim, and its check (site, state, the run's agents)."""
+
+    name: str
+    claim: str
+    check: Callable[[Site, RunState, list[Host]], ProofResult]
+    needs_broker: bool = False
+
+
+def _chain(expect_new_ca: bool, name: str, claim: str, every_host: bool) -> Proof:
+    return Proof(name, claim, lambda site, state, agents: certs_chain_to_ca(
+        site, state, list(site.all_hosts) if every_host else agents, expect_new_ca, name, claim))
+
+
+AGENTS_RUN = Proof("agents-run", "every agent's run succeeds and PuppetDB has its report from after the regeneration",
+                   lambda site, state, agents: agents_run(site, state, agents))
+MCO_PING = Proof("mco-ping", "every agent answers `mco ping` from the admin, before and after",
+                 lambda site, state, agents: mco_ping_answers(site, state), needs_broker=True)
+
+# The proofs of each mode, in order: a proof's number is its place in its list (one place).
+PROOFS: dict[str, tuple[Proof, ...]] = {
+    "full": (
+        _chain(True, "chain-to-new-ca", "the CA changed and every host's cert chains to the new CA", True),
+        AGENTS_RUN,
+        Proof("old-cert-refused", "the old agent cert is refused by Puppet Server and PuppetDB",
+              lambda site, state, agents: old_credentials_refused(site, state)),
+        Proof("old-ca-untrusted", "no host trusts the old CA (CA bundles and CRLs)",
+              lambda site, state, agents: nothing_trusts_the_old_ca(site, state)),
+        MCO_PING,
+        Proof("old-mco-client-refused", "the admin's old MCollective client cert is refused by the broker",
+              lambda site, state, agents: old_mco_client_refused(site, state), needs_broker=True),
+        Proof("broker-truststore", "the broker's truststore holds the new CA and not the old one",
+              lambda site, state, agents: broker_trusts_only_the_new_ca(site, state), needs_broker=True),
+    ),
+    "partial": (
+        _chain(False, "ca-kept", "the CA is unchanged and the re-enrolled agents' certs chain to it", False),
+        AGENTS_RUN,
+        Proof("old-cert-refused", "the old agent cert is refused by Puppet Server",
+              lambda site, state, agents: old_credentials_refused(site, state, where=("server",))),
+        Proof("old-certs-revoked", "the re-enrolled agents' old certs are revoked in the CA's CRL",
+              lambda site, state, agents: revoked_in_crl(site, state)),
+        Proof("others-untouched", "the other agents keep their certs and keep working",
+              lambda site, state, agents: others_untouched(site, state)),
+        MCO_PING,
+    ),
+    "rollback": (
+        _chain(False, "old-ca-back", "the CA is the old one again and every host's cert chains to it", True),
+        AGENTS_RUN,
+        Proof("nothing-lost", "nothing lost: the backup's files are back byte for byte, every agent keeps its cert",
+              lambda site, state, agents: nothing_lost(site, state)),
+        MCO_PING,
+    ),
+}
+NAMES = frozenset(p.name for proofs in PROOFS.values() for p in proofs)
+
+
+def proofs_of(mode: str, broker: bool) -> tuple[Proof, ...]:
+    return tuple(p for p in PROOFS[mode] if broker or not p.needs_broker)
+
+
+def _guarded(proof: Proof, site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+    """A check that cannot even be made (a host unreachable, a file missing) could not tell."""
     try:
-        return check()
+        return proof.check(site, state, agents)
     except (RegenLabError, KeyError, ValueError) as exc:
-        return ProofResult(id_, claim, False, f"could not check: {str(exc).splitlines()[0][:300]}")
+        return ProofResult(proof.name, proof.claim, UNKNOWN, f"could not check: {str(exc).splitlines()[0][:300]}")
 
 
 def prove(site: Site, state: RunState) -> list[ProofResult]:
@@ -270,40 +440,5 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
     if "old_ca_fingerprint" not in state.facts:
         return []
     agents = [site.agent(a) for a in state.agents]
-    if state.mode == "rollback":
-        old_again = "the CA is the old one again and every host's cert chains to it"
-        checks = [
-            ("1", old_again,
-             lambda: certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=False, claim=old_again)),
-            ("2", "every agent's run succeeds", lambda: agents_run(site, state, agents)),
-            ("3", "nothing lost", lambda: nothing_lost(site, state)),
-        ]
-        if site.broker:
-            checks.append(("4", "every agent answers `mco ping`", lambda: mco_ping_answers(site, state, "4")))
-    elif state.mode == "full":
-        checks = [
-            ("1", "the CA changed and every host's cert chains to the new CA",
-             lambda: certs_chain_to_ca(site, state, list(site.all_hosts), expect_new_ca=True)),
-            ("2", "every agent's run succeeds", lambda: agents_run(site, state, agents)),
-            ("3", "the old agent cert is refused", lambda: old_credentials_refused(site, state)),
-            ("4", "no host trusts the old CA", lambda: nothing_trusts_the_old_ca(site, state)),
-        ]
-        if site.broker:
-            checks += [
-                ("5", "every agent answers `mco ping`", lambda: mco_ping_answers(site, state)),
-                ("6", "the old MCollective client cert is refused by the broker",
-                 lambda: old_mco_client_refused(site, state)),
-                ("7", "the broker trusts only the new CA", lambda: broker_trusts_only_the_new_ca(site, state)),
-            ]
-    else:
-        checks = [
-            ("1", "the CA is unchanged and the agents chain to it",
-             lambda: certs_chain_to_ca(site, state, agents, expect_new_ca=False)),
-            ("2", "every agent's run succeeds", lambda: agents_run(site, state, agents)),
-            ("3", "the old agent cert is refused", lambda: old_credentials_refused(site, state, where=("server",))),
-            ("4", "the old certs are revoked", lambda: revoked_in_crl(site, state)),
-            ("5", "the other agents keep working", lambda: others_untouched(site, state)),
-        ]
-        if site.broker:
-            checks.append(("6", "every agent answers `mco ping`", lambda: mco_ping_answers(site, state, "6")))
-    return [_guarded(i, claim, check) for i, claim, check in checks]
+    return [replace(_guarded(p, site, state, agents), id=str(i))
+            for i, p in enumerate(proofs_of(state.mode, site.broker is not None), 1)]

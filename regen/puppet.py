@@ -20,6 +20,7 @@ CACERT = f"{CADIR}/ca_crt.pem"  # the CA's own certificates (root + intermediate
 LOCALCACERT = f"{SSLDIR}/certs/ca.pem"
 LOCALCRL = f"{SSLDIR}/crl.pem"
 SERVER_LOG = "/var/log/puppetserver/puppetserver.log"  # Debian's path
+ACCESS_LOG = "/var/log/puppetserver/puppetserver-access.log"
 # where the procedure keeps one agent's old cert and key (on that agent, owner-only) for the proof
 OLD_CREDS = "/root/regen-old-credentials"
 
@@ -86,11 +87,63 @@ def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
     return res
 
 
+def ca_log_mark(ex: Executor) -> tuple[int, int]:
+    """How many lines the CA's log and access log hold now (for ``ca_signed_since``)."""
+    res = ex.run(["sh", "-c", 'for f in "$@"; do wc -l < "$f" 2>/dev/null || echo 0; done', "sh",
+                  SERVER_LOG, ACCESS_LOG], check=False, timeout=20)
+    counts = [int(n) for n in res.stdout.split()] + [0, 0]
+    return counts[0], counts[1]
+
+
+@dataclass(frozen=True)
+class Signings:
+    """What the CA's own logs say it signed since a mark: every cert it signed, and those
+    signed by an operator's ``puppetserver ca sign`` (a PUT of the certificate's status)."""
+
+    signed: tuple[str, ...]
+    by_hand: tuple[str, ...]
+
+    def describe(self, certnames: list[str]) -> str:
+        def names(which) -> str:
+            return ", ".join(sorted(which)) or "none"
+
+        wanted = set(certnames)
+        signed, by_hand = wanted & set(self.signed), wanted & set(self.by_hand)
+        return (f"the CA's log: signed {names(signed)}; by `puppetserver ca sign`: {names(by_hand)}; "
+                f"autosigned on request: {names(signed - by_hand)}")
+
+
+def ca_signed_since(ex: Executor, mark: tuple[int, int]) -> Signings:
+    script = ('tail -n +"$1" "$3" 2>/dev/null | sed -n "s/.*Signed certificate request for \\([^ ]*\\).*/S \\1/p"; '
+              'tail -n +"$2" "$4" 2>/dev/null | '
+              'sed -n "s|.*\\"PUT /puppet-ca/v1/certificate_status/\\([^ ?]*\\)[^\\"]*\\" 204 '
+              '.*PuppetserverCaCli.*|H \\1|p"')
+    res = ex.run(["sh", "-c", script, "sh", str(mark[0] + 1), str(mark[1] + 1), SERVER_LOG, ACCESS_LOG],
+                 check=False, timeout=20)
+    rows = [line.split(" ", 1) for line in res.stdout.splitlines() if " " in line]
+    return Signings(tuple(n for k, n in rows if k == "S"), tuple(n for k, n in rows if k == "H"))
+
+
 # --- an agent's own SSL ----------------------------------------------------------------
 
 def ssl_clean(ex: Executor) -> ExecResult:
     """Remove the host's cert, key and request, its local CA and its CRL."""
     return ex.run(["puppet", "ssl", "clean", "--localca"])
+
+
+def set_autosign(ca: Executor, autosign: bool) -> ExecResult:
+    """The CA's signing policy in its puppet.conf (read by Puppet Server when it starts)."""
+    return ca.run(["puppet", "config", "set", "autosign", str(autosign).lower(), "--section", "server"])
+
+
+def autosign_setting(ca: Executor) -> str:
+    return ca.run(["puppet", "config", "print", "autosign", "--section", "server"]).stdout.strip()
+
+
+def reload_server(ca: Executor) -> ExecResult:
+    """Puppet Server re-reads its configuration (SIGHUP, as `systemctl reload` sends);
+    returns when it is ready again."""
+    return ca.run(["/etc/init.d/puppetserver", "reload"], timeout=300)
 
 
 def set_server(ex: Executor, name: str) -> ExecResult:
@@ -166,11 +219,17 @@ def wait_reports(
     """Wait until PuppetDB (queried on its host ``ex``) holds a latest report from each
     certname, received after ``since`` (ISO time) if given; a failed one fails at once."""
     fresh: dict[str, ReportSummary] = {}
+    unanswered = "not asked yet"  # why PuppetDB's last answer is missing ("": it answered)
 
     def probe() -> bool:
-        nonlocal fresh
-        fresh = {c: r for c, r in latest_reports(ex).items()
-                 if c in certnames and (since is None or r.receive_time > since)}
+        nonlocal fresh, unanswered
+        try:
+            latest = latest_reports(ex)
+        except CommandFailed as exc:
+            unanswered = f"exit {exc.exit_code}: {exc.output.strip()[-200:]}"
+            raise
+        unanswered = ""
+        fresh = {c: r for c, r in latest.items() if c in certnames and (since is None or r.receive_time > since)}
         failed = sorted(c for c, r in fresh.items() if r.status == "failed")
         if failed:
             raise RunFailed(failed)
@@ -179,7 +238,9 @@ def wait_reports(
     def missing() -> str:
         absent = [c for c in certnames if c not in fresh]
         since_text = f" since {since}" if since else ""
-        return f"no report{since_text} from {', '.join(absent)}" + (f"\n{log()}" if log else "")
+        said = f"PuppetDB did not answer the query ({unanswered})" if unanswered else \
+            f"PuppetDB answered, with no report from {', '.join(absent)}{since_text}"
+        return said + (f"\n{log()}" if log else "")
 
     wait_until(f"reports in PuppetDB from {', '.join(certnames)}", probe, timeout, interval=2.0, log=missing)
     return fresh

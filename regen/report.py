@@ -64,11 +64,12 @@ def build(state: RunState, proofs: list[ProofResult]) -> Report:
 def summary(report: Report) -> str:
     steps = table([(s["id"], s["title"][:60], s["result"], f"{s['seconds']:.1f}s") for s in report.steps],
                   ["step", "title", "result", "time"])
-    proofs = table([(p.id, "PASS" if p.passed else "FAIL", p.claim) for p in report.proofs], ["proof", "", "claim"])
+    proofs = table([(p.id, p.name, p.verdict.upper(), p.claim) for p in report.proofs],
+                   ["proof", "name", "verdict", "claim"])
     back = "server back under the old CA" if report.mode == "rollback" else "last agent back"
     down = (f"downtime (server stopped -> {back}): {report.downtime_seconds}s"
             if report.downtime_seconds is not None else "downtime: not measured (the server was not stopped)")
-    evidence = "\n".join(f"  proof {p.id}: {p.evidence}" for p in report.proofs)
+    evidence = "\n".join(f"  proof {p.id} ({p.name}): {p.evidence}" for p in report.proofs)
     verdict = "REHEARSAL PASSED" if report.passed else "REHEARSAL FAILED"
     return f"{steps}\n\n{down}\n\n{proofs}\n{evidence}\n\n{verdict}"
 
@@ -85,9 +86,9 @@ def markdown(report: Report) -> str:
         detail = s["detail"].replace("|", "\\|").replace("\n", " ")
         lines.append(f"| {s['id']} | {s['title']} | {s['started']} | {s['ended']} | {s['seconds']} | "
                      f"{s['result']} | {detail} |")
-    lines += ["", "## Proof", "", "| proof | result | claim | evidence |", "|---|---|---|---|"]
+    lines += ["", "## Proof", "", "| proof | name | verdict | claim | evidence |", "|---|---|---|---|---|"]
     for p in report.proofs:
-        lines.append(f"| {p.id} | {'pass' if p.passed else 'FAIL'} | {p.claim} | "
+        lines.append(f"| {p.id} | {p.name} | {p.verdict if p.passed else p.verdict.upper()} | {p.claim} | "
                      f"{p.evidence.replace('|', chr(92) + '|')} |")
     return "\n".join(lines) + "\n"
 
@@ -99,7 +100,9 @@ def write(report: Report, state_root: Path) -> tuple[Path, Path]:
     if report.mode == "rollback":  # the failed run's own report stays beside it
         stem += "-rollback"
     paths = folder / f"{stem}.json", folder / f"{stem}.md"
-    for path, text in zip(paths, (json.dumps(asdict(report) | {"passed": report.passed}, indent=2),
+    data = asdict(report) | {"passed": report.passed,
+                             "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs]}
+    for path, text in zip(paths, (json.dumps(data, indent=2),
                                   markdown(report)), strict=True):
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

@@ -156,7 +156,7 @@ def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
         return {"id": "3", "title": "agents", "started": "", "ended": "", "seconds": 1.0, "result": result,
                 "detail": ""}
 
-    proofs = [ProofResult("1", "claim", True, "evidence")]
+    proofs = [ProofResult("agents-run", "claim", "pass", "evidence", id="1")]
     resumed = Report("l", "full", ["agent-1"], "", "", "", "", None, [step("failed"), step("done")], proofs)
     assert resumed.failed_step is None and resumed.passed
     stopped = Report("l", "full", ["agent-1"], "", "", "", "", None, [step("done"), step("failed")], proofs)
@@ -203,7 +203,7 @@ def test_a_rolled_back_run_is_judged_on_its_rollback_steps():
     def step(id_, result):
         return {"id": id_, "title": "", "started": "", "ended": "", "seconds": 1.0, "result": result, "detail": ""}
 
-    proofs = [ProofResult("1", "claim", True, "evidence")]
+    proofs = [ProofResult("agents-run", "claim", "pass", "evidence", id="1")]
     steps = [step("1.5", "done"), step("1.8", "failed"), step("r.1", "done"), step("r.2", "done")]
     assert Report("l", "rollback", [], "", "", "", "", None, steps, proofs).passed
     assert Report("l", "full", [], "", "", "", "", None, steps, proofs).failed_step == "1.8"

@@ -1,0 +1,316 @@
+"""Every proof against scripted hosts (no container): it passes on what a good regeneration
+leaves, fails on what a broken one leaves, and says "could not tell" when its probe got an
+answer that proves nothing (a server down, a file missing, a timeout) instead of passing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from regen import mcollective, proof, puppet
+from regen.errors import CommandFailed
+from regen.executor import ExecResult
+from regen.procedure import RunState
+from regen.proof import EMPTY, FAIL, PASS, UNKNOWN
+from regen.site import Host, Site
+from tests.unit.test_pki import NOW, make_puppet_ca, pem
+
+Answer = tuple[int, str, str]  # exit code, stdout, stderr
+
+ALERT = ("curl: (56) OpenSSL SSL_read: OpenSSL/3.0.20: error:0A000416:SSL routines::sslv3 alert certificate "
+         "unknown, errno 0")
+REFUSED: Answer = (56, "000", ALERT)
+OK_200: Answer = (0, "200", "")
+
+
+class Scripted:
+    """A host that answers each command with the first rule that matches it, and serves files."""
+
+    def __init__(self, node: str, files: dict[str, bytes] | None = None,
+                 rules: list[tuple[Callable[[list[str]], bool], Answer | Callable[[list[str]], Answer]]] | None = None):
+        self.node, self.files, self.rules, self.log = node, files or {}, rules or [], []
+
+    def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+        self.log.append(list(argv))
+        for match, answer in self.rules:
+            if match(argv):
+                code, out, err = answer(argv) if callable(answer) else answer
+                break
+        else:
+            if argv[0] == "cat" and argv[1] in self.files:
+                code, out, err = 0, self.files[argv[1]].decode(), ""
+            else:
+                code, out, err = 1, "", f"{argv[0]}: not scripted"
+        if check and code not in ok_codes:
+            raise CommandFailed(self.node, list(argv), code, out + err)
+        return ExecResult(self.node, tuple(argv), code, out, err)
+
+    def read_file(self, path: str) -> bytes:
+        if path not in self.files:
+            raise CommandFailed(self.node, ["cat", path], 1, f"cat: {path}: No such file or directory")
+        return self.files[path]
+
+
+def has(*words: str) -> Callable[[list[str]], bool]:
+    return lambda argv: all(any(w in a for a in argv) for w in words)
+
+
+def crl_of(issuer: x509.Certificate, key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer.subject).last_update(NOW)
+           .next_update(NOW + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="module")
+def cas():
+    """An old and a new Puppet CA (same names, other keys), as before and after a regeneration."""
+    return make_puppet_ca(), make_puppet_ca()
+
+
+def state_for(old_ca, serial: int, mode: str = "full", agents=("agent-1",)) -> RunState:
+    root, inter, _, _ = old_ca
+    state = RunState(lab="l", mode=mode, agents=list(agents), autosign=False)
+    state.facts.update(old_ca_fingerprint=proof.pki.fingerprint(root),
+                       old_ca_certs=[proof.pki.fingerprint(c) for c in (inter, root)],
+                       witness="agent-1", old_agent_serials={"agent-1": serial, "agent-2": 7})
+    return state
+
+
+# --- proof 3: the old agent cert refused -------------------------------------------------------
+
+def witness_site(old_leaf, new_probe: Answer, old_probe: Answer, kept: Answer | None = None) -> tuple[Site, Scripted]:
+    kept = kept or (0, pem(old_leaf).decode(), "")
+    agent = Scripted("agent-1", rules=[
+        (has("openssl x509", "pkey"), kept),
+        (has("config", "print", "server"), (0, "puppet\n", "")),
+        (has("curl", puppet.OLD_CREDS), old_probe),
+        (has("curl", puppet.hostcert("agent-1")), new_probe),
+    ])
+    other = Scripted("other")
+    host = Host("agent-1", "agent-1", agent)
+    return Site("l", Host("server", "server", other), Host("puppetdb", "puppetdb", other),
+                Host("postgres", "postgres", other), (host,)), agent
+
+
+def test_old_cert_refused_passes_only_on_a_certificate_alert_after_the_new_cert_got_in(cas):
+    old, _ = cas
+    site, agent = witness_site(old[2], OK_200, REFUSED)
+    result = proof.old_credentials_refused(site, state_for(old, old[2].serial_number))
+    assert result.verdict == PASS, result.evidence
+    assert "server: old cert refused (curl exit 56" in result.evidence
+    assert "puppetdb: old cert refused" in result.evidence
+    probes = [a for a in agent.log if a[0] == "curl"]
+    assert puppet.hostcert("agent-1") in probes[0] and puppet.OLD_CREDS in " ".join(probes[1])  # new first
+
+
+@pytest.mark.parametrize(("old_probe", "verdict", "said"), [
+    (OK_200, FAIL, "old cert ACCEPTED (TLS handshake completed, HTTP 200)"),
+    ((0, "403", ""), FAIL, "old cert ACCEPTED (TLS handshake completed, HTTP 403)"),
+    ((7, "000", "curl: (7) Failed to connect to puppet port 8140: Connection refused"), UNKNOWN,
+     "could not tell: the old cert's probe got no certificate alert (curl exit 7"),
+    ((58, "000", "curl: (58) could not load PEM client certificate"), UNKNOWN, "curl exit 58"),
+    ((124, "", ""), UNKNOWN, "curl exit 124"),
+    ((56, "000", "curl: (56) Recv failure: Connection reset by peer"), UNKNOWN, "no certificate alert"),
+])
+def test_old_cert_accepted_or_unobserved_never_passes(cas, old_probe, verdict, said):
+    old, _ = cas
+    site, _ = witness_site(old[2], OK_200, old_probe)
+    result = proof.old_credentials_refused(site, state_for(old, old[2].serial_number))
+    assert result.verdict == verdict and not result.passed
+    assert said in result.evidence
+
+
+def test_with_the_server_down_the_refusal_proves_nothing(cas):
+    old, _ = cas
+    down: Answer = (7, "000", "curl: (7) Failed to connect to puppet port 8140: Connection refused")
+    site, _ = witness_site(old[2], down, down)
+    result = proof.old_credentials_refused(site, state_for(old, old[2].serial_number))
+    assert result.verdict == UNKNOWN and "the new cert itself is not served (curl exit 7" in result.evidence
+
+
+@pytest.mark.parametrize(("kept", "said"), [
+    ((1, "no cert at /root/regen-old-credentials/cert.pem\n", ""), "no cert at"),
+    ((1, "the key is not the cert's\n", ""), "the key is not the cert's"),
+])
+def test_old_credentials_missing_or_not_matching_prove_nothing(cas, kept, said):
+    old, _ = cas
+    site, agent = witness_site(old[2], OK_200, REFUSED, kept=kept)
+    result = proof.old_credentials_refused(site, state_for(old, old[2].serial_number))
+    assert result.verdict == UNKNOWN and said in result.evidence
+    assert not [a for a in agent.log if a[0] == "curl"]
+
+
+def test_an_old_cert_that_is_not_the_recorded_one_proves_nothing(cas):
+    old, _ = cas
+    site, _ = witness_site(old[2], OK_200, REFUSED)
+    result = proof.old_credentials_refused(site, state_for(old, old[2].serial_number + 1))
+    assert result.verdict == UNKNOWN and "not" in result.evidence and "as recorded in step 0" in result.evidence
+
+
+# --- proof 1 and 4: chains, CA bundles, CRLs ----------------------------------------------------
+
+def bundle_site(new_ca, hosts: dict[str, dict[str, bytes]]) -> Site:
+    root, inter, _, _ = new_ca
+    ca_files = {puppet.CACERT: pem(inter, root)}
+
+    def host(name: str) -> Host:
+        files = dict(hosts.get(name, {}))
+        if name == "server":
+            files.update(ca_files)
+        return Host(name, name, Scripted(name, files))
+
+    return Site("l", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"),))
+
+
+def good_files(ca, crl: bytes) -> dict[str, dict[str, bytes]]:
+    root, inter, leaf, _ = ca
+    bundle = pem(inter, root)
+    files = {n: {puppet.hostcert(n): pem(leaf), puppet.LOCALCACERT: bundle, puppet.LOCALCRL: crl}
+             for n in ("server", "puppetdb", "agent-1")}
+    files["postgres"] = {f"{proof.PG_SSL}/postgres.crt": pem(leaf), f"{proof.PG_SSL}/ca.pem": bundle}
+    return files
+
+
+def test_a_host_without_a_crl_fails_proof_4(cas):
+    old, new = cas
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.unit.test_pki import _cert
+
+    root_key, int_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    leaf = _cert("agent-1", int_key, "Puppet CA: server", int_key, ca=False)
+    ca = (root, inter, leaf, int_key)
+    crl = crl_of(inter, int_key) + crl_of(root, root_key)
+    state = state_for(old, 5)
+    assert proof.nothing_trusts_the_old_ca(bundle_site(ca, good_files(ca, crl)), state).verdict == PASS
+    files = good_files(ca, crl)
+    del files["agent-1"][puppet.LOCALCRL]
+    result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
+    assert result.verdict == FAIL and "agent-1: no CRL at /var/lib/puppet/ssl/crl.pem" in result.evidence
+    files = good_files(ca, crl)
+    files["puppetdb"][puppet.LOCALCACERT] += pem(old[1], old[0])
+    result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
+    assert result.verdict == FAIL and "puppetdb: its CA bundle holds the old CA" in result.evidence
+    old_root_key = ec.generate_private_key(ec.SECP256R1())
+    stale = crl_of(_cert("Puppet CA: server", old_root_key, "Puppet CA: server", old_root_key, ca=True), old_root_key)
+    files = good_files(ca, crl)
+    files["server"][puppet.LOCALCRL] = stale
+    result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
+    assert result.verdict == FAIL and "server: crl.pem is the old CA's" in result.evidence
+
+
+def test_chains_to_the_new_ca_or_not_and_zero_hosts_is_nothing_to_check(cas):
+    old, new = cas
+    files = good_files(new, b"")
+    site = bundle_site(new, files)
+    state = state_for(old, 5)
+    good = proof.certs_chain_to_ca(site, state, list(site.all_hosts), True, "chain-to-new-ca", "c")
+    assert good.verdict == PASS and "4/4 hosts chain to it" in good.evidence
+    files["puppetdb"][puppet.hostcert("puppetdb")] = pem(old[2])
+    broken = bundle_site(new, files)
+    bad = proof.certs_chain_to_ca(broken, state, list(broken.all_hosts), True, "chain-to-new-ca", "c")
+    assert bad.verdict == FAIL and "puppetdb: cert does not chain to the CA" in bad.evidence
+    unchanged = proof.certs_chain_to_ca(site, state_for(new, 5), list(site.all_hosts), True, "chain-to-new-ca", "c")
+    assert unchanged.verdict == FAIL and "CA unchanged" in unchanged.evidence
+    assert proof.certs_chain_to_ca(site, state, [], False, "ca-kept", "c").verdict == EMPTY
+
+
+# --- partial runs: revocation, the others ----------------------------------------------------------
+
+def test_revoked_in_crl_lists_each_agent_on_its_own_side(cas):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    old, _ = cas
+    key = ec.generate_private_key(ec.SECP256R1())
+    revoked = x509.RevokedCertificateBuilder().serial_number(5).revocation_date(NOW).build()
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(old[1].subject).last_update(NOW)
+           .next_update(NOW + dt.timedelta(days=1)).add_revoked_certificate(revoked).sign(key, hashes.SHA256()))
+    ca = Scripted("server", {f"{puppet.CADIR}/ca_crl.pem": crl.public_bytes(serialization.Encoding.PEM)})
+    site = Site("l", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
+                agents=())
+    state = state_for(old, 5, mode="partial", agents=("agent-1", "agent-2"))
+    result = proof.revoked_in_crl(site, state)
+    assert result.verdict == FAIL
+    assert result.evidence == "in the CA's CRL: agent-1 (serial 5); not in it: agent-2 (serial 7)"
+    state.facts["old_agent_serials"]["agent-2"] = 5
+    assert proof.revoked_in_crl(site, state).evidence.endswith("not in it: none")
+
+
+def test_others_untouched_with_no_other_agent_is_nothing_to_check(cas):
+    old, _ = cas
+    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")),
+                agents=(Host("agent-1", "agent-1", Scripted("agent-1")),))
+    result = proof.others_untouched(site, state_for(old, 5, mode="partial"))
+    assert result.verdict == EMPTY and not result.passed and result.evidence.startswith("nothing to check")
+
+
+# --- MCollective: the broker's refusal, observed ------------------------------------------------
+
+def broker_site(old_answer: str, new_answer: str, logged: str, kept: Answer | None = None) -> Site:
+    admin = Scripted("server", rules=[
+        (has("openssl x509", "pkey"), kept or (0, "", "")),
+        (has("s_client", puppet.OLD_CREDS), (0, old_answer, "")),
+        (has("s_client", mcollective.ADMIN_CERT), (0, new_answer, "")),
+    ])
+    calls = {"n": 0}
+
+    def log_lines(argv) -> Answer:
+        return (0, logged, "")
+
+    def length(argv) -> Answer:
+        calls["n"] += 1
+        return (0, "10\n", "")
+
+    broker = Scripted("broker", rules=[(has("wc -l"), length), (has("tail -n +"), log_lines)])
+    return Site("l", Host("server", "server", admin), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
+                agents=(), broker=Host("broker", "broker", broker))
+
+
+PKIX = ("2026-11-29 | WARN | Transport Connection to: tcp://172.19.0.3:34738 failed: (certificate_unknown) PKIX path "
+        "validation failed: java.security.cert.CertPathValidatorException: Path does not chain with any of the "
+        "trust anchors")
+OPENSSL_ALERT = "40A7:error:0A000416:SSL routines:ssl3_read_bytes:sslv3 alert certificate unknown:SSL alert number 46"
+
+
+@pytest.mark.parametrize(("old", "new", "logged", "verdict", "said"), [
+    (OPENSSL_ALERT, "CONNECTED\nversion:1.2", PKIX, PASS, "old cert refused"),
+    ("CONNECTED\nversion:1.2", "CONNECTED\nversion:1.2", "", FAIL, "old cert ACCEPTED (CONNECTED)"),
+    ("ERROR\nmessage:User name [admin] or password is invalid.", "CONNECTED", "", FAIL,
+     "old cert ACCEPTED (TLS handshake completed, STOMP ERROR)"),
+    (OPENSSL_ALERT, "CONNECTED", "", UNKNOWN, "got a certificate alert"),  # the broker logged no refusal
+    ("connect:errno=111", "CONNECTED", PKIX, UNKNOWN, "no certificate alert"),
+    (OPENSSL_ALERT, "connect:errno=111", PKIX, UNKNOWN, "the new cert itself gets no CONNECTED"),
+])
+def test_the_broker_refusal_counts_only_with_the_alert_and_its_log_line(cas, old, new, logged, verdict, said):
+    result = proof.old_mco_client_refused(broker_site(old, new, logged), state_for(cas[0], 5))
+    assert result.verdict == verdict and said in result.evidence, result.evidence
+
+
+# --- the list of proofs -----------------------------------------------------------------------------
+
+def test_every_proof_has_one_stable_name_and_its_number_is_its_place():
+    assert [p.name for p in proof.proofs_of("full", broker=True)] == [
+        "chain-to-new-ca", "agents-run", "old-cert-refused", "old-ca-untrusted", "mco-ping",
+        "old-mco-client-refused", "broker-truststore"]
+    assert [p.name for p in proof.proofs_of("full", broker=False)][-1] == "old-ca-untrusted"
+    assert [p.name for p in proof.proofs_of("partial", broker=True)] == [
+        "ca-kept", "agents-run", "old-cert-refused", "old-certs-revoked", "others-untouched", "mco-ping"]
+    assert [p.name for p in proof.proofs_of("rollback", broker=False)] == ["old-ca-back", "agents-run", "nothing-lost"]
+
+
+def test_a_check_that_raises_could_not_tell(cas):
+    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")),
+                agents=(Host("agent-1", "agent-1", Scripted("agent-1")),))
+    results = proof.prove(site, state_for(cas[0], 5))
+    assert [r.id for r in results] == ["1", "2", "3", "4"]
+    assert all(not r.passed for r in results)
+    assert {r.verdict for r in results} <= {UNKNOWN, FAIL}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import procedure, puppet
+from . import mcollective, procedure, puppet, puppetdb
 from .procedure import Step
 from .site import Host
 
@@ -74,6 +74,64 @@ def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
     return Step(step.id, step.title + " [fault: the new CA's files left owned by root]", run, step.check)
 
 
+PUPPETDB_SSL = "/etc/puppetdb/ssl"
+
+
+def _puppetdb_trusts_old_ca(step: Step, node: str | None) -> Step:
+    """PuppetDB's jetty pointed at a bundle of its own holding the new CA and the old one (a
+    "bridge" kept for the rotation and never removed): everything works, old certs too."""
+
+    def run(ctx: procedure.Context) -> str:
+        ex = ctx.site.puppetdb.executor
+        ex.run(["sh", "-c", 'mkdir -p "$1" && cp "$2" "$1/old-ca.pem"', "sh", PUPPETDB_SSL, puppet.LOCALCACERT])
+
+        def trust(host) -> str:
+            host.executor.run(["sh", "-c", 'cat "$2" "$1/old-ca.pem" > "$1/ca-bundle.pem"', "sh", PUPPETDB_SSL,
+                               puppet.LOCALCACERT])
+            puppetdb.set_ssl(host.executor, {**puppetdb.expected_ssl(host.certname),
+                                             "ssl-ca-cert": f"{PUPPETDB_SSL}/ca-bundle.pem"})
+            return f"[fault] jetty.ini ssl-ca-cert = {PUPPETDB_SSL}/ca-bundle.pem (the new CA and the old one)"
+
+        return procedure.puppetdb_reenroll(ctx, trust=trust)
+
+    return Step(step.id, step.title + " [fault: PuppetDB keeps trusting the old CA]", run, step.check)
+
+
+_IMPORT_NEW_CA = r"""
+set -e
+umask 077
+old=$1 pw=$2 d=/etc/activemq/ssl
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cp "$old" "$tmp/truststore.jks"
+awk -v d="$tmp" '/BEGIN CERTIFICATE/ {n++} n {print > (d "/ca-" n ".pem")}' /var/lib/puppet/ssl/certs/ca.pem
+for f in "$tmp"/ca-*.pem; do
+  keytool -importcert -noprompt -alias "new-$(basename "$f" .pem)" -file "$f" \
+    -keystore "$tmp/truststore.jks" -storetype JKS -storepass "$pw"
+done
+install -o activemq -g activemq -m 0600 "$tmp/truststore.jks" "$d/truststore.jks"
+rm -f "$old"
+"""
+
+
+def _broker_truststore_kept(step: Step, node: str | None) -> Step:
+    """The broker's keystore rebuilt, but the new CA imported into its old truststore
+    instead of a new one: the broker trusts both CAs."""
+
+    def run(ctx: procedure.Context) -> str:
+        ex, kept = ctx.site.broker.executor, "/root/truststore-before.jks"
+        ex.run(["cp", "-p", mcollective.TRUSTSTORE, kept])
+
+        def stores(host) -> str:
+            mcollective.build_broker_stores(host.executor, host.certname)
+            host.executor.run(["sh", "-c", _IMPORT_NEW_CA, "sh", kept, mcollective.STORE_PASSWORD], timeout=120)
+            return "keystore rebuilt; [fault] the new CA imported into the old truststore (keytool -importcert)"
+
+        return procedure.broker_redo(ctx, stores=stores)
+
+    return Step(step.id, step.title + " [fault: the broker's old truststore kept]", run, step.check)
+
+
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("clean-without-localca", "the agent is cleaned with `puppet ssl clean`, without `--localca`", "3", True,
           _agent_fault(_clean_without_localca)),
@@ -85,6 +143,10 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           _drop_alt_names),
     Fault("cadir-owned-by-root", "the new CA's files are left owned by root: Puppet Server (user `puppet`) cannot "
           "use them", "1.5", False, _cadir_owned_by_root),
+    Fault("puppetdb-trusts-old-ca", "PuppetDB's jetty trusts a bundle of the new CA and the old one", "2.2", False,
+          _puppetdb_trusts_old_ca),
+    Fault("broker-truststore-kept", "the new CA imported into the broker's old truststore instead of a new one",
+          "2.3", False, _broker_truststore_kept),
 )}
 
 

@@ -10,25 +10,29 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shlex
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
-from . import engine, faults, procedure
+from . import engine, faults, procedure, proof, rollback
 from .config import ROOT, state_dir
 from .console import table
 from .errors import BadInput, RegenLabError
 from .executor import ExecResult
 from .lab import MAX_AGENTS, Lab, LabSpec, remove, up
-from .procedure import now
+from .procedure import Step, now
 from .progress import Progress
+from .proof import ProofResult
 from .rehearsal import regenerate, roll_back
 from .report import Report
 
 SCENARIOS_DIR = ROOT / "scenarios"
+SEED_ENV = "REGENLAB_SEED"  # replays a scenario's random choices (the stop point of `stop_after: random`)
 PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships each
 DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
 DEFAULT_TOPOLOGY = (DEFAULT_AGENTS, PUPPET_VERSIONS[DEFAULT_PUPPET], PUPPET_VERSIONS[DEFAULT_PUPPET])
@@ -57,8 +61,23 @@ class Action:
         if self.kind in ("stop-node", "start-node"):
             return f"{self.args['node']}'s container {'stopped' if self.kind == 'stop-node' else 'started'}"
         if self.kind == "expect":
-            return "expect " + ", ".join(f"{k}={v}" for k, v in self.args.items())
+            return "expect " + ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "evidence") + \
+                "".join(f", {n.where} shows {n.text!r}" for n in self.args.get("evidence", ()))
         return self.kind
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A text an expectation must find, and where: in one step's detail (its latest
+    attempt), in one proof's evidence, or ("" for both) in a command's output."""
+
+    text: str
+    step: str = ""
+    proof: str = ""
+
+    @property
+    def where(self) -> str:
+        return f"step {self.step}" if self.step else f"proof {self.proof}" if self.proof else "the output"
 
 
 @dataclass(frozen=True)
@@ -159,8 +178,15 @@ ACTION_FIELDS: dict[str, dict[str, bool]] = {
     "move-master": {"name": True},
     "start-node": {"node": True},
     "expect": {"passed": False, "interrupted": False, "failed_step": False, "evidence": False,
-               "proofs_failed": False},
+               "proofs_failed": False, "version": False, "steps_done_once": False},
 }
+RUN_ACTIONS = ("regen", "resume", "rollback")  # their outcome is a run: steps and proofs
+COMMAND_ACTIONS = ("run", "agent-run")  # their outcome is a command's output
+VERSION_RE = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.])")
+
+
+def step_ids() -> set[str]:
+    return {s.id for s in (*procedure.FULL, *procedure.PARTIAL, *rollback.STEPS)}
 
 
 def load(path: Path) -> Scenario:
@@ -205,7 +231,10 @@ def load(path: Path) -> Scenario:
     seq = top["sequence"]
     if not isinstance(seq, yaml.SequenceNode) or not seq.value:
         raise check.fail(seq, "sequence", "must be a non-empty list of actions")
-    actions = [_action(check, item, f"sequence[{i}]", nodes) for i, item in enumerate(seq.value)]
+    actions: list[Action] = []
+    for i, item in enumerate(seq.value):
+        before = next((a.kind for a in reversed(actions) if a.kind in RUN_ACTIONS + COMMAND_ACTIONS), "")
+        actions.append(_action(check, item, f"sequence[{i}]", nodes, before))
     if not any(a.kind == "expect" for a in actions):
         raise check.fail(seq, "sequence", "has no `expect`: a scenario must state what must be observed")
     if actions[0].kind == "expect":
@@ -215,7 +244,9 @@ def load(path: Path) -> Scenario:
                     agent_version if agent_version != version else 0)
 
 
-def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Action:
+def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str], before: str = "") -> Action:
+    """One action; ``before`` is the kind of the last action with an outcome (what an
+    ``expect`` is checked against: a run's steps and proofs, or a command's output)."""
     if isinstance(node, yaml.ScalarNode) and node.value in ("regen", "resume", "rollback"):
         return Action(node.value, {}, node.start_mark.line + 1)
     if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
@@ -237,8 +268,21 @@ def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Ac
 
     for key, value in fields.items():
         w = f"{where}.{key}"
-        if key in ("autosign", "passed", "interrupted"):
+        if key in ("autosign", "passed", "interrupted", "steps_done_once"):
             args[key] = check.scalar(value, w, bool)
+        elif key == "evidence":
+            args[key] = _needles(check, value, w, before)
+        elif key == "proofs_failed":
+            args[key] = check.str_list(value, w)
+            for item in args[key]:
+                if not item.isdigit() and item not in proof.NAMES:
+                    raise check.fail(value, w, f"unknown proof {item!r}; proofs: a number or one of "
+                                     f"{', '.join(sorted(proof.NAMES))}")
+        elif key == "version":
+            args[key] = check.scalar(value, w, str)
+            if not re.fullmatch(r"\d+(\.\d+)*", args[key]) or before not in COMMAND_ACTIONS:
+                raise check.fail(value, w, "compares a command's output with a version such as \"8\" or \"7.23\" "
+                                 "(after a `run` or `agent-run`)")
         elif key == "agents":
             args[key] = [node_name(v, w) for v in value.value] if isinstance(value, yaml.SequenceNode) else \
                 [node_name(value, w)]
@@ -248,7 +292,7 @@ def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Ac
             args[key] = node_name(value, w)
         elif key == "reports_timeout":
             args[key] = check.scalar(value, w, int)
-        elif key in ("skip", "evidence", "proofs_failed"):
+        elif key == "skip":
             args[key] = check.str_list(value, w)
         elif key in ("failed_step", "stop_after", "command", "clock"):
             args[key] = check.scalar(value, w, str)
@@ -274,6 +318,39 @@ def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str]) -> Ac
     return Action(kind, args, key_node.start_mark.line + 1)
 
 
+def _needles(check: _Checker, node: yaml.Node, where: str, before: str) -> list[Needle]:
+    """``evidence``: after a command, texts of its output; after a run, each text with
+    where it must appear (``{step: ID, shows: TEXT}`` or ``{proof: NAME, shows: TEXT}``),
+    never anywhere: the tool's own titles and echoed options must not count."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    out = []
+    for i, item in enumerate(items):
+        w = f"{where}[{i}]"
+        if isinstance(item, yaml.ScalarNode):
+            if before in RUN_ACTIONS:
+                raise check.fail(item, w, f"after `{before}`, say where the text must appear: "
+                                 "{step: ID, shows: TEXT} or {proof: NAME, shows: TEXT}")
+            out.append(Needle(check.scalar(item, w, str)))
+            continue
+        fields = check.mapping(item, w, {"step": False, "proof": False, "shows": True})
+        if ("step" in fields) == ("proof" in fields) or before not in RUN_ACTIONS:
+            raise check.fail(item, w, "names one step or one proof, after a `regen`, `resume` or `rollback`")
+        text = check.scalar(fields["shows"], f"{w}.shows", str)
+        if "step" in fields:
+            step = check.scalar(fields["step"], f"{w}.step", str)
+            if step not in step_ids():
+                raise check.fail(fields["step"], f"{w}.step", f"unknown step {step!r}; steps: "
+                                 f"{', '.join(sorted(step_ids()))}")
+            out.append(Needle(text, step=step))
+        else:
+            name = check.scalar(fields["proof"], f"{w}.proof", str)
+            if name not in proof.NAMES:
+                raise check.fail(fields["proof"], f"{w}.proof", f"unknown proof {name!r}; proofs: "
+                                 f"{', '.join(sorted(proof.NAMES))}")
+            out.append(Needle(text, proof=name))
+    return out
+
+
 def find(name: str) -> Scenario:
     path = SCENARIOS_DIR / f"{name}.yaml"
     if not path.exists():
@@ -290,14 +367,29 @@ def all_paths() -> list[Path]:
 
 @dataclass
 class Outcome:
-    """What the last action did, for the next `expect`."""
+    """What the last action did, for the next `expect`: a run's every step attempt and
+    its proofs, or a command's output."""
 
     what: str
     passed: bool
-    text: str
+    output: str = ""
     interrupted: bool = False
     failed_step: str | None = None
-    proofs_failed: list[str] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    proofs: list[ProofResult] = field(default_factory=list)
+
+    @property
+    def proofs_failed(self) -> list[str]:
+        return [p.name for p in self.proofs if not p.passed]
+
+    def text_of(self, needle: Needle) -> str | None:
+        """Where a needle must be found (None: that step or proof is not in this outcome)."""
+        if needle.step:
+            attempts = [s for s in self.steps if s["id"] == needle.step]
+            return attempts[-1]["detail"] if attempts else None
+        if needle.proof:
+            return next((p.evidence for p in self.proofs if p.name == needle.proof), None)
+        return self.output
 
 
 @dataclass(frozen=True)
@@ -322,6 +414,7 @@ class ScenarioReport:
     reports: list[str] = field(default_factory=list)
     error: str = ""
     lab_healthy: bool = False  # the last action succeeded: the lab can serve another scenario
+    seed: int = 0  # of its random choices (REGENLAB_SEED=N replays them)
 
     @property
     def passed(self) -> bool:
@@ -329,23 +422,40 @@ class ScenarioReport:
 
 
 def _from_report(what: str, report: Report) -> Outcome:
-    failed = report.failed_step
-    text = "\n".join([f"step {s['id']}: {s['result']}: {s['detail']}" for s in report.steps] +
-                     [f"proof {p.id}: {'pass' if p.passed else 'FAIL'}: {p.evidence}" for p in report.proofs])
-    return Outcome(what, report.passed, text, failed_step=failed,
-                   proofs_failed=[p.id for p in report.proofs if not p.passed])
+    return Outcome(what, report.passed, failed_step=report.failed_step, steps=list(report.steps),
+                   proofs=list(report.proofs))
 
 
 def _from_command(what: str, res: ExecResult, ok: tuple[int, ...] = (0,)) -> Outcome:
-    return Outcome(what, res.exit_code in ok, f"exit {res.exit_code}\n{res.output}")
+    return Outcome(what, res.exit_code in ok, output=f"exit {res.exit_code}\n{res.output}")
 
 
 def _line_with(text: str, needle: str) -> str:
+    """The line of ``text`` holding ``needle`` (case as written), cut around it; "" if none."""
     for line in text.splitlines():
-        if needle.lower() in line.lower():
-            i = line.lower().index(needle.lower())
+        if needle in line:
+            i = line.index(needle)
             return line[max(0, i - 150): i + len(needle) + 150].strip()
     return ""
+
+
+def _errors(text: str) -> str:
+    return " | ".join(line for line in text.splitlines() if "rror" in line or "fail" in line.lower())[-600:]
+
+
+def _proof_names(wanted: list[str], last: Outcome) -> set[str]:
+    """Proofs named by name or by their number in the run's list."""
+    by_id = {p.id: p.name for p in last.proofs}
+    return {by_id.get(w, f"#{w}") if w.isdigit() else w for w in wanted}
+
+
+def _version_check(want: str, output: str) -> tuple[bool, str]:
+    found = sorted(set(VERSION_RE.findall(output)))
+    if len(found) != 1:
+        return False, f"the output holds {len(found)} versions ({', '.join(found) or 'none'}), not one"
+    have = [int(x) for x in found[0].split(".")]
+    wanted = [int(x) for x in want.split(".")]
+    return have[:len(wanted)] == wanted, f"version {found[0]}"
 
 
 def check(expect: Action, last: Outcome) -> list[Held]:
@@ -361,17 +471,28 @@ def check(expect: Action, last: Outcome) -> list[Held]:
         out.append(Held(expect.line, f"{last.what} is interrupted" if a["interrupted"] else "not interrupted",
                         last.interrupted == a["interrupted"], "interrupted" if last.interrupted else "ran to its end"))
     if "failed_step" in a:
-        out.append(Held(expect.line, f"step {a['failed_step']} fails", last.failed_step == a["failed_step"],
+        want = None if a["failed_step"] == "none" else a["failed_step"]
+        out.append(Held(expect.line, f"step {want} fails" if want else "no step fails", last.failed_step == want,
                         f"failed step: {last.failed_step or 'none'}"))
     if "proofs_failed" in a:
-        want = set(a["proofs_failed"])
-        out.append(Held(expect.line, f"proofs {', '.join(sorted(want))} fail", want <= set(last.proofs_failed),
-                        f"proofs failed: {', '.join(last.proofs_failed) or 'none'}"))
+        want = _proof_names(a["proofs_failed"], last)
+        out.append(Held(expect.line, f"exactly these proofs fail: {', '.join(sorted(want)) or 'none'}",
+                        want == set(last.proofs_failed), f"proofs failed: {', '.join(last.proofs_failed) or 'none'}"))
+    if "version" in a:
+        held, seen = _version_check(a["version"], last.output)
+        out.append(Held(expect.line, f"the output's version is {a['version']}", held, seen))
+    if "steps_done_once" in a:
+        twice = sorted(i for i, n in Counter(s["id"] for s in last.steps if s["result"] == "done").items() if n > 1)
+        held = not twice if a["steps_done_once"] else bool(twice)
+        out.append(Held(expect.line, "no step is done twice", held,
+                        f"done twice: {', '.join(twice)}" if twice else
+                        f"{len(last.steps)} step records, each step done at most once"))
     for needle in a.get("evidence", []):
-        found = _line_with(last.text, needle)
-        errors = [line for line in last.text.splitlines() if "rror" in line or "fail" in line.lower()]
-        out.append(Held(expect.line, f"the output shows {needle!r}", bool(found),
-                        found or "not found; the output's errors: " + " | ".join(errors)[-600:]))
+        text = last.text_of(needle)
+        found = _line_with(text, needle.text) if text is not None else ""
+        why = f"{needle.where} is not in this outcome" if text is None else \
+            f"not found in {needle.where}; its errors: {_errors(text) or text[-300:]}"
+        out.append(Held(expect.line, f"{needle.where} shows {needle.text!r}", bool(found), found or why))
     return out
 
 
@@ -380,10 +501,16 @@ class Runner:
 
     def __init__(self, scenario: Scenario, lab: Lab, progress: Progress, seed: int | None = None) -> None:
         self.scenario, self.lab, self.progress = scenario, lab, progress
+        if seed is None:
+            seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(1_000_000))
+        self.seed = seed
         self.random = random.Random(seed)
-        self.report = ScenarioReport(scenario.name, scenario.description, lab.name, now())
+        self.report = ScenarioReport(scenario.name, scenario.description, lab.name, now(), seed=seed)
         self.last: Outcome | None = None
         self.moved = False  # the master moved: the lab cannot serve a scenario that expects `puppet`
+        # the steps of the run under way, faults and skips included: a resume goes on with
+        # them (an operator's mistake stays in force unless a fix of the scenario undid it)
+        self.run_steps: tuple[Step, ...] | None = None
 
     def run(self) -> ScenarioReport:
         procedure.state_path(state_dir(), self.lab.name).unlink(missing_ok=True)
@@ -436,24 +563,28 @@ class Runner:
         options: dict = {"resume": action.kind == "resume"}
         if action.kind == "regen":
             options.update({k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a})
-            options["skip"] = tuple(a.get("skip", ()))
             mode = "partial" if a.get("agents") else "full"
-            steps = procedure.steps_for(mode, options["skip"], mcollective=self.lab.broker is not None)
-            if a.get("faults"):
-                options["steps"] = faults.apply(steps, a["faults"])
+            steps = procedure.steps_for(mode, tuple(a.get("skip", ())), mcollective=self.lab.broker is not None)
+            self.run_steps = faults.apply(steps, a.get("faults", {}))
             stop = a.get("stop_after")
-            if stop == "random":
-                stop = self.random.choice([s.id for s in steps[:-1]])
-                self.progress.say(f"{self.scenario.name}: the run will be killed after step {stop} (random)")
+            if stop == "random":  # any step, the last one included
+                stop = self.random.choice([s.id for s in steps])
+                self.progress.say(f"{self.scenario.name}: the run will be killed after step {stop} (random; "
+                                  f"{SEED_ENV}={self.seed} replays it)")
             options["stop_after"] = stop
+        if self.run_steps is not None:
+            options["steps"] = self.run_steps
         try:
             result = regenerate(self.lab, self.progress, **options)
         except procedure.Interrupted as exc:
-            self.last = Outcome(action.kind, False, str(exc), interrupted=True)
+            state = procedure.RunState.load(procedure.state_path(state_dir(), self.lab.name))
+            self.last = Outcome(action.kind, False, output=str(exc), interrupted=True, steps=list(state.steps))
             return str(exc)
         return self._record(action.kind, result)
 
     def _record(self, what: str, result: Report) -> str:
+        if result.finished:
+            self.run_steps = None  # the run is over: a later `regen` starts a new one
         self.report.reports.append(f"{result.lab}-{result.started}")
         self.last = _from_report(what, result)
         return "passed" if result.passed else f"failed at step {self.last.failed_step or '-'} / proofs " \

@@ -4,6 +4,7 @@ fingerprint, never a name."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,6 +114,15 @@ def key_matches_cert(key_pem: bytes, cert: x509.Certificate) -> bool:
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     return key.public_key().public_bytes(enc, pub) == cert.public_key().public_bytes(enc, pub)
+
+
+_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|\Z)", re.S)
+
+
+def redact_keys(text: str) -> str:
+    """The text with every PEM private key (even one cut short) replaced by a marker: what
+    is recorded or reported never holds key material, whatever a command printed."""
+    return _PRIVATE_KEY.sub("[private key removed]", text)
 
 
 def load_crls(pem: bytes) -> list[x509.CertificateRevocationList]:

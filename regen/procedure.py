@@ -216,7 +216,11 @@ def backup(ctx: Context) -> str:
 
 def verify_backup(data: bytes, master_certname: str) -> None:
     """The backup holds every file, its CA cert parses and the CA key matches it."""
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise RegenLabError(f"backup is not a readable tar.gz ({exc}); nothing was deleted") from None
+    with tar:
         names = set(tar.getnames())
         required = (*BACKUP_REQUIRED, f"var/lib/puppet/ssl/certs/{master_certname}.pem",
                     f"var/lib/puppet/ssl/private_keys/{master_certname}.pem")
@@ -559,11 +563,12 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
                     result, detail = "done", step.run(ctx) or ""
             except Exception as exc:
                 state.steps.append(asdict(StepResult(step.id, step.title, started, now(),
-                                                     time.monotonic() - t0, "failed", str(exc)[:2000])))
+                                                     time.monotonic() - t0, "failed",
+                                                     pki.redact_keys(str(exc))[:2000])))
                 state.save(path)
                 raise
         state.steps.append(asdict(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
-                                             result, detail)))
+                                             result, pki.redact_keys(detail))))
         state.save(path)
         if stop_after == step.id:
             raise Interrupted(f"stopped after step {step.id} as asked; continue with --resume")

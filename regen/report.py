@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from .console import table
+from .pki import redact_keys
 from .procedure import RunState
 from .proof import ProofResult
 
@@ -57,7 +58,8 @@ def build(state: RunState, proofs: list[ProofResult]) -> Report:
         lab=state.lab, mode=state.mode, agents=state.agents, started=state.started, finished=state.finished,
         downtime_from=start, downtime_to=end,
         downtime_seconds=round((b - a).total_seconds(), 1) if a and b else None,
-        steps=state.steps, proofs=proofs,
+        steps=[s | {"detail": redact_keys(s.get("detail", ""))} for s in state.steps],
+        proofs=[replace(p, evidence=redact_keys(p.evidence)) for p in proofs],
     )
 
 

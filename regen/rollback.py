@@ -107,8 +107,9 @@ def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> 
         raise ProcedureStateError(f"nothing to roll back for {site.name!r}: no run in {path}")
     state = RunState.load(path)
     restorable(state)
-    state.finished = ""
     ctx = Context(site, state, state_root / "backups", progress)
+    _backup(ctx)  # the backup is read and checked before anything on the master is stopped
+    state.finished = ""
     execute(ctx, STEPS, path)
     state.mode = "rollback"
     state.save(path)

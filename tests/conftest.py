@@ -34,11 +34,27 @@ def docker_client():
     return engine.connect()
 
 
+def lab_for_tests(client, spec: LabSpec) -> Lab:
+    """``up`` for a fixture: a lab that fails to come up keeps its nodes' logs under
+    .regenlab/artifacts/ and is removed; its own error is what the test reports (a failed
+    cleanup is added to it, never put in its place)."""
+    try:
+        return up(client, spec, Progress(), keep=True)
+    except BaseException as failure:
+        for what, cleanup in (("keeping its logs", keep_artifacts), ("removing it", remove)):
+            try:
+                cleanup(client, spec.name)
+            except Exception as error:  # noqa: BLE001 (the lab's own failure is the one to see)
+                failure.add_note(f"lab {spec.name}: {what} failed too: {error}")
+        raise
+
+
 @contextmanager
 def running_lab(request, client, name: str, agents: int) -> Iterator[Lab]:
     """A lab for a fixture: removed afterwards, its logs kept if a test failed."""
+    lab = lab_for_tests(client, LabSpec(name=name, agents=agents))
     try:
-        yield up(client, LabSpec(name=name, agents=agents), Progress())
+        yield lab
     finally:
         if request.session.testsfailed:
             keep_artifacts(client, name)
@@ -67,7 +83,7 @@ class LabPool:
         if key not in self.labs:
             self.close()
             self.made += 1
-            self.labs[key] = up(self.client, scn.lab_spec(lab_name(self.worker_id, f"-s{self.made}")), Progress())
+            self.labs[key] = lab_for_tests(self.client, scn.lab_spec(lab_name(self.worker_id, f"-s{self.made}")))
         return self.labs[key]
 
     def release(self, lab: Lab, healthy: bool) -> None:

@@ -1,0 +1,272 @@
+"""The real steps' "already done?" checks, the report's content, rollback's failure paths,
+waiting for reports and the CRL helpers, against scripted hosts (no container)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from regen import pki, procedure, proof, puppet, puppetdb, report, rollback
+from regen.errors import NotReady, RegenLabError
+from regen.executor import ExecResult
+from regen.procedure import Context, RunState
+from regen.progress import Progress
+from regen.site import Host, Site
+from tests.unit.test_pki import _cert, make_puppet_ca, pem
+from tests.unit.test_proof import Scripted, crl_of, has
+
+JETTY = ("/files/etc/puppetdb/conf.d/jetty.ini/jetty/ssl-cert = \"/var/lib/puppet/ssl/certs/puppetdb.pem\"\n"
+         "/files/etc/puppetdb/conf.d/jetty.ini/jetty/ssl-key = \"/var/lib/puppet/ssl/private_keys/puppetdb.pem\"\n"
+         "/files/etc/puppetdb/conf.d/jetty.ini/jetty/ssl-ca-cert = \"{ca}\"\n")
+RUNNING = (0, '{"state": "running"}', "")
+
+
+@pytest.fixture(scope="module")
+def cas():
+    return make_puppet_ca(), make_puppet_ca()
+
+
+def ctx_for(old, new, *, ca_rules=(), pdb_rules=(), broker_rules=(), pdb_files=None, broker_files=None,
+            facts=None, mode="full", autosign=False) -> Context:
+    """A site after step 1: the CA serves the new CA's bundle; ``old`` is what step 0 recorded."""
+    ca = Scripted("server", {puppet.CACERT: pem(new[1], new[0]), puppet.hostcert("server"): pem(new[2])},
+                  list(ca_rules))
+    pdb = Scripted("puppetdb", pdb_files or {}, list(pdb_rules))
+    broker = Scripted("broker", broker_files or {}, list(broker_rules))
+    site = Site("l", Host("server", "server", ca), Host("puppetdb", "puppetdb", pdb),
+                Host("postgres", "postgres", Scripted("postgres")), (Host("agent-1", "agent-1", Scripted("a")),),
+                broker=Host("broker", "broker", broker))
+    state = RunState(lab="l", mode=mode, agents=["agent-1"], autosign=autosign)
+    state.facts.update(old_ca_fingerprint=pki.fingerprint(old[0]),
+                       old_ca_certs=[pki.fingerprint(c) for c in (old[1], old[0])], **(facts or {}))
+    return Context(site, state, backup_dir=None, progress=Progress(quiet=True), autosign=autosign)  # type: ignore
+
+
+def step(id_: str, steps=procedure.FULL) -> procedure.Step:
+    return next(s for s in steps if s.id == id_)
+
+
+# --- step 1: the master ------------------------------------------------------------------------
+
+def test_the_wipe_and_the_new_ca_are_done_only_once_the_ca_really_changed(cas):
+    old, new = cas
+    assert step("1.5").check(ctx_for(old, new, ca_rules=[(has("test", "-s"), (0, "", ""))]))
+    assert not step("1.5").check(ctx_for(old, new, ca_rules=[(has("test", "-s"), (1, "", ""))]))  # no master cert
+    assert not step("1.5").check(ctx_for(new, new, ca_rules=[(has("test", "-s"), (0, "", ""))]))  # the CA is the old
+    assert step("1.4").check(ctx_for(old, new))
+    assert not step("1.4").check(ctx_for(new, new))  # the old CA is still there: not wiped
+
+
+def test_services_are_stopped_or_started_by_what_their_init_script_says(cas):
+    ctx = ctx_for(*cas, ca_rules=[(lambda argv: argv == ["/etc/init.d/puppet", "status"], (3, "", "")),
+                                  (lambda argv: argv == ["/etc/init.d/puppetserver", "status"], (0, "", ""))])
+    assert step("1.2").check(ctx) and not step("1.3").check(ctx) and not step("1.9").check(ctx)
+
+
+# --- step 2: extensions -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("trusted", "done"), [
+    ("/var/lib/puppet/ssl/certs/ca.pem", True),
+    ("/etc/puppetdb/ssl/ca-bundle.pem", False),  # jetty trusts a bundle of its own: not what ssl-setup writes
+])
+def test_puppetdb_is_done_only_with_its_new_cert_its_jetty_ini_and_running(cas, trusted, done):
+    old, new = cas
+    ctx = ctx_for(old, new, pdb_files={puppet.hostcert("puppetdb"): pem(new[2])},
+                  pdb_rules=[(has("augtool"), (0, JETTY.format(ca=trusted), "")), (has("curl"), RUNNING)])
+    assert step("2.2").check(ctx) is done
+    old_cert = ctx_for(old, new, pdb_files={puppet.hostcert("puppetdb"): pem(old[2])},
+                       pdb_rules=[(has("augtool"), (0, JETTY.format(ca=trusted), "")), (has("curl"), RUNNING)])
+    assert not step("2.2").check(old_cert)
+
+
+def test_jetty_ini_is_read_back_with_its_three_ssl_settings():
+    ex = Scripted("puppetdb", rules=[(has("augtool"), (0, JETTY.format(ca=puppet.LOCALCACERT), ""))])
+    assert puppetdb.ssl_settings(ex) == puppetdb.expected_ssl("puppetdb")
+
+
+def keytool_rfc(*certs) -> tuple[int, str, str]:
+    return 0, "Keystore type: JKS\n" + pem(*certs).decode(), ""
+
+
+@pytest.mark.parametrize(("store", "done"), [("new", True), ("both", False), ("old", False)])
+def test_the_broker_is_done_only_when_its_truststore_holds_the_new_ca_and_not_the_old(cas, store, done):
+    old, new = cas
+    certs = {"new": (new[1], new[0]), "both": (new[1], new[0], old[1], old[0]), "old": (old[1], old[0])}[store]
+    ctx = ctx_for(old, new, broker_files={puppet.hostcert("broker"): pem(new[2])},
+                  broker_rules=[(has("keytool", "-list"), keytool_rfc(*certs)),
+                                (has("/etc/init.d/activemq", "status"), (0, "", ""))])
+    assert step("2.3").check(ctx) is done
+
+
+# --- step 3 and the partial case --------------------------------------------------------------------
+
+def test_agents_are_done_when_every_one_of_the_run_is(cas):
+    old, new = cas
+    ctx = ctx_for(old, new, facts={"agents_done": ["agent-2"]})
+    assert not step("3").check(ctx)
+    ctx.state.facts["agents_done"].append("agent-1")
+    assert step("3").check(ctx)
+
+
+@pytest.mark.parametrize(("setting", "autosign", "done"), [
+    ("true", True, True), ("false", False, True), ("true", False, False),
+    ("/etc/puppet/autosign.conf", False, False),  # the default: set it, do not guess what the file says
+])
+def test_a_partial_run_sets_the_cas_signing_policy_unless_it_is_already_its_own(cas, setting, autosign, done):
+    old, new = cas
+    ctx = ctx_for(old, new, ca_rules=[(has("config", "print", "autosign"), (0, setting + "\n", ""))],
+                  autosign=autosign, mode="partial")
+    assert step("p.0", procedure.PARTIAL).check(ctx) is done
+
+
+class LocalShell:
+    """Runs the command here (sh, tail, sed, wc are the same tools as on a node)."""
+
+    node = "local"
+
+    def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+        import subprocess
+
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return ExecResult("local", tuple(argv), done.returncode, done.stdout, done.stderr)
+
+
+def test_the_cas_log_tells_manual_signing_from_autosign(tmp_path, monkeypatch):
+    server_log, access = tmp_path / "puppetserver.log", tmp_path / "access.log"
+    monkeypatch.setattr(puppet, "SERVER_LOG", str(server_log))
+    monkeypatch.setattr(puppet, "ACCESS_LOG", str(access))
+    server_log.write_text("2026 INFO [p.p.certificate-authority] Signed certificate request for agent-9\n")
+    access.write_text('10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-9 HTTP/1.1" 204 0 "-" '
+                      '"PuppetserverCaCli" 837 26 -\n')
+    mark = puppet.ca_log_mark(LocalShell())
+    assert mark == (1, 1)
+    with server_log.open("a") as f:  # seen on a lab's CA: the same line whether signed by hand or autosigned
+        f.write("2026 INFO [p.p.certificate-authority] Signed certificate request for agent-1\n"
+                "2026 INFO [p.p.certificate-authority] Signed certificate request for agent-2\n")
+    with access.open("a") as f:  # a signing by `puppetserver ca sign` is a PUT of the status; a refused one is not
+        f.write('10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-1 HTTP/1.1" 204 0 "-" '
+                '"PuppetserverCaCli" 837 26 -\n'
+                '10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-3 HTTP/1.1" 409 0 "-" '
+                '"PuppetserverCaCli" 837 26 -\n'
+                '10.0.0.5 - - [t] "PUT /puppet-ca/v1/certificate_request/agent-2?environment=x HTTP/1.1" 200 0 "-" '
+                '"Puppet/7.23.0 Ruby/3.1.2" 900 0 -\n')
+    signings = puppet.ca_signed_since(LocalShell(), mark)
+    assert signings == puppet.Signings(signed=("agent-1", "agent-2"), by_hand=("agent-1",))
+    assert signings.describe(["agent-1", "agent-2", "agent-3"]) == (
+        "the CA's log: signed agent-1, agent-2; by `puppetserver ca sign`: agent-1; autosigned on request: agent-2")
+
+
+# --- waiting for reports ------------------------------------------------------------------------
+
+def reports(*rows) -> tuple[int, str, str]:
+    return 0, json.dumps([{"certname": c, "status": s, "receive_time": t} for c, s, t in rows]), ""
+
+
+def test_waiting_for_reports_says_whether_puppetdb_answered():
+    since = "2026-11-29T05:00:00.000Z"
+    answered = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-1", "changed", "2026-11-29T05:01:00.000Z"),
+                                                                 ("agent-3", "changed", "2026-11-29T04:00:00.000Z")))])
+    with pytest.raises(NotReady) as err:
+        puppet.wait_reports(answered, ["agent-1", "agent-3"], since, timeout=0)
+    assert f"PuppetDB answered, with no report from agent-3 since {since}" in str(err.value)
+    down = Scripted("puppetdb", rules=[(has("curl"), (7, "", "curl: (7) Failed to connect"))])
+    with pytest.raises(NotReady) as err:
+        puppet.wait_reports(down, ["agent-3"], since, timeout=0)
+    assert "PuppetDB did not answer the query (exit 7" in str(err.value) and "no report from" not in str(err.value)
+    failed = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-3", "failed", "2026-11-29T05:01:00.000Z")))])
+    with pytest.raises(puppet.RunFailed, match="catalog run failed on agent-3"):
+        puppet.wait_reports(failed, ["agent-3"], since, timeout=60)
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecret\n-----END RSA PRIVATE KEY-----"
+
+
+def test_the_report_has_the_downtime_window_and_no_key_material(tmp_path):
+    state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False, started="2026-11-29T05:00:00.000Z",
+                     finished="2026-11-29T05:05:00.000Z")
+    state.facts.update(server_stopped_at="2026-11-29T05:00:10.000Z", last_agent_back_at="2026-11-29T05:01:40.500Z")
+    state.steps = [{"id": "3", "title": "agents", "started": "", "ended": "", "seconds": 1.0, "result": "done",
+                    "detail": f"a command printed\n{KEY}\nand more"}]
+    proofs = [proof.ProofResult("agents-run", "claim", proof.PASS, f"evidence {KEY}", id="2")]
+    built = report.build(state, proofs)
+    assert built.downtime_seconds == 90.5 and built.downtime_from == "2026-11-29T05:00:10.000Z"
+    json_path, md_path = report.write(built, tmp_path)
+    for path in (json_path, md_path):
+        text = path.read_text()
+        assert "PRIVATE KEY" not in text and "MIIEpAIBAAKCAQEAsecret" not in text and "[private key removed]" in text
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "downtime: 2026-11-29T05:00:10.000Z -> 2026-11-29T05:01:40.500Z (90.5 s)" in md_path.read_text()
+    assert json.loads(json_path.read_text())["proofs"][0] | {} == {
+        "name": "agents-run", "claim": "claim", "verdict": "pass", "evidence": "evidence [private key removed]",
+        "id": "2", "passed": True}
+    assert "downtime (server stopped -> last agent back): 90.5s" in report.summary(built)
+
+
+def test_a_failed_steps_recorded_detail_holds_no_key(tmp_path):
+    def leaky(ctx):
+        raise RegenLabError(f"`cat` printed:\n{KEY}")
+
+    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
+    with pytest.raises(RegenLabError):
+        procedure.run(site, tmp_path, steps=(procedure.Step("1.1", "leaky", leaky),), progress=Progress(quiet=True))
+    recorded = (tmp_path / "runs" / "l.json").read_text()
+    assert "PRIVATE KEY" not in recorded and "[private key removed]" in recorded
+
+
+# --- rollback's failure paths --------------------------------------------------------------------
+
+def failed_run(tmp_path, data: bytes, recorded_sha: str) -> Site:
+    path = tmp_path / "backup.tar.gz"
+    path.write_bytes(data)
+    state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
+    state.facts.update(backup=str(path), backup_sha256=recorded_sha, old_ca_fingerprint="AA")
+    state.steps = [{"id": i, "result": "done"} for i in ("0", "1.1", "1.3", "1.4", "1.5")] + \
+        [{"id": "1.8", "result": "failed"}]
+    state.save(procedure.state_path(tmp_path, "l"))
+    return Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
+
+
+def test_a_rollback_with_nothing_to_roll_back_says_so(tmp_path):
+    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
+    with pytest.raises(procedure.ProcedureStateError, match="nothing to roll back for 'l'"):
+        rollback.rollback(site, tmp_path, Progress(quiet=True))
+
+
+@pytest.mark.parametrize(("data", "sha", "error"), [
+    (b"not what was verified", hashlib.sha256(b"the backup").hexdigest(), "sha256 differs"),
+    (b"not a tarball", hashlib.sha256(b"not a tarball").hexdigest(), "not a readable tar.gz"),
+])
+def test_a_rollback_from_a_changed_backup_stops_before_touching_the_master(tmp_path, data, sha, error):
+    site = failed_run(tmp_path, data, sha)
+    with pytest.raises(Exception, match=error):
+        rollback.rollback(site, tmp_path, Progress(quiet=True))
+    assert site.ca.executor.log == []  # Puppet Server was not even stopped
+    assert json.loads(procedure.state_path(tmp_path, "l").read_text())["mode"] == "full"
+
+
+def test_a_rollback_whose_backup_is_gone_changes_nothing(tmp_path):
+    site = failed_run(tmp_path, b"x", hashlib.sha256(b"x").hexdigest())
+    (tmp_path / "backup.tar.gz").unlink()
+    with pytest.raises(RegenLabError, match="cannot be read .*nothing was changed"):
+        rollback.rollback(site, tmp_path, Progress(quiet=True))
+    assert site.ca.executor.log == []
+
+
+# --- CRLs ------------------------------------------------------------------------------------------
+
+def test_a_crl_file_with_two_crls_is_read_whole_and_checked_by_signature():
+    root_key, int_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    crls = pki.load_crls(crl_of(inter, int_key) + crl_of(root, root_key))
+    assert len(crls) == 2 and all(pki.crl_signed_by_one_of(c, [inter, root]) for c in crls)
+    other_key = ec.generate_private_key(ec.SECP256R1())  # same names, another key: a regenerated CA
+    other = _cert("Puppet CA: server", other_key, "Puppet Root CA: lab", root_key, ca=True)
+    assert not pki.crl_signed_by_one_of(pki.load_crls(crl_of(other, other_key))[0], [inter, root])
+    assert pki.load_crls(b"") == []

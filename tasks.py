@@ -20,15 +20,17 @@ from dataclasses import asdict
 
 from invoke import Collection, Exit, task
 
-from regen import bench as bench_lib
-from regen import engine as engine_lib
-from regen import images as images_lib
-from regen import lab as lab_lib
-from regen import rehearsal
-from regen import scenario as scenario_lib
-from regen.console import table
-from regen.errors import RegenLabError
-from regen.progress import Progress
+from regen.core.config import DEFAULT_SUITE
+from regen.core.console import table
+from regen.core.errors import RegenLabError
+from regen.core.progress import Progress
+from regen.jobs import bench as bench_lib
+from regen.jobs import rehearsal
+from regen.jobs import scenario as scenario_job
+from regen.lab import engine as engine_lib
+from regen.lab import images as images_lib
+from regen.lab import lab as lab_lib
+from regen.scenarios import format as scenario_lib
 
 NAME_HELP = "the lab's name (default: regenlab)"
 SUITE_HELP = "Debian suite of the server, PuppetDB and PostgreSQL: bookworm (Puppet 7, default) or trixie (Puppet 8)"
@@ -57,7 +59,7 @@ def _name(c, name):
             "keep": "keep the lab when it fails to come up, for inspection",
             "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)"})
 @friendly
-def up(c, name="", agents="", suite="bookworm", agent_suite="", keep=False, publish=False):
+def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False):
     """Start a lab and wait until every agent's first catalog run is in PuppetDB."""
     spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
                                  publish=publish, agent_suite=agent_suite)
@@ -109,7 +111,7 @@ def down(c, name=""):
 
 @task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7) or trixie (Puppet 8)"})
 @friendly
-def build_images(c, suite="bookworm"):
+def build_images(c, suite=DEFAULT_SUITE):
     """Build the node images that are missing (cached by content hash)."""
     progress = Progress()
     built = images_lib.ensure_images(engine_lib.ensure(progress), suite, progress)
@@ -129,14 +131,14 @@ def ensure_engine(c):
             "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)"})
 @friendly
-def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite="bookworm", agent_suite=""):
+def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite=""):
     """The main job: lab up, the whole regeneration (or a scenario), its proof and report, lab down."""
     if scenario:
-        if agents or suite != "bookworm" or agent_suite:
+        if agents or suite != DEFAULT_SUITE or agent_suite:
             raise Exit("error: --agents and --suite do not go with --scenario: the scenario file sets its lab",
                        code=2)
         scn = scenario_lib.find(scenario)
-        if not scenario_lib.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
+        if not scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=1)
         return
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite)

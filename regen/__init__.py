@@ -1,17 +1,16 @@
 """Regen Lab: rehearse the regeneration of every certificate of a Puppet deployment.
 
 The library holds the logic; ``tasks.py`` (invoke) only parses arguments and calls it.
+Its folders are layers, each importing only those after it in this list:
 
-- :mod:`regen.engine`   makes sure a Docker daemon answers (installs and starts one where it may).
-- :mod:`regen.images`   builds the node images from Debian packages, cached by content hash.
-- :mod:`regen.executor` runs an operator's commands on a node (``docker exec`` here, SSH later).
-- :mod:`regen.puppet`   the operator's Puppet commands (CA, agents, services, PuppetDB queries).
-- :mod:`regen.pki`      certificates read with ``cryptography``: fingerprints, chains.
-- :mod:`regen.lab`      a Lab: a named, labelled set of Nodes on its own network; up/status/down.
-- :mod:`regen.site`     the hosts the procedure works on, by their part (no Docker in it).
-- :mod:`regen.procedure` the seed's procedure as Steps with checks, resumable through a state file.
-- :mod:`regen.proof`    what proves the regeneration; :mod:`regen.report` the Report of a run.
-- :mod:`regen.rehearsal` the main job end to end; :mod:`regen.bench` the benchmark.
+- :mod:`regen.jobs`       what a user asks for end to end: a rehearsal, a scenario, the benchmark.
+- :mod:`regen.scenarios`  the scenario format (validated YAML) and its runner.
+- :mod:`regen.lab`        Docker: the engine, the images, a Lab of Nodes, the ``docker exec`` executor.
+- :mod:`regen.procedure`  the regeneration with no Docker in it: site, steps, runner, proof, report.
+- :mod:`regen.ops`        an operator's commands on a host (puppet, puppetdb, postgres, mcollective, pki).
+- :mod:`regen.core`       errors, config, progress, the Executor protocol, waiting, private files.
+
+``docs/architecture.md`` draws the arrows and says where to add a step, a fault or a proof.
 """
 
 __version__ = "0.1.0"

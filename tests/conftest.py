@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from regen import engine, pki, puppet
-from regen.config import state_dir
-from regen.lab import Lab, LabSpec, lab_names, remove, up
-from regen.progress import Progress
+from regen.core.config import state_dir
+from regen.core.progress import Progress
+from regen.lab import engine
+from regen.lab.lab import Lab, LabSpec, lab_names, remove, up
+from regen.ops import pki, puppet
 
 RUN = os.environ.setdefault("REGENLAB_TEST_RUN", uuid.uuid4().hex[:6])
 

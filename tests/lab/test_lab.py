@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from regen import lab as lab_lib
-from regen import mcollective, pki, puppet
-from regen.errors import LabExists, LabNotFound, NotReady
-from regen.lab import LabSpec, cert_paths
-from regen.progress import Progress
+from regen.core.errors import LabExists, LabNotFound, NotReady
+from regen.core.progress import Progress
+from regen.lab import lab as lab_lib
+from regen.lab.lab import LabSpec
+from regen.ops import mcollective, pki, puppet
+from regen.procedure.site import cert_paths
 from tests.conftest import lab_ca_fingerprint, lab_name
 from tests.unit.test_cli import ROOT
 
@@ -40,7 +41,7 @@ def test_puppetdb_has_every_node_and_a_report_from_every_agent(lab):
 def test_every_node_cert_chains_to_the_lab_ca(lab, tmp_path):
     ca_fp = lab_ca_fingerprint(lab)
     for node in lab.nodes:
-        cert_path, bundle_path = cert_paths(node)
+        cert_path, bundle_path = cert_paths(node.role, node.certname)
         (tmp_path / f"{node.name}.pem").write_bytes(node.executor.read_file(cert_path))
         (tmp_path / f"{node.name}-ca.pem").write_bytes(node.executor.read_file(bundle_path))
         leaf = pki.load_certs((tmp_path / f"{node.name}.pem").read_bytes())[0]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from regen import scenario
-from regen.progress import Progress
+from regen.core.progress import Progress
+from regen.jobs import scenario as scenario_job
+from regen.scenarios import format as scenario
+from regen.scenarios import runner
 
 pytestmark = [pytest.mark.docker]
 
@@ -30,7 +32,7 @@ PATHS = sorted(scenario.all_paths(), key=_order)
 def test_scenario(path, scenario_labs):
     scn = scenario.load(path)
     lab = scenario_labs.get(scn)
-    result = scenario.rehearse(scn, lab.name, lab=lab, progress=Progress())
+    result = scenario_job.rehearse(scn, lab.name, lab=lab, progress=Progress())
     scenario_labs.release(lab, healthy=result.lab_healthy)
     assert result.expectations, "the scenario checked nothing"
-    assert result.passed, scenario.summary(result)
+    assert result.passed, runner.summary(result)

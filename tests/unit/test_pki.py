@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from regen import pki
-from regen.errors import BadInput
+from regen.core.errors import BadInput
+from regen.ops import pki
 
 NOW = dt.datetime.now(dt.UTC)
 

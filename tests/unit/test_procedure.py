@@ -12,12 +12,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from regen import procedure
-from regen.errors import BadInput, RegenLabError
-from regen.executor import ExecResult
-from regen.procedure import Interrupted, ProcedureStateError, Step
-from regen.progress import Progress
-from regen.site import Host, Site
+from regen.core.errors import BadInput, RegenLabError
+from regen.core.executor import ExecResult
+from regen.core.progress import Progress
+from regen.procedure import steps as procedure
+from regen.procedure.runner import Interrupted, ProcedureStateError, Step
+from regen.procedure.site import Host, Site
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
 
 
@@ -149,8 +149,8 @@ def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
 
 
 def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
-    from regen.proof import ProofResult
-    from regen.report import Report
+    from regen.procedure.proof import ProofResult
+    from regen.procedure.report import Report
 
     def step(result):
         return {"id": "3", "title": "agents", "started": "", "ended": "", "seconds": 1.0, "result": result,
@@ -177,7 +177,7 @@ def _finished(state: procedure.RunState) -> procedure.RunState:
 
 
 def test_a_run_that_failed_in_step_1_can_be_rolled_back():
-    from regen import rollback
+    from regen.procedure import rollback
 
     rollback.restorable(_state(["0", "1.1", "1.3", "1.4", "1.5"]))
 
@@ -190,15 +190,15 @@ def test_a_run_that_failed_in_step_1_can_be_rolled_back():
     (_finished(_state(["0", "1.1", "1.8", "3"])), "finished at .*: a rollback undoes only a run that failed in step 1"),
 ])
 def test_a_rollback_is_refused_once_other_hosts_changed_or_with_nothing_to_restore(state, why):
-    from regen import rollback
+    from regen.procedure import rollback
 
     with pytest.raises(ProcedureStateError, match=why):
         rollback.restorable(state)
 
 
 def test_a_rolled_back_run_is_judged_on_its_rollback_steps():
-    from regen.proof import ProofResult
-    from regen.report import Report
+    from regen.procedure.proof import ProofResult
+    from regen.procedure.report import Report
 
     def step(id_, result):
         return {"id": id_, "title": "", "started": "", "ended": "", "seconds": 1.0, "result": result, "detail": ""}

@@ -11,12 +11,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from regen import mcollective, proof, puppet
-from regen.errors import CommandFailed
-from regen.executor import ExecResult
-from regen.procedure import RunState
-from regen.proof import EMPTY, FAIL, PASS, UNKNOWN
-from regen.site import Host, Site
+from regen.core.errors import CommandFailed
+from regen.core.executor import ExecResult
+from regen.ops import mcollective, pki, puppet
+from regen.ops.postgres import PG_SSL
+from regen.procedure import proof
+from regen.procedure.proof import EMPTY, FAIL, PASS, UNKNOWN
+from regen.procedure.runner import RunState
+from regen.procedure.site import Host, Site
 from tests.unit.test_pki import NOW, make_puppet_ca, pem
 
 Answer = tuple[int, str, str]  # exit code, stdout, stderr
@@ -76,8 +78,8 @@ def cas():
 def state_for(old_ca, serial: int, mode: str = "full", agents=("agent-1",)) -> RunState:
     root, inter, _, _ = old_ca
     state = RunState(lab="l", mode=mode, agents=list(agents), autosign=False)
-    state.facts.update(old_ca_fingerprint=proof.pki.fingerprint(root),
-                       old_ca_certs=[proof.pki.fingerprint(c) for c in (inter, root)],
+    state.facts.update(old_ca_fingerprint=pki.fingerprint(root),
+                       old_ca_certs=[pki.fingerprint(c) for c in (inter, root)],
                        witness="agent-1", old_agent_serials={"agent-1": serial, "agent-2": 7})
     return state
 
@@ -173,7 +175,7 @@ def good_files(ca, crl: bytes) -> dict[str, dict[str, bytes]]:
     bundle = pem(inter, root)
     files = {n: {puppet.hostcert(n): pem(leaf), puppet.LOCALCACERT: bundle, puppet.LOCALCRL: crl}
              for n in ("server", "puppetdb", "agent-1")}
-    files["postgres"] = {f"{proof.PG_SSL}/postgres.crt": pem(leaf), f"{proof.PG_SSL}/ca.pem": bundle}
+    files["postgres"] = {f"{PG_SSL}/postgres.crt": pem(leaf), f"{PG_SSL}/ca.pem": bundle}
     return files
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from regen.errors import BadInput
-from regen.images import ORDER, PARENTS, _levels, image_tag
-from regen.lab import LabSpec
+from regen.core.errors import BadInput
+from regen.lab.images import ORDER, PARENTS, _levels, image_tag
+from regen.lab.lab import LabSpec
 
 
 def test_defaults_and_nodes():

@@ -10,12 +10,14 @@ import stat
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from regen import pki, procedure, proof, puppet, puppetdb, report, rollback
-from regen.errors import NotReady, RegenLabError
-from regen.executor import ExecResult
-from regen.procedure import Context, RunState
-from regen.progress import Progress
-from regen.site import Host, Site
+from regen.core.errors import NotReady, RegenLabError
+from regen.core.executor import ExecResult
+from regen.core.progress import Progress
+from regen.ops import pki, puppet, puppetdb
+from regen.procedure import proof, report, rollback
+from regen.procedure import steps as procedure
+from regen.procedure.runner import Context, RunState
+from regen.procedure.site import Host, Site
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
 from tests.unit.test_proof import Scripted, crl_of, has
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import mcollective, procedure, puppet, puppetdb
-from .procedure import Step
+from ..ops import mcollective, puppet, puppetdb
+from . import steps as procedure
+from .runner import Step
 from .site import Host
 
 

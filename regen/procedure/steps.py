@@ -18,108 +18,36 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
 import re
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from . import mcollective, pki, puppet, puppetdb
-from .errors import BadInput, RegenLabError
-from .lab import PG_SSL, parallel, postgres_tls
-from .progress import Progress
+from ..core.errors import BadInput, RegenLabError
+from ..core.files import write_private
+from ..core.progress import Progress
+from ..core.wait import parallel
+from ..ops import mcollective, pki, puppet, puppetdb
+from ..ops.postgres import postgres_tls
+from .runner import (  # noqa: F401 (re-exported: the procedure's types, for its users)
+    REPORTS_TIMEOUT,
+    Context,
+    Interrupted,
+    ProcedureStateError,
+    RunState,
+    Step,
+    StepResult,
+    execute,
+    now,
+    state_path,
+)
 from .site import Host, Site
 
 AGENT_PARALLEL = 4
-REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs under the new CA
 MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
 MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
 DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
-
-
-class Interrupted(RegenLabError):
-    """The run was stopped on purpose after a step (a test hook); ``resume`` continues."""
-
-
-class ProcedureStateError(RegenLabError):
-    """A state file that does not allow this run (an unfinished run, nothing to resume)."""
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@dataclass(frozen=True)
-class StepResult:
-    id: str
-    title: str
-    started: str
-    ended: str
-    seconds: float
-    result: str  # done | skipped (already done) | failed
-    detail: str = ""
-
-
-@dataclass
-class RunState:
-    """What a run has done and learned; persisted after every step."""
-
-    lab: str
-    mode: str  # full | partial
-    agents: list[str]
-    autosign: bool
-    server_name: str = ""  # the master's new DNS name (it moved); "": it keeps its alt names
-    started: str = field(default_factory=now)
-    finished: str = ""
-    facts: dict = field(default_factory=dict)
-    steps: list[dict] = field(default_factory=list)
-
-    @property
-    def done(self) -> set[str]:
-        return {s["id"] for s in self.steps if s["result"] in ("done", "skipped")}
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> RunState:
-        return cls(**json.loads(path.read_text()))
-
-
-@dataclass
-class Context:
-    """What a step may use: the site, the run's state, where backups go, the options."""
-
-    site: Site
-    state: RunState
-    backup_dir: Path
-    progress: Progress
-    autosign: bool = False
-    reports_timeout: float = REPORTS_TIMEOUT
-
-    @property
-    def ca(self):
-        return self.site.ca.executor
-
-    def agents(self) -> list[Host]:
-        return [self.site.agent(a) for a in self.state.agents]
-
-
-@dataclass(frozen=True)
-class Step:
-    id: str
-    title: str
-    run: Callable[[Context], str | None]
-    check: Callable[[Context], bool] = lambda ctx: False
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -203,12 +131,8 @@ def backup(ctx: Context) -> str:
     data = ctx.ca.read_file(tmp)
     ctx.ca.run(["rm", "-f", tmp])
     verify_backup(data, ctx.site.ca.certname)
-    ctx.backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(ctx.backup_dir, 0o700)
-    path = ctx.backup_dir / f"{ctx.site.name}-{ctx.state.started.replace(':', '')}.tar.gz"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    path = write_private(ctx.backup_dir / f"{ctx.site.name}-{ctx.state.started.replace(':', '')}.tar.gz", data)
+    path.parent.chmod(0o700)
     ctx.state.facts["backup"] = str(path)
     ctx.state.facts["backup_sha256"] = hashlib.sha256(data).hexdigest()
     return f"{path} ({len(data) // 1024} KiB, CA key matches CA cert)"
@@ -312,7 +236,7 @@ def postgres_cert(ctx: Context) -> str:
 
 
 def postgres_done(ctx: Context) -> bool:
-    return _host_chains_to_new_ca(ctx, ctx.site.postgres, f"{PG_SSL}/postgres.crt")
+    return _host_chains_to_new_ca(ctx, ctx.site.postgres, ctx.site.cert_paths(ctx.site.postgres)[0])
 
 
 def puppetdb_reenroll(ctx: Context, trust: Callable[[Host], str] | None = None) -> str:
@@ -508,10 +432,6 @@ def check_server_name(name: str | None, agents: list[str] | None) -> None:
                        "the master's cert is what carries its name")
 
 
-def state_path(state_root: Path, lab: str) -> Path:
-    return state_root / "runs" / f"{lab}.json"
-
-
 def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
@@ -544,33 +464,3 @@ def run(
     execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None),
             path, stop_after)
     return state
-
-
-def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str | None = None) -> None:
-    """Each step not done yet: checked (already done?), run, timed, recorded in the state
-    file; a failed step is recorded and re-raised; the state is finished at the end."""
-    state, progress = ctx.state, ctx.progress
-    for step in steps:
-        if step.id in state.done:
-            continue
-        started, t0 = now(), time.monotonic()
-        title = f"step {step.id}: {step.title}"
-        with progress.step(title):
-            try:
-                if step.check(ctx):
-                    result, detail = "skipped", "already done"
-                else:
-                    result, detail = "done", step.run(ctx) or ""
-            except Exception as exc:
-                state.steps.append(asdict(StepResult(step.id, step.title, started, now(),
-                                                     time.monotonic() - t0, "failed",
-                                                     pki.redact_keys(str(exc))[:2000])))
-                state.save(path)
-                raise
-        state.steps.append(asdict(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
-                                             result, pki.redact_keys(detail))))
-        state.save(path)
-        if stop_after == step.id:
-            raise Interrupted(f"stopped after step {step.id} as asked; continue with --resume")
-    state.finished = now()
-    state.save(path)

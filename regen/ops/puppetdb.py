@@ -6,8 +6,8 @@ script"); on Debian ``ssl-setup`` refuses to run twice, so the settings are set 
 
 from __future__ import annotations
 
+from ..core.executor import Executor
 from . import puppet
-from .executor import Executor
 
 JETTY_INI = "/etc/puppetdb/conf.d/jetty.ini"
 SSL_KEYS = ("ssl-cert", "ssl-key", "ssl-ca-cert")

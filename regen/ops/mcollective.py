@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from ..core.executor import ExecResult, Executor
+from ..core.wait import wait_until
 from . import pki, puppet
-from .executor import ExecResult, Executor
 
 # the broker (images/broker): lab-only passwords, as in its activemq.xml
 BROKER_SSL = "/etc/activemq/ssl"
@@ -181,7 +182,7 @@ def wait_ping(admin: Executor, identities: list[str], timeout: float, log=None) 
         last = ping(admin)
         return set(last.replies) >= set(identities)
 
-    puppet.wait_until(f"mco ping replies from {', '.join(identities)}", probe, timeout, interval=1.0,
+    wait_until(f"mco ping replies from {', '.join(identities)}", probe, timeout, interval=1.0,
                       log=lambda: describe(last) + ("\n" + log() if log else ""))
     return last
 
@@ -213,7 +214,7 @@ def wait_broker(broker: Executor, timeout: float = 120) -> float:
     def probe() -> bool:
         return stomp_connect(broker, puppet.hostcert(certname), puppet.hostkey(certname))[0]
 
-    return puppet.wait_until("the ActiveMQ broker (STOMP over TLS)", probe, timeout, interval=1.0,
+    return wait_until("the ActiveMQ broker (STOMP over TLS)", probe, timeout, interval=1.0,
                              log=lambda: "\n".join(broker_log_errors(broker)[-5:]))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent  # the checkout: regen/core/config.py
 IMAGES_DIR = ROOT / "images"
 
 LABEL_LAB = "regenlab.lab"

@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 
 from cryptography import x509
 
-from . import mcollective, pki, procedure, puppet
-from .errors import CommandFailed, RegenLabError
-from .lab import PG_SSL, parallel
-from .procedure import RunState
+from ..core.errors import CommandFailed, RegenLabError
+from ..core.wait import parallel
+from ..ops import mcollective, pki, puppet
+from .runner import RunState
 from .site import Host, Site
+from .steps import BACKUP_PATHS
 
 # A proof's verdict: only "pass" passes. "could not tell": the check itself did not get an
 # answer it can judge (a probe refused for another reason than the one claimed, a host that
@@ -50,14 +51,6 @@ def _nothing(name: str, claim: str, what: str) -> ProofResult:
     return ProofResult(name, claim, EMPTY, f"nothing to check: {what}")
 
 
-def _cert_path(site: Site, host: Host) -> str:
-    return f"{PG_SSL}/postgres.crt" if host is site.postgres else puppet.hostcert(host.certname)
-
-
-def _bundle_path(site: Site, host: Host) -> str:
-    return f"{PG_SSL}/ca.pem" if host is site.postgres else puppet.LOCALCACERT
-
-
 def _short(fp: str) -> str:
     return fp[:23] + "..."
 
@@ -77,7 +70,7 @@ def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new
     bad = []
     for host in hosts:
         try:
-            leaf = pki.load_certs(host.executor.read_file(_cert_path(site, host)))[0]
+            leaf = pki.load_certs(host.executor.read_file(site.cert_paths(host)[0]))[0]
         except (CommandFailed, RegenLabError) as exc:
             bad.append(f"{host.name}: no cert ({str(exc).splitlines()[0]})")
             continue
@@ -95,8 +88,9 @@ def run_failures(agents: list[Host]) -> list[str]:
     """`puppet agent -t` on each agent; the failures, each with the run's own error lines."""
 
     def one(host: Host) -> str | None:
-        res = host.executor.run(["puppet", "agent", "--test", "--color=false"], check=False, timeout=300)
-        return None if res.exit_code in (0, 2) else f"{host.name}: exit {res.exit_code}: {_error_lines(res.output)}"
+        res = puppet.agent_test(host.executor, check=False)
+        return None if res.exit_code in puppet.AGENT_RUN_OK else \
+            f"{host.name}: exit {res.exit_code}: {_error_lines(res.output)}"
 
     return [f for f in parallel(agents, one, limit=4) if f]
 
@@ -207,7 +201,7 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
     hosts = list(site.all_hosts)
     for host in hosts:
         try:
-            bundle = pki.load_certs(host.executor.read_file(_bundle_path(site, host)))
+            bundle = pki.load_certs(host.executor.read_file(site.cert_paths(host)[1]))
         except (CommandFailed, RegenLabError):
             bad.append(f"{host.name}: no CA bundle")
             continue
@@ -276,7 +270,7 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
     if not wanted:
         return _nothing(name, claim, "the backup holds no file")
     res = site.ca.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
-                                *procedure.BACKUP_PATHS], check=False)
+                                *BACKUP_PATHS], check=False)
     now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
     missing = sorted(n for n in wanted if n not in now)
     differ = sorted(n for n in wanted if n in now and now[n] != wanted[n])

@@ -6,11 +6,13 @@ import time
 
 import docker
 
-from . import engine, images, mcollective, procedure
-from .config import state_dir
-from .console import table
-from .lab import LabSpec, lab_names, remove, up
-from .progress import Progress
+from ..core.config import state_dir
+from ..core.console import table
+from ..core.progress import Progress
+from ..lab import engine, images
+from ..lab.lab import LabSpec, lab_names, remove, up
+from ..ops import mcollective
+from ..procedure import steps as procedure
 from .rehearsal import regenerate
 
 MIB = 1024 * 1024
@@ -44,9 +46,9 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
     for b in built.values():
         size = client.images.get(b.tag).attrs["Size"] / MIB
         rows.append((b.name, b.tag, "built" if b.built else "cached", f"{b.seconds:.1f}", f"{size:.0f}"))
-    print("\n== image build" + (" (cold, from nothing)" if cold else " (warm)"))
-    print(table(rows, ["image", "tag", "", "seconds", "MB"]))
-    print(f"all images: {total:.1f}s")
+    progress.show("\n== image build" + (" (cold, from nothing)" if cold else " (warm)"))
+    progress.show(table(rows, ["image", "tag", "", "seconds", "MB"]))
+    progress.show(f"all images: {total:.1f}s")
 
     for n in sizes:
         name = f"bench-{n}"
@@ -59,21 +61,21 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
             time.sleep(5)  # let the first runs' page cache and JVM allocation settle
             mem = [(node.name, node.role, f"{memory_mib(client, node.container):.0f}") for node in lab.nodes]
             total_mib = sum(float(m[2]) for m in mem)
-            print(f"\n== lab up with {n} agents (warm images): all ready in {ready:.1f}s")
-            print(table(mem, ["node", "role", "MiB"]))
-            print(f"whole lab: {total_mib:.0f} MiB")
+            progress.show(f"\n== lab up with {n} agents (warm images): all ready in {ready:.1f}s")
+            progress.show(table(mem, ["node", "role", "MiB"]))
+            progress.show(f"whole lab: {total_mib:.0f} MiB")
             if lab.broker:
                 for _ in range(3):
                     t1 = time.monotonic()
                     ping = mcollective.ping(lab.server.executor)
                     top = max(ping.replies.values(), default=0.0)
-                    print(f"mco ping: {len(ping.replies)}/{n} replies, slowest {top:.0f} ms, "
+                    progress.show(f"mco ping: {len(ping.replies)}/{n} replies, slowest {top:.0f} ms, "
                           f"{time.monotonic() - t1:.1f}s wall (mco ping -t {mcollective.PING_WAIT})")
             if regen:
                 procedure.state_path(state_dir(), name).unlink(missing_ok=True)
                 t1 = time.monotonic()
                 result = regenerate(lab, Progress(quiet=True))
-                print(f"\n== full regeneration of the {n}-agent lab: {time.monotonic() - t1:.1f}s, "
+                progress.show(f"\n== full regeneration of the {n}-agent lab: {time.monotonic() - t1:.1f}s, "
                       f"downtime {result.downtime_seconds}s, proof {'passed' if result.passed else 'FAILED'}")
         finally:
             remove(client, name)

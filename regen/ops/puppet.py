@@ -6,13 +6,13 @@ seed's Puppet 4 commands."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import CommandFailed, NotReady, RegenLabError
-from .executor import ExecResult, Executor
+from ..core.errors import CommandFailed, RegenLabError
+from ..core.executor import ExecResult, Executor
+from ..core.wait import wait_until
 
 SSLDIR = "/var/lib/puppet/ssl"
 CADIR = "/etc/puppet/puppetserver/ca"
@@ -168,9 +168,16 @@ def enroll(ca: Executor, host: Executor, certname: str, sign: bool = True) -> No
     download_cert(host)
 
 
-def agent_test(ex: Executor, timeout: int = 300) -> ExecResult:
-    """``puppet agent -t``: exit 0 (no change) or 2 (changes) is a successful run."""
-    return ex.run(["puppet", "agent", "--test", "--color=false"], ok_codes=(0, 2), timeout=timeout)
+AGENT_RUN_OK = (0, 2)  # `puppet agent -t`: no change, or changes applied
+
+
+def agent_test(ex: Executor, timeout: int = 300, check: bool = True, clock: str | None = None) -> ExecResult:
+    """``puppet agent -t``: exit 0 (no change) or 2 (changes) is a successful run. ``clock``
+    runs it under Debian's ``faketime`` (that command's clock only, e.g. "2 days ago")."""
+    argv = ["puppet", "agent", "--test", "--color=false"]
+    if clock:
+        argv = ["faketime", clock, *argv]
+    return ex.run(argv, ok_codes=AGENT_RUN_OK, timeout=timeout, check=check)
 
 
 # --- status endpoints (asked on the node itself, like an operator's curl) -------------
@@ -250,29 +257,6 @@ class RunFailed(RegenLabError):
     def __init__(self, certnames: list[str]) -> None:
         self.certnames = certnames
         super().__init__(f"catalog run failed on {', '.join(certnames)} (its report in PuppetDB says failed)")
-
-
-# --- waiting -----------------------------------------------------------------------------
-
-def wait_until(
-    what: str, probe: Callable[[], bool], timeout: float, interval: float = 1.0,
-    log: Callable[[], str] | None = None, give_up: Callable[[], str | None] | None = None,
-) -> float:
-    """Poll ``probe`` until it is true; on timeout raise NotReady with ``log()`` attached.
-    ``give_up`` returns a reason to stop at once (a container that exited). Commands
-    that fail while a service starts count as "not yet"."""
-    start = time.monotonic()
-    while True:
-        try:
-            if probe():
-                return time.monotonic() - start
-        except CommandFailed:
-            pass
-        waited = time.monotonic() - start
-        reason = give_up() if give_up else None
-        if reason or waited > timeout:
-            raise NotReady(f"{what}{' (' + reason + ')' if reason else ''}", waited, log() if log else "")
-        time.sleep(interval)
 
 
 def server_errors(ex: Executor) -> list[str]:

@@ -11,24 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from . import puppet
-from .errors import RegenLabError
-from .procedure import (
-    BACKUP_PATHS,
-    Context,
-    ProcedureStateError,
-    RunState,
-    Step,
-    execute,
-    fingerprint_of_ca,
-    now,
-    start_master_agent,
-    state_path,
-    stop_server,
-    verify_backup,
-)
-from .progress import Progress
+from ..core.errors import RegenLabError
+from ..core.progress import Progress
+from ..ops import puppet
+from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
+from .steps import BACKUP_PATHS, fingerprint_of_ca, start_master_agent, stop_server, verify_backup
 
 RESTORE_TMP = "/root/regen-restore.tar.gz"
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
-from .config import DEBIAN_MIRROR, IMAGES_DIR, state_dir
+from ..core.config import DEBIAN_MIRROR, IMAGES_DIR, state_dir
+from ..core.errors import BadInput, ImageBuildFailed
+from ..core.progress import Progress
 from .engine import apt_install
-from .errors import BadInput, ImageBuildFailed
-from .progress import Progress
 
 # Debian suites the images are built from, one set of Dockerfiles: bookworm (Puppet 7, with
 # MCollective) and trixie (Puppet 8, PostgreSQL 17, no mcollective package).

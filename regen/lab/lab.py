@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from . import mcollective, pki, puppet
-from .config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
-from .errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
-from .executor import DockerExecutor, Executor
+from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
+from ..core.errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
+from ..core.executor import Executor
+from ..core.progress import Progress
+from ..core.wait import parallel, wait_until
+from ..ops import mcollective, pki, puppet
+from ..ops.postgres import postgres_tls
+from ..procedure.site import Host, Site, cert_paths
+from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
-from .progress import Progress
 
 ROLES = ("server", "puppetdb", "postgres", "broker", "agent")
 PACKAGE_OF_ROLE = {"server": "puppetserver", "puppetdb": "puppetdb", "postgres": "postgresql", "broker": "activemq",
@@ -35,17 +37,12 @@ IMAGE_OF_ROLE = {"server": "server", "puppetdb": "puppetdb", "postgres": "postgr
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 MAX_AGENTS = 200
 SERVER_ALT_NAMES = ("puppet", "server")
-PG_SSL = "/etc/postgresql/ssl"
-PARALLEL = 8  # concurrent per-node commands (2 cores: Ruby start-up is the cost)
 
 SERVER_READY_TIMEOUT = 240
 PUPPETDB_READY_TIMEOUT = 300
 BROKER_READY_TIMEOUT = 120
 MCO_READY_TIMEOUT = 90
 FIRST_RUNS_TIMEOUT = 300
-
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class NodeSpec:
@@ -213,7 +210,7 @@ class Lab:
         """The node's container started again: its entrypoint starts its services, as a boot does."""
         node = self.node(name)
         self.container(node).start()
-        puppet.wait_until(f"{name} running", lambda: self.state(node) not in ("created", "restarting"), 60,
+        wait_until(f"{name} running", lambda: self.state(node) not in ("created", "restarting"), 60,
                           interval=1.0)
 
     def move_server(self, name: str) -> None:
@@ -253,7 +250,7 @@ class Lab:
         state = self.state(node)
         serial = ca = version = "-"
         if state not in ("exited", "gone", "created", "dead"):
-            cert_path, ca_path = cert_paths(node)
+            cert_path, ca_path = cert_paths(node.role, node.certname)
             ex = node.executor
             try:
                 serial = f"{pki.info(pki.load_certs(ex.read_file(cert_path))[0]).serial:X}"
@@ -279,11 +276,14 @@ def mcollective_line(rows: list[NodeStatus]) -> str:
     return f"MCollective: {len(answered)}/{len(agents)} agents answer `mco ping` from the admin (server)"
 
 
-def cert_paths(node: Node) -> tuple[str, str]:
-    """Where a node keeps its own certificate and the CA bundle it trusts."""
-    if node.role == "postgres":
-        return f"{PG_SSL}/postgres.crt", f"{PG_SSL}/ca.pem"
-    return puppet.hostcert(node.certname), puppet.LOCALCACERT
+def site_of(lab: Lab) -> Site:
+    """The Site of a running Lab: its hosts by their part, reached with ``docker exec``."""
+
+    def host(node: Node) -> Host:
+        return Host(node.name, node.certname, node.executor)
+
+    return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.node("postgres")),
+                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None)
 
 
 def _node_order(node: Node) -> tuple[int, int, str]:
@@ -299,16 +299,6 @@ def lab_names(client: docker.DockerClient) -> set[str]:
     names = {c.labels.get(LABEL_LAB, "") for c in client.containers.list(all=True, filters={"label": LABEL_LAB})}
     names |= {n.attrs["Labels"].get(LABEL_LAB, "") for n in client.networks.list(filters={"label": LABEL_LAB})}
     return names - {""}
-
-
-def parallel(items: Iterable[T], fn: Callable[[T], object], limit: int = PARALLEL) -> list:
-    """Run ``fn`` on every item, ``limit`` at a time; results in order; the first error raised."""
-    items = list(items)
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        futures = [pool.submit(fn, item) for item in items]
-        return [f.result() for f in futures]
 
 
 # --- lifecycle -----------------------------------------------------------------------------
@@ -403,10 +393,9 @@ def _provision(lab: Lab, progress: Progress) -> None:
 
 def start_broker(lab: Lab, broker: Node) -> None:
     """Build the broker's stores from its Puppet cert, start ActiveMQ, wait until a STOMP
-    CONNECT over TLS with a Puppet-CA client cert succeeds (its HEALTHCHECK)."""
+    CONNECT over TLS with a Puppet-CA client cert succeeds (what its HEALTHCHECK does too)."""
     mcollective.build_broker_stores(broker.executor, broker.certname)
-    puppet.service(broker.executor, "activemq", "running")
-    wait_ready(lab, broker, BROKER_READY_TIMEOUT)
+    mcollective.start_broker(broker.executor, BROKER_READY_TIMEOUT)
 
 
 def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT) -> mcollective.Ping:
@@ -424,22 +413,6 @@ def start_puppetdb(lab: Lab, pdb: Node) -> None:
     wait_ready(lab, pdb, PUPPETDB_READY_TIMEOUT)
 
 
-def postgres_tls(ca: Executor, pg: Executor) -> None:
-    """Issue PostgreSQL's certificate on the CA, install it with the CA bundle, switch TLS
-    on, reload. The key is moved, not copied: it leaves the CA host."""
-    puppet.ca_generate(ca, "postgres", ["postgres"])
-    cert = ca.read_file(puppet.hostcert("postgres"))
-    key = ca.read_file(puppet.hostkey("postgres"))
-    bundle = ca.read_file(puppet.LOCALCACERT)
-    pg.write_file(f"{PG_SSL}/postgres.key", key, mode=0o600, owner="postgres:postgres")
-    pg.write_file(f"{PG_SSL}/postgres.crt", cert, owner="postgres:postgres")
-    pg.write_file(f"{PG_SSL}/ca.pem", bundle, owner="postgres:postgres")
-    ca.run(["rm", "-f", puppet.hostkey("postgres"), puppet.hostcert("postgres")])
-    version = pg.run(["ls", "/etc/postgresql"]).stdout.split()[0]
-    pg.write_file(f"/etc/postgresql/{version}/main/conf.d/20-ssl.conf", b"ssl = on\n", owner="postgres:postgres")
-    pg.run(["pg_ctlcluster", version, "main", "reload"])
-
-
 def wait_ready(lab: Lab, node: Node, timeout: float) -> float:
     """Wait for the node's HEALTHCHECK to pass; fail fast if its container exited."""
 
@@ -447,7 +420,7 @@ def wait_ready(lab: Lab, node: Node, timeout: float) -> float:
         state = lab.state(node)
         return f"container {state}" if state in ("exited", "dead", "gone") else None
 
-    return puppet.wait_until(
+    return wait_until(
         f"{node.name} ({node.role})", lambda: lab.state(node) == "ready", timeout, interval=1.0,
         log=lambda: lab.logs(node.name, tail=60), give_up=gone,
     )
@@ -505,6 +478,6 @@ def down(client: docker.DockerClient, name: str) -> dict[str, int]:
 
 
 __all__ = [
-    "Lab", "LabSpec", "Node", "NodeSpec", "NodeStatus", "up", "down", "remove", "lab_names",
+    "Lab", "LabSpec", "Node", "NodeSpec", "NodeStatus", "up", "down", "remove", "lab_names", "site_of",
     "wait_ready", "wait_for_reports", "NotReady",
 ]

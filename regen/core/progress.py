@@ -16,8 +16,9 @@ class Progress:
     Thread-safe, so concurrent per-node work can report too. ``quiet`` silences it
     (tests, JSON output)."""
 
-    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, out: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
+        self.out = out  # where results go (stdout unless given)
         self.quiet = quiet
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
@@ -26,7 +27,17 @@ class Progress:
         if self.quiet:
             return
         with self._lock:
-            print(f"[{time.monotonic() - self._t0:6.1f}s] {message}", file=self.stream, flush=True)
+            self.stream.write(f"[{time.monotonic() - self._t0:6.1f}s] {message}\n")
+            self.stream.flush()
+
+    def show(self, block: str) -> None:
+        """A result for the user (a report's summary, a table): on stdout, as it is."""
+        if self.quiet:
+            return
+        out = self.out or sys.stdout
+        with self._lock:
+            out.write(block.rstrip("\n") + "\n")
+            out.flush()
 
     @contextmanager
     def step(self, title: str) -> Iterator[None]:

@@ -3,14 +3,23 @@
 The procedure knows hosts by their part (the CA master, the PuppetDB host, the
 PostgreSQL host, the MCollective broker if there is one, agents), never by how they are
 reached. The MCollective admin (where ``mco`` runs) is the CA master: a Lab gives a Site of
-``docker exec`` executors; real hosts will give one of SSH executors."""
+``docker exec`` executors (``lab.site_of``); real hosts will give one of SSH executors."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import NodeNotFound
-from .executor import Executor
+from ..core.errors import NodeNotFound
+from ..core.executor import Executor
+from ..ops import puppet
+from ..ops.postgres import PG_SSL
+
+
+def cert_paths(role: str, certname: str) -> tuple[str, str]:
+    """Where a host of this role keeps its own certificate and the CA bundle it trusts."""
+    if role == "postgres":
+        return f"{PG_SSL}/postgres.crt", f"{PG_SSL}/ca.pem"
+    return puppet.hostcert(certname), puppet.LOCALCACERT
 
 
 @dataclass(frozen=True)
@@ -40,16 +49,9 @@ class Site:
                 return a
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
+    def cert_paths(self, host: Host) -> tuple[str, str]:
+        return cert_paths("postgres" if host is self.postgres else "puppet", host.certname)
+
     @property
     def all_hosts(self) -> tuple[Host, ...]:
         return (self.ca, self.puppetdb, self.postgres, *([self.broker] if self.broker else []), *self.agents)
-
-
-def site_of(lab) -> Site:
-    """The Site of a running Lab."""
-
-    def host(node) -> Host:
-        return Host(node.name, node.certname, node.executor)
-
-    return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.node("postgres")),
-                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None)

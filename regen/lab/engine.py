@@ -12,9 +12,9 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException
 
-from .config import state_dir
-from .errors import EngineUnavailable
-from .progress import Progress
+from ..core.config import state_dir
+from ..core.errors import EngineUnavailable
+from ..core.progress import Progress
 
 START_TIMEOUT = 60.0
 

@@ -5,15 +5,15 @@ private key is ever in it (it holds fingerprints, serials and quoted errors only
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from .console import table
-from .pki import redact_keys
-from .procedure import RunState
+from ..core.console import table
+from ..core.files import write_private
+from ..ops.pki import redact_keys
 from .proof import ProofResult
+from .runner import RunState
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,12 @@ def markdown(report: Report) -> str:
 
 def write(report: Report, state_root: Path) -> tuple[Path, Path]:
     folder = state_root / "reports"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"
     if report.mode == "rollback":  # the failed run's own report stays beside it
         stem += "-rollback"
     paths = folder / f"{stem}.json", folder / f"{stem}.md"
     data = asdict(report) | {"passed": report.passed,
                              "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs]}
-    for path, text in zip(paths, (json.dumps(data, indent=2),
-                                  markdown(report)), strict=True):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+    for path, text in zip(paths, (json.dumps(data, indent=2), markdown(report)), strict=True):
+        write_private(path, text)
     return paths

@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from .errors import BadInput
+from ..core.errors import BadInput
 
 
 @dataclass(frozen=True)

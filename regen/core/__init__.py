@@ -1,0 +1,1 @@
+"""What every layer uses: errors, config, progress, console tables, the Executor protocol, waiting, private files."""

@@ -1,0 +1,25 @@
+"""PostgreSQL's TLS, as an operator sets it up: a certificate issued on the Puppet CA for the
+database host, installed with the CA bundle, TLS switched on, the cluster reloaded."""
+
+from __future__ import annotations
+
+from ..core.executor import Executor
+from . import puppet
+
+PG_SSL = "/etc/postgresql/ssl"
+
+
+def postgres_tls(ca: Executor, pg: Executor) -> None:
+    """Issue PostgreSQL's certificate on the CA, install it with the CA bundle, switch TLS
+    on, reload. The key is moved, not copied: it leaves the CA host."""
+    puppet.ca_generate(ca, "postgres", ["postgres"])
+    cert = ca.read_file(puppet.hostcert("postgres"))
+    key = ca.read_file(puppet.hostkey("postgres"))
+    bundle = ca.read_file(puppet.LOCALCACERT)
+    pg.write_file(f"{PG_SSL}/postgres.key", key, mode=0o600, owner="postgres:postgres")
+    pg.write_file(f"{PG_SSL}/postgres.crt", cert, owner="postgres:postgres")
+    pg.write_file(f"{PG_SSL}/ca.pem", bundle, owner="postgres:postgres")
+    ca.run(["rm", "-f", puppet.hostkey("postgres"), puppet.hostcert("postgres")])
+    version = pg.run(["ls", "/etc/postgresql"]).stdout.split()[0]
+    pg.write_file(f"/etc/postgresql/{version}/main/conf.d/20-ssl.conf", b"ssl = on\n", owner="postgres:postgres")
+    pg.run(["pg_ctlcluster", version, "main", "reload"])

@@ -1,0 +1,45 @@
+"""A run with its proof and report: the procedure (or a rollback) on a Site, then the proof
+of what it left, then the report, written and shown. A run that fails still gets its proof
+and report: they show what broke."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..core.errors import RegenLabError
+from ..core.progress import Progress
+from . import proof, report, rollback, steps
+from .runner import Interrupted, ProcedureStateError, RunState, state_path
+from .site import Site
+
+
+def regenerate(site: Site, state_root: Path, progress: Progress, **options) -> report.Report:
+    """Run (or resume) the procedure on a site, prove it, write and show the report."""
+    return _proven(site, state_root, progress, lambda: steps.run(site, state_root, progress=progress, **options))
+
+
+def roll_back(site: Site, state_root: Path, progress: Progress) -> report.Report:
+    """Restore the master of a failed run from its verified backup, prove that the old CA
+    works again and nothing was lost, write and show the report."""
+    return _proven(site, state_root, progress, lambda: rollback.rollback(site, state_root, progress))
+
+
+def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], RunState]) -> report.Report:
+    try:
+        state = act()
+    except (Interrupted, ProcedureStateError):
+        raise
+    except RegenLabError as exc:
+        progress.say(f"the procedure failed: {exc}")
+        path = state_path(state_root, site.name)
+        if not path.exists():
+            raise
+        state = RunState.load(path)
+    with progress.step("proof"):
+        proofs = proof.prove(site, state)
+    result = report.build(state, proofs)
+    json_path, md_path = report.write(result, state_root)
+    progress.show(report.summary(result))
+    progress.say(f"report: {md_path} and {json_path.name}")
+    return result

@@ -1,0 +1,1 @@
+"""Scenarios: the YAML format and its validation (format), running one on a lab (runner)."""

@@ -1,0 +1,88 @@
+"""The house's rules, read from the code: which folder of regen/ may import which, the
+procedure never loads Docker, and the library neither prints nor imports the front's tools."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REGEN = Path(__file__).resolve().parents[2] / "regen"
+# a folder may import itself and the folders listed (an arrow of docs/architecture.md)
+ALLOWED = {
+    "core": set(),
+    "ops": {"core"},
+    "procedure": {"core", "ops"},
+    "lab": {"core", "ops", "procedure"},
+    "scenarios": {"core", "ops", "procedure", "lab"},
+    "jobs": {"core", "ops", "procedure", "lab", "scenarios"},
+}
+FOLDERS = sorted(ALLOWED)
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in REGEN.rglob("*.py"))
+
+
+def folder_of(path: Path) -> str:
+    rel = path.relative_to(REGEN).parts
+    return rel[0] if len(rel) > 1 else ""
+
+
+def imported(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a module of regen/."""
+    tree = ast.parse(path.read_text())
+    package = ["regen", *path.relative_to(REGEN).parts[:-1]]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+                targets = [name] if node.module else [f"{name}.{a.name}" for a in node.names]
+            else:
+                targets = [node.module or ""]
+            out += [(node.lineno, t) for t in targets]
+    return out
+
+
+def test_every_module_lives_in_a_folder_of_the_layout():
+    assert {folder_of(p) for p in modules()} == {"", *FOLDERS}
+    assert [p.name for p in modules() if folder_of(p) == ""] == ["__init__.py"]
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_a_folder_imports_only_what_its_arrows_allow(folder):
+    wrong = []
+    for path in modules():
+        if folder_of(path) != folder:
+            continue
+        for line, name in imported(path):
+            parts = name.split(".")
+            if parts[0] == "regen" and len(parts) > 1 and parts[1] != folder and parts[1] not in ALLOWED[folder]:
+                wrong.append(f"{path.relative_to(REGEN)}:{line} imports {name}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_nothing_in_the_library_imports_the_front_or_prints():
+    wrong = []
+    for path in modules():
+        for line, name in imported(path):
+            if name.split(".")[0] in ("invoke", "pytest"):
+                wrong.append(f"{path.relative_to(REGEN)}:{line} imports {name}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+                wrong.append(f"{path.relative_to(REGEN)}:{node.lineno} calls print()")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_procedure_and_the_operators_commands_load_no_docker():
+    code = ("import sys, regen.procedure.proven, regen.procedure.faults, regen.ops.postgres, regen.core.wait; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'testcontainers')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REGEN.parent, check=True)
+    assert done.stdout.strip() == "[]"

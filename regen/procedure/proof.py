@@ -66,7 +66,7 @@ def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new
         return _nothing(name, claim, "no host to check")
     ca_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
-    old_fp = state.facts["old_ca_fingerprint"]
+    old_fp = state.facts.before.ca_fingerprint
     bad = []
     for host in hosts:
         try:
@@ -99,7 +99,7 @@ def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
     name, claim = "agents-run", "every agent's run succeeds and PuppetDB has its report from after the regeneration"
     if not agents:
         return _nothing(name, claim, "no agent in this run")
-    since = state.facts.get("server_stopped_at") or state.started
+    since = state.facts.times.server_stopped_at or state.started
     failures = run_failures(agents)
     try:
         reports = puppet.latest_reports(site.puppetdb.executor)
@@ -150,11 +150,11 @@ def tls_answer(res) -> str:
 def old_credentials_refused(
     site: Site, state: RunState, where: tuple[str, ...] = ("server", "puppetdb"),
 ) -> ProofResult:
-    witness = site.agent(state.facts["witness"])
+    witness = site.agent(state.facts.before.witness)
     ex = witness.executor
     name, claim = "old-cert-refused", f"{witness.name}'s old cert and key are refused by {' and '.join(where)}"
     old_cert, old_key = f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem"
-    unusable = old_credentials_ok(ex, old_cert, old_key, state.facts.get("old_agent_serials", {}).get(witness.name))
+    unusable = old_credentials_ok(ex, old_cert, old_key, state.facts.before.agent_serials.get(witness.name))
     if unusable:
         return ProofResult(name, claim, UNKNOWN, unusable)
     server = ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
@@ -195,7 +195,7 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
     """Every host's CA bundle holds no old CA cert, and every Puppet host's crl.pem is there
     and signed by the new CA (PostgreSQL is given a CA bundle and no CRL)."""
     name, claim = "old-ca-untrusted", "no host trusts the old CA (CA bundles and CRLs)"
-    old = set(state.facts["old_ca_certs"])
+    old = set(state.facts.before.ca_certs)
     new_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     bad = []
     hosts = list(site.all_hosts)
@@ -225,7 +225,7 @@ def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
     if not state.agents:
         return _nothing(name, claim, "no agent in this run")
     crl = x509.load_pem_x509_crl(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crl.pem"))
-    serials = {n: state.facts["old_agent_serials"][n] for n in state.agents}
+    serials = {n: state.facts.before.agent_serials[n] for n in state.agents}
     listed = [n for n, s in serials.items() if crl.get_revoked_certificate_by_serial_number(s) is not None]
     missing = [n for n in serials if n not in listed]
 
@@ -240,7 +240,7 @@ def _with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
     changed = []
     for host in agents:
         cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
-        if cert.serial_number != state.facts["old_agent_serials"][host.name]:
+        if cert.serial_number != state.facts.before.agent_serials[host.name]:
             changed.append(host.name)
     return changed
 
@@ -264,7 +264,7 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
     CA's key, certs, inventory, serial and CRL), and every agent still holds its old cert."""
     name = "nothing-lost"
     claim = "nothing lost: the backup's files are back byte for byte, every agent keeps its cert"
-    with tarfile.open(state.facts["backup"], mode="r:gz") as tar:
+    with tarfile.open(state.facts.backup.path, mode="r:gz") as tar:
         wanted = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
                   for m in tar.getmembers() if m.isfile()}
     if not wanted:
@@ -295,7 +295,7 @@ def mco_ping_answers(site: Site, state: RunState) -> ProofResult:
     identities = [a.certname for a in site.agents]
     if not identities:
         return _nothing(name, claim, "no agent")
-    before = state.facts.get("mco_before", {})
+    before = state.facts.mco.replies_before
     ping = mcollective.ping(site.admin.executor)
     missing = [i for i in identities if i not in ping.replies]
     evidence = (f"before: {len(before)}/{len(identities)} replied ({_latency(before)}); "
@@ -320,7 +320,7 @@ def old_mco_client_refused(site: Site, state: RunState) -> ProofResult:
     claim = "the admin's old MCollective client cert is refused by the broker, the new one accepted"
     admin, broker = site.admin.executor, site.broker.executor
     old_cert, old_key = f"{puppet.OLD_CREDS}/mco-admin-cert.pem", f"{puppet.OLD_CREDS}/mco-admin-key.pem"
-    unusable = old_credentials_ok(admin, old_cert, old_key, state.facts.get("old_mco_admin_serial"))
+    unusable = old_credentials_ok(admin, old_cert, old_key, state.facts.mco.old_admin_serial)
     if unusable:
         return ProofResult(name, claim, UNKNOWN, unusable)
     new_ok, new_out = mcollective.stomp_connect(admin, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY, user="admin")
@@ -349,11 +349,11 @@ def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(site.broker.executor)}
     bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
     new = {pki.fingerprint(c) for c in bundle}
-    old = set(state.facts["old_ca_certs"])
+    old = set(state.facts.before.ca_certs)
     has_new, has_old = new <= trusted, bool(old & trusted)
     evidence = (f"{len(trusted)} trusted certs; new CA ({len(new)} certs, root "
                 f"{_short(pki.fingerprint(pki.root_of(bundle)))})"
-                f" {'present' if has_new else 'MISSING'}; old CA ({_short(state.facts['old_ca_fingerprint'])}) "
+                f" {'present' if has_new else 'MISSING'}; old CA ({_short(state.facts.before.ca_fingerprint)}) "
                 f"{'STILL TRUSTED' if has_old else 'absent'}")
     return _result(name, claim, has_new and not has_old, evidence)
 
@@ -431,7 +431,7 @@ def _guarded(proof: Proof, site: Site, state: RunState, agents: list[Host]) -> P
 
 def prove(site: Site, state: RunState) -> list[ProofResult]:
     """The proof of a run (also of a failed or deliberately broken one: it shows what broke)."""
-    if "old_ca_fingerprint" not in state.facts:
+    if not state.facts.before.ca_fingerprint:
         return []
     agents = [site.agent(a) for a in state.agents]
     return [replace(_guarded(p, site, state, agents), id=str(i))

@@ -13,7 +13,7 @@ from ..core.console import table
 from ..core.files import write_private
 from ..ops.pki import redact_keys
 from .proof import ProofResult
-from .runner import RunState
+from .runner import RunState, StepResult
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Report:
     downtime_from: str
     downtime_to: str
     downtime_seconds: float | None
-    steps: list[dict]
+    steps: list[StepResult]
     proofs: list[ProofResult]
 
     @property
@@ -34,8 +34,8 @@ class Report:
         """The step whose last attempt failed (a step that failed, then was done on resume, did not)."""
         steps = self.steps
         if self.mode == "rollback":  # what failed before is why it was rolled back; the rollback's own steps count
-            steps = [s for s in steps if s["id"].startswith("r.")]
-        last = {s["id"]: s["result"] for s in steps}
+            steps = [s for s in steps if s.id.startswith("r.")]
+        last = {s.id: s.result for s in steps}
         return next((i for i, result in last.items() if result == "failed"), None)
 
     @property
@@ -51,20 +51,21 @@ def _parse(ts: str) -> datetime | None:
 
 
 def build(state: RunState, proofs: list[ProofResult]) -> Report:
-    start = state.facts.get("server_stopped_at", "")
-    end = state.facts.get("restored_at" if state.mode == "rollback" else "last_agent_back_at", "")
+    times = state.facts.times
+    start = times.server_stopped_at
+    end = times.restored_at if state.mode == "rollback" else times.last_agent_back_at
     a, b = _parse(start), _parse(end)
     return Report(
         lab=state.lab, mode=state.mode, agents=state.agents, started=state.started, finished=state.finished,
         downtime_from=start, downtime_to=end,
         downtime_seconds=round((b - a).total_seconds(), 1) if a and b else None,
-        steps=[s | {"detail": redact_keys(s.get("detail", ""))} for s in state.steps],
+        steps=[replace(s, detail=redact_keys(s.detail)) for s in state.steps],
         proofs=[replace(p, evidence=redact_keys(p.evidence)) for p in proofs],
     )
 
 
 def summary(report: Report) -> str:
-    steps = table([(s["id"], s["title"][:60], s["result"], f"{s['seconds']:.1f}s") for s in report.steps],
+    steps = table([(s.id, s.title[:60], s.result, f"{s.seconds:.1f}s") for s in report.steps],
                   ["step", "title", "result", "time"])
     proofs = table([(p.id, p.name, p.verdict.upper(), p.claim) for p in report.proofs],
                    ["proof", "name", "verdict", "claim"])
@@ -85,9 +86,8 @@ def markdown(report: Report) -> str:
              f"- verdict: **{'passed' if report.passed else 'FAILED'}**", "", "## Steps", "",
              "| step | title | started | ended | seconds | result | detail |", "|---|---|---|---|---|---|---|"]
     for s in report.steps:
-        detail = s["detail"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {s['id']} | {s['title']} | {s['started']} | {s['ended']} | {s['seconds']} | "
-                     f"{s['result']} | {detail} |")
+        detail = s.detail.replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {s.id} | {s.title} | {s.started} | {s.ended} | {s.seconds} | {s.result} | {detail} |")
     lines += ["", "## Proof", "", "| proof | name | verdict | claim | evidence |", "|---|---|---|---|---|"]
     for p in report.proofs:
         lines.append(f"| {p.id} | {p.name} | {p.verdict if p.passed else p.verdict.upper()} | {p.claim} | "

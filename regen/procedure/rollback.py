@@ -31,7 +31,7 @@ def restorable(state: RunState) -> None:
                                   "a run that failed in step 1")
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
-    if "backup" not in state.facts:
+    if not state.facts.backup.path:
         raise ProcedureStateError("the run stopped before its backup (step 1.1): nothing was deleted, "
                                   "nothing to restore")
     beyond = sorted(i for i in state.done if not (i == "0" or i.startswith("1.")))
@@ -42,12 +42,12 @@ def restorable(state: RunState) -> None:
 
 
 def _backup(ctx: Context) -> bytes:
-    path = Path(ctx.state.facts["backup"])
+    path = Path(ctx.state.facts.backup.path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise RegenLabError(f"the backup {path} cannot be read ({exc.strerror}): nothing was changed") from None
-    if hashlib.sha256(data).hexdigest() != ctx.state.facts.get("backup_sha256"):
+    if hashlib.sha256(data).hexdigest() != ctx.state.facts.backup.sha256:
         raise RegenLabError(f"the backup {path} is not the one step 1.1 verified (sha256 differs): "
                             "nothing was changed")
     verify_backup(data, ctx.site.ca.certname)
@@ -62,18 +62,19 @@ def restore(ctx: Context) -> str:
     ctx.ca.run(["sh", "-c", 'rm -rf "$2" "$3" && tar -C / -xzpf "$1"; rc=$?; rm -f "$1"; exit $rc',
                 "sh", RESTORE_TMP, puppet.SSLDIR, puppet.CADIR])
     fp = fingerprint_of_ca(ctx)
-    if fp != ctx.state.facts["old_ca_fingerprint"]:
-        raise RegenLabError(f"after the restore the CA is {fp}, not the old {ctx.state.facts['old_ca_fingerprint']}")
-    return f"{ctx.state.facts['backup']} unpacked into /{BACKUP_PATHS[0]} and /{BACKUP_PATHS[1]}; CA {fp[:23]}..."
+    old = ctx.state.facts.before.ca_fingerprint
+    if fp != old:
+        raise RegenLabError(f"after the restore the CA is {fp}, not the old {old}")
+    return f"{ctx.state.facts.backup.path} unpacked into /{BACKUP_PATHS[0]} and /{BACKUP_PATHS[1]}; CA {fp[:23]}..."
 
 
 def restored(ctx: Context) -> bool:
-    return fingerprint_of_ca(ctx) == ctx.state.facts["old_ca_fingerprint"]
+    return fingerprint_of_ca(ctx) == ctx.state.facts.before.ca_fingerprint
 
 
 def start_old_server(ctx: Context) -> str:
     puppet.start_server(ctx.ca)
-    ctx.state.facts["restored_at"] = now()
+    ctx.state.facts.times.restored_at = now()
     return "puppet resource service puppetserver ensure=running (returns when ready)"
 
 

@@ -33,8 +33,14 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+SCHEMA = 2  # of the state file (1: before facts were typed)
+MODES = ("full", "partial", "rollback")
+
+
 @dataclass(frozen=True)
 class StepResult:
+    """One attempt of one step: a step failed, then done on resume, has two."""
+
     id: str
     title: str
     started: str
@@ -45,29 +51,100 @@ class StepResult:
 
 
 @dataclass
+class Before:
+    """Step 0: what the proof needs from before the run."""
+
+    ca_fingerprint: str = ""  # the old CA's root; "": step 0 has not run
+    ca_certs: list[str] = field(default_factory=list)  # every cert of the old CA bundle, by fingerprint
+    master_alt_names: list[str] = field(default_factory=list)  # read from the master's old cert
+    agent_serials: dict[str, int] = field(default_factory=dict)  # every agent's old cert
+    witness: str = ""  # the agent whose old cert and key are kept on it for the refusal proof
+
+
+@dataclass
+class Backup:
+    """Step 1.1's verified backup of the master's cadir and ssldir (owner-only)."""
+
+    path: str = ""
+    sha256: str = ""
+
+
+@dataclass
+class Times:
+    """The downtime window and the waits' starting points (ISO times, "" until they happen)."""
+
+    server_stopped_at: str = ""  # the first stop: the downtime starts
+    agents_started_at: str = ""  # since when step 3.w counts a report as fresh
+    last_agent_back_at: str = ""  # the last agent's first report under the new CA: the downtime ends
+    restored_at: str = ""  # a rollback's server back under the old CA
+
+
+@dataclass
+class MCollectiveFacts:
+    replies_before: dict[str, float] = field(default_factory=dict)  # `mco ping` before, ms
+    replies_after: dict[str, float] = field(default_factory=dict)
+    old_server_public: str = ""  # the server keypair's public key id, before and after
+    new_server_public: str = ""
+    old_admin_serial: int | None = None  # the admin's old client cert, kept for the refusal proof
+
+
+@dataclass
+class Facts:
+    """What a run has learned, one group per part of the procedure."""
+
+    before: Before = field(default_factory=Before)
+    backup: Backup = field(default_factory=Backup)
+    times: Times = field(default_factory=Times)
+    new_ca_fingerprint: str = ""
+    agents_done: list[str] = field(default_factory=list)  # re-enrolled in step 3 (saved as each one ends)
+    mco: MCollectiveFacts = field(default_factory=MCollectiveFacts)
+
+    @classmethod
+    def of(cls, data: dict) -> Facts:
+        return cls(Before(**data["before"]), Backup(**data["backup"]), Times(**data["times"]),
+                   data["new_ca_fingerprint"], list(data["agents_done"]), MCollectiveFacts(**data["mco"]))
+
+
+@dataclass
 class RunState:
     """What a run has done and learned; persisted after every step."""
 
     lab: str
-    mode: str  # full | partial
+    mode: str  # one of MODES
     agents: list[str]
     autosign: bool
     server_name: str = ""  # the master's new DNS name (it moved); "": it keeps its alt names
     started: str = field(default_factory=now)
     finished: str = ""
-    facts: dict = field(default_factory=dict)
-    steps: list[dict] = field(default_factory=list)
+    facts: Facts = field(default_factory=Facts)
+    steps: list[StepResult] = field(default_factory=list)
+    schema: int = SCHEMA
 
     @property
     def done(self) -> set[str]:
-        return {s["id"] for s in self.steps if s["result"] in ("done", "skipped")}
+        return {s.id for s in self.steps if s.result in ("done", "skipped")}
 
     def save(self, path: Path) -> None:
         write_private(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> RunState:
-        return cls(**json.loads(path.read_text()))
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ProcedureStateError(f"the state file {path} cannot be read ({exc}); move it away to start anew") \
+                from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema", 1) if isinstance(data, dict) else "?"
+            raise ProcedureStateError(
+                f"the state file {path} is of schema {found}; this Regen Lab reads schema {SCHEMA}: finish or roll "
+                "back that run with the Regen Lab that started it, or move the file away to start anew")
+        try:
+            return cls(**{**data, "facts": Facts.of(data["facts"]),
+                          "steps": [StepResult(**s) for s in data["steps"]]})
+        except (KeyError, TypeError) as exc:
+            raise ProcedureStateError(f"the state file {path} is not a run's state ({exc}); move it away to start "
+                                      "anew") from None
 
 
 @dataclass
@@ -117,13 +194,12 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
                 else:
                     result, detail = "done", step.run(ctx) or ""
             except Exception as exc:
-                state.steps.append(asdict(StepResult(step.id, step.title, started, now(),
-                                                     time.monotonic() - t0, "failed",
-                                                     pki.redact_keys(str(exc))[:2000])))
+                state.steps.append(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
+                                              "failed", pki.redact_keys(str(exc))[:2000]))
                 state.save(path)
                 raise
-        state.steps.append(asdict(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
-                                             result, pki.redact_keys(detail))))
+        state.steps.append(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
+                                      result, pki.redact_keys(detail)))
         state.save(path)
         if stop_after == step.id:
             raise Interrupted(f"stopped after step {step.id} as asked; continue with --resume")

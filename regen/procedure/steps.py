@@ -62,7 +62,7 @@ def fingerprint_of_ca(ctx: Context) -> str | None:
 def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
     bundle_pem = ctx.ca.read_file(puppet.CACERT)
     res = host.executor.run(["cat", cert_path], check=False)
-    if res.exit_code != 0 or pki.ca_fingerprint(bundle_pem) == ctx.state.facts.get("old_ca_fingerprint"):
+    if res.exit_code != 0 or pki.ca_fingerprint(bundle_pem) == ctx.state.facts.before.ca_fingerprint:
         return False
     return pki.chain_to(pki.load_certs(res.stdout.encode())[0], pki.load_certs(bundle_pem)) is not None
 
@@ -85,35 +85,35 @@ def reenroll(ctx: Context, host: Host, clean: Callable[[Host], object] | None = 
 def record_before(ctx: Context) -> str:
     """The old CA fingerprint and the master's alt names (read from its cert); one
     agent's old cert and key kept on that agent, owner-only, for the refusal proof."""
-    facts = ctx.state.facts
+    before = ctx.state.facts.before
     bundle = ctx.ca.read_file(puppet.CACERT)
-    facts["old_ca_fingerprint"] = pki.ca_fingerprint(bundle)
-    facts["old_ca_certs"] = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
+    before.ca_fingerprint = pki.ca_fingerprint(bundle)
+    before.ca_certs = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
     master = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
-    facts["old_master_alt_names"] = [n for n in master.dns_names if n != ctx.site.ca.certname] or ["puppet"]
+    before.master_alt_names = [n for n in master.dns_names if n != ctx.site.ca.certname] or ["puppet"]
     serials = {}
     for host in ctx.site.agents:
         cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
         serials[host.name] = pki.info(cert).serial
-    facts["old_agent_serials"] = serials
+    before.agent_serials = serials
     witness = ctx.agents()[0]
-    facts["witness"] = witness.name
+    before.witness = witness.name
     witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
                           "sh", puppet.OLD_CREDS, puppet.hostcert(witness.certname), puppet.hostkey(witness.certname)])
     if ctx.site.broker:
         record_mcollective(ctx)
-    return f"old CA {facts['old_ca_fingerprint'][:23]}...; master alt names {','.join(facts['old_master_alt_names'])}"
+    return f"old CA {before.ca_fingerprint[:23]}...; master alt names {','.join(before.master_alt_names)}"
 
 
 def record_mcollective(ctx: Context) -> None:
     """Who answers `mco ping` before; the admin's old client cert and key kept on the
     admin's host (owner-only) for the broker's refusal proof; the old server public key."""
-    facts, admin = ctx.state.facts, ctx.site.admin.executor
-    facts["mco_before"] = mcollective.ping(admin).replies
+    mco, admin = ctx.state.facts.mco, ctx.site.admin.executor
+    mco.replies_before = mcollective.ping(admin).replies
     admin.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/mco-admin-cert.pem" && '
                'cp "$3" "$1/mco-admin-key.pem"', "sh", puppet.OLD_CREDS, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY])
-    facts["old_mco_server_public"] = mcollective.public_key_id(admin.read_file(mcollective.SERVER_PUBLIC))
-    facts["old_mco_admin_serial"] = pki.load_certs(admin.read_file(mcollective.ADMIN_CERT))[0].serial_number
+    mco.old_server_public = mcollective.public_key_id(admin.read_file(mcollective.SERVER_PUBLIC))
+    mco.old_admin_serial = pki.load_certs(admin.read_file(mcollective.ADMIN_CERT))[0].serial_number
 
 
 # --- step 1: the master ------------------------------------------------------------------
@@ -133,8 +133,8 @@ def backup(ctx: Context) -> str:
     verify_backup(data, ctx.site.ca.certname)
     path = write_private(ctx.backup_dir / f"{ctx.site.name}-{ctx.state.started.replace(':', '')}.tar.gz", data)
     path.parent.chmod(0o700)
-    ctx.state.facts["backup"] = str(path)
-    ctx.state.facts["backup_sha256"] = hashlib.sha256(data).hexdigest()
+    ctx.state.facts.backup.path = str(path)
+    ctx.state.facts.backup.sha256 = hashlib.sha256(data).hexdigest()
     return f"{path} ({len(data) // 1024} KiB, CA key matches CA cert)"
 
 
@@ -163,9 +163,9 @@ def verify_backup(data: bytes, master_certname: str) -> None:
 
 
 def backup_done(ctx: Context) -> bool:
-    path = ctx.state.facts.get("backup")
-    return bool(path) and Path(path).exists() and \
-        hashlib.sha256(Path(path).read_bytes()).hexdigest() == ctx.state.facts.get("backup_sha256")
+    backup = ctx.state.facts.backup
+    return bool(backup.path) and Path(backup.path).exists() and \
+        hashlib.sha256(Path(backup.path).read_bytes()).hexdigest() == backup.sha256
 
 
 def stop_master_agent(ctx: Context) -> str:
@@ -175,7 +175,8 @@ def stop_master_agent(ctx: Context) -> str:
 
 def stop_server(ctx: Context) -> str:
     """1.3 (and a rollback's r.1): the downtime starts at the first stop."""
-    ctx.state.facts.setdefault("server_stopped_at", now())
+    times = ctx.state.facts.times
+    times.server_stopped_at = times.server_stopped_at or now()
     puppet.service(ctx.ca, "puppetserver", "stopped")
     return "puppet resource service puppetserver ensure=stopped"
 
@@ -186,7 +187,7 @@ def wipe(ctx: Context) -> str:
 
 
 def wiped(ctx: Context) -> bool:
-    return fingerprint_of_ca(ctx) != ctx.state.facts["old_ca_fingerprint"]
+    return fingerprint_of_ca(ctx) != ctx.state.facts.before.ca_fingerprint
 
 
 def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
@@ -194,14 +195,14 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
     moved (the old name is someone else's now), and the master's own agent and
     `puppetserver ca` are pointed at that name. ``alt_names`` replaces both (a scenario's fault)."""
     moved = ctx.state.server_name
-    alt = alt_names if alt_names is not None else [moved] if moved else ctx.state.facts["old_master_alt_names"]
+    alt = alt_names if alt_names is not None else [moved] if moved else ctx.state.facts.before.master_alt_names
     if moved:
         puppet.set_server(ctx.ca, moved)
     puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     puppet.set_autosign(ctx.ca, ctx.autosign)
     fp = fingerprint_of_ca(ctx)
-    ctx.state.facts["new_ca_fingerprint"] = fp
+    ctx.state.facts.new_ca_fingerprint = fp or ""
     return f"new CA {fp[:23]}...; asked for alt names {','.join(alt) or '(none)'}; {master_names(ctx)}"
 
 
@@ -213,13 +214,13 @@ def master_names(ctx: Context) -> str:
 
 def new_ca_done(ctx: Context) -> bool:
     fp = fingerprint_of_ca(ctx)
-    return fp is not None and fp != ctx.state.facts["old_ca_fingerprint"] and \
+    return fp is not None and fp != ctx.state.facts.before.ca_fingerprint and \
         ctx.ca.run(["test", "-s", puppet.hostcert(ctx.site.ca.certname)], check=False).exit_code == 0
 
 
 def start_server(ctx: Context) -> str:
     puppet.start_server(ctx.ca)
-    ctx.state.facts["new_ca_fingerprint"] = fingerprint_of_ca(ctx)
+    ctx.state.facts.new_ca_fingerprint = fingerprint_of_ca(ctx) or ""
     return "puppet resource service puppetserver ensure=running (returns when ready)"
 
 
@@ -279,14 +280,14 @@ def broker_done(ctx: Context) -> bool:
         return False
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(host.executor)}
     new = {pki.fingerprint(c) for c in pki.load_certs(ctx.ca.read_file(puppet.CACERT))}
-    old = set(ctx.state.facts.get("old_ca_certs", ()))
+    old = set(ctx.state.facts.before.ca_certs)
     return new <= trusted and not old & trusted and puppet.service_running(host.executor, "activemq")
 
 
 def mco_credentials(ctx: Context) -> str:
     """2.4: a new MCollective server keypair and admin client cert from the new CA."""
     ids = mcollective.install_credentials(ctx.ca, ctx.site.admin.executor, [a.executor for a in ctx.site.agents])
-    ctx.state.facts["new_mco_server_public"] = ids["server_public"]
+    ctx.state.facts.mco.new_server_public = ids["server_public"]
     return (f"puppetserver ca generate --certname {mcollective.SERVER_KEYPAIR},{mcollective.ADMIN}; server keypair "
             f"on {len(ctx.site.agents)} agents, admin cert and key on {ctx.site.admin.name}")
 
@@ -294,7 +295,7 @@ def mco_credentials(ctx: Context) -> str:
 def mco_credentials_done(ctx: Context) -> bool:
     admin = ctx.site.admin
     current = mcollective.public_key_id(admin.executor.read_file(mcollective.SERVER_PUBLIC))
-    return current != ctx.state.facts.get("old_mco_server_public") and \
+    return current != ctx.state.facts.mco.old_server_public and \
         _host_chains_to_new_ca(ctx, admin, mcollective.ADMIN_CERT)
 
 
@@ -307,7 +308,7 @@ def mco_restart(ctx: Context) -> str:
     daemons = [(a.name, a.executor) for a in ctx.agents()]
     ping = mcollective.wait_ping(ctx.site.admin.executor, identities, MCO_TIMEOUT,
                                  log=lambda: "\n".join(mcollective.errors_of(daemons, ctx.site.broker.executor)))
-    ctx.state.facts["mco_after"] = ping.replies
+    ctx.state.facts.mco.replies_after = ping.replies
     return f"{len(ctx.agents())} daemons restarted; {len(ping.replies)}/{len(identities)} agents answer mco ping " \
            f"(max {max(ping.replies.values()):.1f} ms)"
 
@@ -318,7 +319,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
                 restart: Callable[[Host], bool] = lambda host: True) -> str:
     """3: each agent's service stopped, the agent re-enrolled, its service started. A
     scenario's fault may replace the cleaning or leave a daemon running (``restart``)."""
-    done_before = set(ctx.state.facts.setdefault("agents_done", []))
+    done_before = set(ctx.state.facts.agents_done)
     todo = [a for a in ctx.agents() if a.name not in done_before]
     mark = puppet.ca_log_mark(ctx.ca)
 
@@ -329,7 +330,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
         reenroll(ctx, host, clean)
         if restart(host):
             puppet.service(host.executor, "puppet", "running")
-        ctx.state.facts["agents_done"].append(host.name)
+        ctx.state.facts.agents_done.append(host.name)
         ctx.progress.say(f"  {host.name}: re-enrolled, service running ({time.monotonic() - start:.1f}s)")
 
     parallel(todo, one, limit=AGENT_PARALLEL)
@@ -340,12 +341,12 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
 
 def agents_back(ctx: Context) -> str:
     """Wait until each re-enrolled agent's first run under the new CA is in PuppetDB."""
-    since = ctx.state.facts["agents_started_at"] = ctx.state.facts.get("agents_started_at") or \
-        ctx.state.facts.get("server_stopped_at") or ctx.state.started
+    times = ctx.state.facts.times
+    since = times.agents_started_at = times.agents_started_at or times.server_stopped_at or ctx.state.started
     reports = puppet.wait_reports(ctx.site.puppetdb.executor, [a.certname for a in ctx.agents()], since,
                                   ctx.reports_timeout)
     last = max(r.receive_time for r in reports.values())
-    ctx.state.facts["last_agent_back_at"] = last
+    times.last_agent_back_at = last
     return f"{len(reports)} fresh reports, the last received {last}"
 
 
@@ -381,7 +382,7 @@ MCO_RESTART = Step("3.m", "every mcollectived restarted; every agent answers `mc
 
 FULL = (
     Step("0", "record the old CA, the master's alt names, one agent's old credentials", record_before,
-         lambda ctx: "old_ca_fingerprint" in ctx.state.facts and "witness" in ctx.state.facts),
+         lambda ctx: bool(ctx.state.facts.before.ca_fingerprint and ctx.state.facts.before.witness)),
     Step("1.1", "back up ssldir and cadir (verified)", backup, backup_done),
     Step("1.2", "stop the master's agent service", stop_master_agent,
          lambda ctx: not puppet.service_running(ctx.ca, "puppet")),
@@ -394,18 +395,18 @@ FULL = (
          lambda ctx: puppet.service_running(ctx.ca, "puppet")),
     *EXTENSIONS,
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
-         lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),
+         lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents)),
     Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back),
     MCO_RESTART,
 )
 
 PARTIAL = (
     Step("0", "record the CA and the agents' old credentials", record_before,
-         lambda ctx: "old_ca_fingerprint" in ctx.state.facts),
+         lambda ctx: bool(ctx.state.facts.before.ca_fingerprint)),
     Step("p.0", "the CA's signing policy is this run's (autosign or by hand)", signing_policy, signing_policy_done),
     Step("p.1", "revoke the agents' certs on the CA (`puppetserver ca clean`)", ca_clean_agents),
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
-         lambda ctx: set(ctx.state.facts.get("agents_done", [])) >= set(ctx.state.agents)),
+         lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents)),
     Step("3.w", "each agent's first run with its new cert reported to PuppetDB", agents_back),
     MCO_RESTART,
 )
@@ -452,7 +453,7 @@ def run(
         if previous is not None and not previous.finished:
             raise ProcedureStateError(
                 f"a regeneration of {site.name!r} was interrupted after step "
-                f"{previous.steps[-1]['id'] if previous.steps else '(none)'}; continue it with --resume"
+                f"{previous.steps[-1].id if previous.steps else '(none)'}; continue it with --resume"
             )
         names = agents if agents else [a.name for a in site.agents]
         for n in names:

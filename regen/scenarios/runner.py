@@ -26,7 +26,7 @@ from ..procedure import steps as procedure
 from ..procedure.proof import ProofResult
 from ..procedure.proven import regenerate, roll_back
 from ..procedure.report import Report
-from ..procedure.runner import Step, now
+from ..procedure.runner import Step, StepResult, now
 from ..procedure.steps import RunState
 from .format import COMMAND_ACTIONS, RUN_ACTIONS, VERSION_RE, Action, Needle, Scenario  # noqa: F401
 
@@ -43,7 +43,7 @@ class Outcome:
     output: str = ""
     interrupted: bool = False
     failed_step: str | None = None
-    steps: list[dict] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
     proofs: list[ProofResult] = field(default_factory=list)
 
     @property
@@ -53,8 +53,8 @@ class Outcome:
     def text_of(self, needle: Needle) -> str | None:
         """Where a needle must be found (None: that step or proof is not in this outcome)."""
         if needle.step:
-            attempts = [s for s in self.steps if s["id"] == needle.step]
-            return attempts[-1]["detail"] if attempts else None
+            attempts = [s for s in self.steps if s.id == needle.step]
+            return attempts[-1].detail if attempts else None
         if needle.proof:
             return next((p.evidence for p in self.proofs if p.name == needle.proof), None)
         return self.output
@@ -150,7 +150,7 @@ def check(expect: Action, last: Outcome) -> list[Held]:
         held, seen = _version_check(a["version"], last.output)
         out.append(Held(expect.line, f"the output's version is {a['version']}", held, seen))
     if "steps_done_once" in a:
-        twice = sorted(i for i, n in Counter(s["id"] for s in last.steps if s["result"] == "done").items() if n > 1)
+        twice = sorted(i for i, n in Counter(s.id for s in last.steps if s.result == "done").items() if n > 1)
         held = not twice if a["steps_done_once"] else bool(twice)
         out.append(Held(expect.line, "no step is done twice", held,
                         f"done twice: {', '.join(twice)}" if twice else

@@ -16,7 +16,7 @@ from regen.core.errors import BadInput, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
 from regen.procedure import steps as procedure
-from regen.procedure.runner import Interrupted, ProcedureStateError, Step
+from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
 
@@ -53,6 +53,10 @@ def steps(log: list[str], fail: set[str] | None = None, done: set[str] | None = 
             make("1.5", "puppetserver ca setup"), make("3", "puppet ssl clean --localca"))
 
 
+def attempt(id_: str, result: str, detail: str = "") -> StepResult:
+    return StepResult(id_, f"step {id_}", "", "", 1.0, result, detail)
+
+
 @pytest.fixture
 def log():
     return []
@@ -66,7 +70,7 @@ def test_steps_run_in_order_and_are_recorded(tmp_path, log):
     state = procedure.run(fake_site(log), tmp_path, steps=steps(log), progress=quiet())
     assert log == ["server: tar backup", "server: puppet resource service puppetserver ensure=stopped",
                    "server: puppetserver ca setup", "server: puppet ssl clean --localca"]
-    assert [s["id"] for s in state.steps] == ["1.1", "1.3", "1.5", "3"] and state.finished
+    assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"] and state.finished
     saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
     assert [s["result"] for s in saved["steps"]] == ["done"] * 4
     assert stat.S_IMODE((tmp_path / "runs" / "fake.json").stat().st_mode) == 0o600
@@ -75,7 +79,7 @@ def test_steps_run_in_order_and_are_recorded(tmp_path, log):
 def test_a_step_already_done_is_skipped(tmp_path, log):
     state = procedure.run(fake_site(log), tmp_path, steps=steps(log, done={"1.3"}), progress=quiet())
     assert "server: puppet resource service puppetserver ensure=stopped" not in log
-    assert [s["result"] for s in state.steps] == ["done", "skipped", "done", "done"]
+    assert [s.result for s in state.steps] == ["done", "skipped", "done", "done"]
 
 
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, log):
@@ -87,7 +91,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, log):
         procedure.run(site, tmp_path, steps=steps(log), progress=quiet())
     state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
     assert log[2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
-    assert [s["id"] for s in state.steps] == ["1.1", "1.3", "1.5", "3"]
+    assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"]
     with pytest.raises(ProcedureStateError, match="nothing to resume"):
         procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
 
@@ -99,7 +103,7 @@ def test_a_failed_step_is_recorded_and_rerun_on_resume(tmp_path, log):
     saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
     assert [(s["id"], s["result"]) for s in saved["steps"]] == [("1.1", "done"), ("1.3", "done"), ("1.5", "failed")]
     state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
-    assert [s["result"] for s in state.steps if s["id"] == "1.5"] == ["failed", "done"]
+    assert [s.result for s in state.steps if s.id == "1.5"] == ["failed", "done"]
 
 
 def test_unknown_steps_and_agents_are_refused(tmp_path, log):
@@ -153,8 +157,7 @@ def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
     from regen.procedure.report import Report
 
     def step(result):
-        return {"id": "3", "title": "agents", "started": "", "ended": "", "seconds": 1.0, "result": result,
-                "detail": ""}
+        return attempt("3", result)
 
     proofs = [ProofResult("agents-run", "claim", "pass", "evidence", id="1")]
     resumed = Report("l", "full", ["agent-1"], "", "", "", "", None, [step("failed"), step("done")], proofs)
@@ -165,9 +168,9 @@ def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
 
 def _state(done: list[str], mode: str = "full", backup: bool = True) -> procedure.RunState:
     state = procedure.RunState(lab="l", mode=mode, agents=["agent-1"], autosign=False)
-    state.steps = [{"id": i, "result": "done"} for i in done] + [{"id": "1.8", "result": "failed"}]
+    state.steps = [attempt(i, "done") for i in done] + [attempt("1.8", "failed")]
     if backup:
-        state.facts["backup"] = "/nowhere.tar.gz"
+        state.facts.backup.path = "/nowhere.tar.gz"
     return state
 
 
@@ -201,7 +204,7 @@ def test_a_rolled_back_run_is_judged_on_its_rollback_steps():
     from regen.procedure.report import Report
 
     def step(id_, result):
-        return {"id": id_, "title": "", "started": "", "ended": "", "seconds": 1.0, "result": result, "detail": ""}
+        return attempt(id_, result)
 
     proofs = [ProofResult("agents-run", "claim", "pass", "evidence", id="1")]
     steps = [step("1.5", "done"), step("1.8", "failed"), step("r.1", "done"), step("r.2", "done")]
@@ -222,3 +225,33 @@ def test_a_new_server_name_is_checked_before_anything_runs(name, agents, error):
         procedure.check_server_name(name, agents)
     procedure.check_server_name("puppet.dc2.example", None)
     procedure.check_server_name(None, ["agent-1"])
+
+
+def test_the_state_file_round_trips_typed_and_names_its_schema(tmp_path):
+    from regen.procedure.runner import SCHEMA, RunState
+
+    state = procedure.RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
+    state.facts.before.agent_serials = {"agent-1": 5}
+    state.facts.mco.replies_before = {"agent-1": 31.5}
+    state.facts.times.server_stopped_at = "2026-11-29T05:00:00.000Z"
+    state.steps.append(attempt("0", "done", "old CA AB..."))
+    path = tmp_path / "runs" / "l.json"
+    state.save(path)
+    assert json.loads(path.read_text())["schema"] == SCHEMA
+    again = RunState.load(path)
+    assert again == state and again.steps[0].detail == "old CA AB..." and again.facts.before.agent_serials == {
+        "agent-1": 5}
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ('{"lab": "l", "mode": "full", "agents": [], "autosign": false, "facts": {}, "steps": []}',
+     "is of schema 1; this Regen Lab reads schema 2: finish or roll back that run"),
+    ('{"schema": 2, "lab": "l"}', "is not a run's state"),
+    ("{not json", "cannot be read"),
+])
+def test_a_state_file_of_another_schema_or_damaged_is_refused_with_what_to_do(tmp_path, text, error):
+    path = tmp_path / "runs" / "fake.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    with pytest.raises(ProcedureStateError, match=error):
+        procedure.run(fake_site([]), tmp_path, steps=(), progress=quiet())

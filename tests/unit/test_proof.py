@@ -17,7 +17,7 @@ from regen.ops import mcollective, pki, puppet
 from regen.ops.postgres import PG_SSL
 from regen.procedure import proof
 from regen.procedure.proof import EMPTY, FAIL, PASS, UNKNOWN
-from regen.procedure.runner import RunState
+from regen.procedure.runner import Before, RunState
 from regen.procedure.site import Host, Site
 from tests.unit.test_pki import NOW, make_puppet_ca, pem
 
@@ -78,9 +78,9 @@ def cas():
 def state_for(old_ca, serial: int, mode: str = "full", agents=("agent-1",)) -> RunState:
     root, inter, _, _ = old_ca
     state = RunState(lab="l", mode=mode, agents=list(agents), autosign=False)
-    state.facts.update(old_ca_fingerprint=pki.fingerprint(root),
-                       old_ca_certs=[pki.fingerprint(c) for c in (inter, root)],
-                       witness="agent-1", old_agent_serials={"agent-1": serial, "agent-2": 7})
+    state.facts.before = Before(ca_fingerprint=pki.fingerprint(root),
+                                ca_certs=[pki.fingerprint(c) for c in (inter, root)],
+                                witness="agent-1", agent_serials={"agent-1": serial, "agent-2": 7})
     return state
 
 
@@ -243,7 +243,7 @@ def test_revoked_in_crl_lists_each_agent_on_its_own_side(cas):
     result = proof.revoked_in_crl(site, state)
     assert result.verdict == FAIL
     assert result.evidence == "in the CA's CRL: agent-1 (serial 5); not in it: agent-2 (serial 7)"
-    state.facts["old_agent_serials"]["agent-2"] = 5
+    state.facts.before.agent_serials["agent-2"] = 5
     assert proof.revoked_in_crl(site, state).evidence.endswith("not in it: none")
 
 

@@ -95,9 +95,10 @@ def test_rehearse_refuses_an_unknown_scenario_and_runs_nothing():
     assert "no scenario named 'no-such-scenario'" in done.stderr and "full-regen" in done.stderr
 
 
-def _step(id_: str, detail: str, result: str = "done", title: str = "") -> dict:
-    return {"id": id_, "title": title or f"step {id_}", "started": "", "ended": "", "seconds": 1.0,
-            "result": result, "detail": detail}
+def _step(id_: str, detail: str, result: str = "done", title: str = ""):
+    from regen.procedure.runner import StepResult
+
+    return StepResult(id_, title or f"step {id_}", "", "", 1.0, result, detail)
 
 
 def _proof(id_: str, name: str, verdict: str, evidence: str):

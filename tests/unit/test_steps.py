@@ -16,7 +16,7 @@ from regen.core.progress import Progress
 from regen.ops import pki, puppet, puppetdb
 from regen.procedure import proof, report, rollback
 from regen.procedure import steps as procedure
-from regen.procedure.runner import Context, RunState
+from regen.procedure.runner import Backup, Before, Context, RunState, StepResult, Times
 from regen.procedure.site import Host, Site
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
 from tests.unit.test_proof import Scripted, crl_of, has
@@ -33,7 +33,7 @@ def cas():
 
 
 def ctx_for(old, new, *, ca_rules=(), pdb_rules=(), broker_rules=(), pdb_files=None, broker_files=None,
-            facts=None, mode="full", autosign=False) -> Context:
+            done=(), mode="full", autosign=False) -> Context:
     """A site after step 1: the CA serves the new CA's bundle; ``old`` is what step 0 recorded."""
     ca = Scripted("server", {puppet.CACERT: pem(new[1], new[0]), puppet.hostcert("server"): pem(new[2])},
                   list(ca_rules))
@@ -43,8 +43,9 @@ def ctx_for(old, new, *, ca_rules=(), pdb_rules=(), broker_rules=(), pdb_files=N
                 Host("postgres", "postgres", Scripted("postgres")), (Host("agent-1", "agent-1", Scripted("a")),),
                 broker=Host("broker", "broker", broker))
     state = RunState(lab="l", mode=mode, agents=["agent-1"], autosign=autosign)
-    state.facts.update(old_ca_fingerprint=pki.fingerprint(old[0]),
-                       old_ca_certs=[pki.fingerprint(c) for c in (old[1], old[0])], **(facts or {}))
+    state.facts.before = Before(ca_fingerprint=pki.fingerprint(old[0]),
+                                ca_certs=[pki.fingerprint(c) for c in (old[1], old[0])])
+    state.facts.agents_done = list(done)
     return Context(site, state, backup_dir=None, progress=Progress(quiet=True), autosign=autosign)  # type: ignore
 
 
@@ -108,9 +109,9 @@ def test_the_broker_is_done_only_when_its_truststore_holds_the_new_ca_and_not_th
 
 def test_agents_are_done_when_every_one_of_the_run_is(cas):
     old, new = cas
-    ctx = ctx_for(old, new, facts={"agents_done": ["agent-2"]})
+    ctx = ctx_for(old, new, done=["agent-2"])
     assert not step("3").check(ctx)
-    ctx.state.facts["agents_done"].append("agent-1")
+    ctx.state.facts.agents_done.append("agent-1")
     assert step("3").check(ctx)
 
 
@@ -192,9 +193,9 @@ KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEAsecret\n-----END RSA PRI
 def test_the_report_has_the_downtime_window_and_no_key_material(tmp_path):
     state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False, started="2026-11-29T05:00:00.000Z",
                      finished="2026-11-29T05:05:00.000Z")
-    state.facts.update(server_stopped_at="2026-11-29T05:00:10.000Z", last_agent_back_at="2026-11-29T05:01:40.500Z")
-    state.steps = [{"id": "3", "title": "agents", "started": "", "ended": "", "seconds": 1.0, "result": "done",
-                    "detail": f"a command printed\n{KEY}\nand more"}]
+    state.facts.times = Times(server_stopped_at="2026-11-29T05:00:10.000Z",
+                              last_agent_back_at="2026-11-29T05:01:40.500Z")
+    state.steps = [StepResult("3", "agents", "", "", 1.0, "done", f"a command printed\n{KEY}\nand more")]
     proofs = [proof.ProofResult("agents-run", "claim", proof.PASS, f"evidence {KEY}", id="2")]
     built = report.build(state, proofs)
     assert built.downtime_seconds == 90.5 and built.downtime_from == "2026-11-29T05:00:10.000Z"
@@ -227,9 +228,10 @@ def failed_run(tmp_path, data: bytes, recorded_sha: str) -> Site:
     path = tmp_path / "backup.tar.gz"
     path.write_bytes(data)
     state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
-    state.facts.update(backup=str(path), backup_sha256=recorded_sha, old_ca_fingerprint="AA")
-    state.steps = [{"id": i, "result": "done"} for i in ("0", "1.1", "1.3", "1.4", "1.5")] + \
-        [{"id": "1.8", "result": "failed"}]
+    state.facts.backup = Backup(str(path), recorded_sha)
+    state.facts.before.ca_fingerprint = "AA"
+    state.steps = [StepResult(i, "", "", "", 1.0, "done") for i in ("0", "1.1", "1.3", "1.4", "1.5")] + \
+        [StepResult("1.8", "", "", "", 1.0, "failed")]
     state.save(procedure.state_path(tmp_path, "l"))
     return Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
 

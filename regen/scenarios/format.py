@@ -18,6 +18,7 @@ from ..core.errors import BadInput
 from ..lab.lab import MAX_AGENTS, LabSpec
 from ..procedure import faults, proof, rollback
 from ..procedure import steps as procedure
+from .actions import KINDS
 
 SCENARIOS_DIR = ROOT / "scenarios"
 PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships each
@@ -35,22 +36,7 @@ class Action:
     line: int
 
     def describe(self) -> str:
-        if self.kind == "regen":
-            opts = ", ".join(f"{k}={v}" for k, v in self.args.items())
-            return f"regen ({opts})" if opts else "regen (the whole procedure)"
-        if self.kind == "run":
-            return f"on {self.args['node']}: `{self.args['command']}`"
-        if self.kind == "agent-run":
-            clock = f" with its clock at {self.args['clock']}" if self.args.get("clock") else ""
-            return f"`puppet agent -t` on {self.args['node']}{clock}"
-        if self.kind == "move-master":
-            return f"the master moves: known as {self.args['name']} instead of puppet"
-        if self.kind in ("stop-node", "start-node"):
-            return f"{self.args['node']}'s container {'stopped' if self.kind == 'stop-node' else 'started'}"
-        if self.kind == "expect":
-            return "expect " + ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "evidence") + \
-                "".join(f", {n.where} shows {n.text!r}" for n in self.args.get("evidence", ()))
-        return self.kind
+        return KINDS[self.kind].describe(self.args)
 
 
 @dataclass(frozen=True)
@@ -154,22 +140,9 @@ class _Checker:
         return [self.scalar(item, f"{where}[{i}]", str) for i, item in enumerate(node.value)]
 
 
-ACTION_FIELDS: dict[str, dict[str, bool]] = {
-    "regen": {"agents": False, "autosign": False, "skip": False, "stop_after": False, "faults": False,
-              "reports_timeout": False, "server_name": False},
-    "resume": {},
-    "rollback": {},
-    "run": {"node": True, "command": True},
-    "agent-run": {"node": True, "clock": False},
-    "stop-node": {"node": True},
-    "move-master": {"name": True},
-    "start-node": {"node": True},
-    "expect": {"passed": False, "interrupted": False, "failed_step": False, "evidence": False,
-               "proofs_failed": False, "version": False, "steps_done_once": False},
-}
-RUN_ACTIONS = ("regen", "resume", "rollback")  # their outcome is a run: steps and proofs
-COMMAND_ACTIONS = ("run", "agent-run")  # their outcome is a command's output
-VERSION_RE = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.])")
+ACTION_FIELDS: dict[str, dict[str, bool]] = {name: kind.fields for name, kind in KINDS.items()}
+RUN_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "run")  # their outcome: steps and proofs
+COMMAND_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "command")  # their outcome: an output
 
 
 def step_ids() -> set[str]:
@@ -234,7 +207,7 @@ def load(path: Path) -> Scenario:
 def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str], before: str = "") -> Action:
     """One action; ``before`` is the kind of the last action with an outcome (what an
     ``expect`` is checked against: a run's steps and proofs, or a command's output)."""
-    if isinstance(node, yaml.ScalarNode) and node.value in ("regen", "resume", "rollback"):
+    if isinstance(node, yaml.ScalarNode) and node.value in KINDS and KINDS[node.value].bare:
         return Action(node.value, {}, node.start_mark.line + 1)
     if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
         raise check.fail(node, where, f"must be one of: {', '.join(ACTION_FIELDS)} (a mapping with one key)")
@@ -245,64 +218,63 @@ def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str], befor
     where = f"{where}.{kind}"
     fields = {} if isinstance(body, yaml.ScalarNode) and body.value in ("", "null", "~") else \
         check.mapping(body, where, ACTION_FIELDS[kind])
-    args: dict = {}
+    args = {key: _field(check, key, value, f"{where}.{key}", nodes, before) for key, value in fields.items()}
 
-    def node_name(n: yaml.Node, w: str) -> str:
-        name = check.scalar(n, w, str)
+    def fail(key: str, message: str) -> None:
+        raise check.fail(fields.get(key, body), f"{where}.{key}" if key else where, message)
+
+    KINDS[kind].validate(args, fail)
+    return Action(kind, args, key_node.start_mark.line + 1)
+
+
+def _field(check: _Checker, key: str, value: yaml.Node, w: str, nodes: set[str], before: str):
+    """One field of an action, read and checked; a field means the same in every action."""
+
+    def node_name(n: yaml.Node, where: str) -> str:
+        name = check.scalar(n, where, str)
         if name not in nodes:
-            raise check.fail(n, w, f"unknown node {name!r}; this lab's nodes: {', '.join(sorted(nodes))}")
+            raise check.fail(n, where, f"unknown node {name!r}; this lab's nodes: {', '.join(sorted(nodes))}")
         return name
 
-    for key, value in fields.items():
-        w = f"{where}.{key}"
-        if key in ("autosign", "passed", "interrupted", "steps_done_once"):
-            args[key] = check.scalar(value, w, bool)
-        elif key == "evidence":
-            args[key] = _needles(check, value, w, before)
-        elif key == "proofs_failed":
-            args[key] = check.str_list(value, w)
-            for item in args[key]:
-                if not item.isdigit() and item not in proof.NAMES:
-                    raise check.fail(value, w, f"unknown proof {item!r}; proofs: a number or one of "
-                                     f"{', '.join(sorted(proof.NAMES))}")
-        elif key == "version":
-            args[key] = check.scalar(value, w, str)
-            if not re.fullmatch(r"\d+(\.\d+)*", args[key]) or before not in COMMAND_ACTIONS:
-                raise check.fail(value, w, "compares a command's output with a version such as \"8\" or \"7.23\" "
-                                 "(after a `run` or `agent-run`)")
-        elif key == "agents":
-            args[key] = [node_name(v, w) for v in value.value] if isinstance(value, yaml.SequenceNode) else \
-                [node_name(value, w)]
-            if not all(a.startswith("agent-") for a in args[key]):
-                raise check.fail(value, w, "lists agents only")
-        elif key == "node":
-            args[key] = node_name(value, w)
-        elif key == "reports_timeout":
-            args[key] = check.scalar(value, w, int)
-        elif key == "skip":
-            args[key] = check.str_list(value, w)
-        elif key in ("failed_step", "stop_after", "command", "clock"):
-            args[key] = check.scalar(value, w, str)
-        elif key in ("name", "server_name"):
-            args[key] = check.scalar(value, w, str)
-            if not procedure.DNS_NAME_RE.match(args[key]):
-                raise check.fail(value, w, f"{args[key]!r} is not a DNS name")
-        elif key == "faults":
-            found = check.mapping(value, w, {name: False for name in faults.FAULTS})
-            args[key] = {}
-            for fname, target in found.items():
-                if faults.FAULTS[fname].takes_node:
-                    args[key][fname] = node_name(target, f"{w}.{fname}")
-                else:
-                    args[key][fname] = None
-        if key in ("skip", "stop_after"):
-            ids = {s.id for s in procedure.FULL} | {s.id for s in procedure.PARTIAL} | {"random"}
-            for step_id in args[key] if key == "skip" else [args[key]]:
-                if step_id not in ids:
-                    raise check.fail(value, w, f"unknown step {step_id!r}; steps: {', '.join(sorted(ids))}")
-    if kind == "expect" and not fields:
-        raise check.fail(body, where, "states nothing to check")
-    return Action(kind, args, key_node.start_mark.line + 1)
+    if key in ("autosign", "passed", "interrupted", "steps_done_once"):
+        return check.scalar(value, w, bool)
+    if key == "evidence":
+        return _needles(check, value, w, before)
+    if key == "proofs_failed":
+        names = check.str_list(value, w)
+        for item in names:
+            if not item.isdigit() and item not in proof.NAMES:
+                raise check.fail(value, w, f"unknown proof {item!r}; proofs: a number or one of "
+                                 f"{', '.join(sorted(proof.NAMES))}")
+        return names
+    if key == "version":
+        version = check.scalar(value, w, str)
+        if not re.fullmatch(r"\d+(\.\d+)*", version) or before not in COMMAND_ACTIONS:
+            raise check.fail(value, w, "compares a command's output with a version such as \"8\" or \"7.23\" "
+                             "(after a `run` or `agent-run`)")
+        return version
+    if key == "agents":
+        agents = [node_name(v, w) for v in value.value] if isinstance(value, yaml.SequenceNode) else \
+            [node_name(value, w)]
+        if not all(a.startswith("agent-") for a in agents):
+            raise check.fail(value, w, "lists agents only")
+        return agents
+    if key == "node":
+        return node_name(value, w)
+    if key == "reports_timeout":
+        return check.scalar(value, w, int)
+    if key == "skip":
+        return check.str_list(value, w)
+    if key in ("name", "server_name"):
+        name = check.scalar(value, w, str)
+        if not procedure.DNS_NAME_RE.match(name):
+            raise check.fail(value, w, f"{name!r} is not a DNS name")
+        return name
+    if key == "faults":
+        found = check.mapping(value, w, {name: False for name in faults.FAULTS})
+        return {fname: node_name(target, f"{w}.{fname}") if faults.FAULTS[fname].takes_node else None
+                for fname, target in found.items()}
+    return check.scalar(value, w, str)  # failed_step, stop_after, command, clock: plain text
 
 
 def _needles(check: _Checker, node: yaml.Node, where: str, before: str) -> list[Needle]:

@@ -9,8 +9,8 @@ import pytest
 
 from regen.core.errors import BadInput
 from regen.core.progress import Progress
+from regen.scenarios import actions, outcome, runner
 from regen.scenarios import format as scenario
-from regen.scenarios import runner
 from tests.unit.test_cli import run
 
 GOOD = """\
@@ -112,14 +112,14 @@ def _expect(**args) -> scenario.Action:
 
 
 def test_expectations_hold_or_not_with_the_evidence_line():
-    last = runner.Outcome("regen", passed=False, failed_step="3", steps=[
+    last = outcome.Outcome("regen", passed=False, failed_step="3", steps=[
         _step("3", "agent-2: `puppet ssl submit_request` exited 1:\nError: certificate verify failed "
               "[unable to get local issuer certificate for CN=server]", result="failed")],
         proofs=[_proof("1", "chain-to-new-ca", "pass", "7/7 hosts chain to it"),
                 _proof("2", "agents-run", "fail", "2/3 `puppet agent -t` succeeded")])
     needles = [scenario.Needle("unable to get local issuer certificate", step="3"), scenario.Needle("no such text",
                                                                                                      step="3")]
-    held = runner.check(_expect(passed=False, failed_step="3", proofs_failed=["agents-run"], evidence=needles),
+    held = outcome.check(_expect(passed=False, failed_step="3", proofs_failed=["agents-run"], evidence=needles),
                           last)
     assert [h.held for h in held] == [True, True, True, True, False]
     assert "certificate verify failed [unable to get local issuer" in held[3].evidence
@@ -127,41 +127,41 @@ def test_expectations_hold_or_not_with_the_evidence_line():
 
 
 def test_proofs_failed_is_an_exact_set_by_name_or_number():
-    last = runner.Outcome("regen", passed=False, proofs=[
+    last = outcome.Outcome("regen", passed=False, proofs=[
         _proof("1", "chain-to-new-ca", "fail", ""), _proof("3", "old-cert-refused", "could not tell", ""),
         _proof("5", "mco-ping", "pass", "")])
-    assert runner.check(_expect(proofs_failed=["chain-to-new-ca", "old-cert-refused"]), last)[0].held
-    assert runner.check(_expect(proofs_failed=["1", "3"]), last)[0].held
-    assert not runner.check(_expect(proofs_failed=["chain-to-new-ca"]), last)[0].held  # not a subset
-    assert not runner.check(_expect(proofs_failed=["1", "3", "5"]), last)[0].held
-    assert not runner.check(_expect(proofs_failed=["7"]), last)[0].held  # no proof 7 in this run
+    assert outcome.check(_expect(proofs_failed=["chain-to-new-ca", "old-cert-refused"]), last)[0].held
+    assert outcome.check(_expect(proofs_failed=["1", "3"]), last)[0].held
+    assert not outcome.check(_expect(proofs_failed=["chain-to-new-ca"]), last)[0].held  # not a subset
+    assert not outcome.check(_expect(proofs_failed=["1", "3", "5"]), last)[0].held
+    assert not outcome.check(_expect(proofs_failed=["7"]), last)[0].held  # no proof 7 in this run
 
 
-@pytest.mark.parametrize(("needle", "outcome"), [
+@pytest.mark.parametrize(("needle", "last"), [
     # the 3.w timeout's own title names agent-3; PuppetDB down is another cause than a missing report
     (scenario.Needle("PuppetDB answered, with no report from agent-3", step="3.w"),
-     runner.Outcome("regen", False, steps=[_step("3.w", "reports in PuppetDB from agent-3 not ready after 60s; its "
+     outcome.Outcome("regen", False, steps=[_step("3.w", "reports in PuppetDB from agent-3 not ready after 60s; its "
                                                    "log ends with:\nPuppetDB did not answer the query (exit 7: )",
                                                    result="failed", title="reports from agent-3")])),
     # "NOT revoked" is not "revoked"
     (scenario.Needle("in the CA's CRL: agent-1", proof="old-certs-revoked"),
-     runner.Outcome("regen", False, proofs=[_proof("4", "old-certs-revoked", "fail",
+     outcome.Outcome("regen", False, proofs=[_proof("4", "old-certs-revoked", "fail",
                                                      "in the CA's CRL: none; not in it: agent-1 (serial 5)")])),
     # step 0 reads the old cert's names: only step 1.5 (the new cert) counts
     (scenario.Needle("new master cert's DNS names: [server, puppet]", step="1.5"),
-     runner.Outcome("regen", False, steps=[_step("0", "new master cert's DNS names: [server, puppet]"),
+     outcome.Outcome("regen", False, steps=[_step("0", "new master cert's DNS names: [server, puppet]"),
                                              _step("1.5", "new master cert's DNS names: [server]")])),
     # only the latest attempt of a step counts
     (scenario.Needle("unable to get certificate CRL", step="3"),
-     runner.Outcome("resume", True, steps=[_step("3", "unable to get certificate CRL", result="failed"),
+     outcome.Outcome("resume", True, steps=[_step("3", "unable to get certificate CRL", result="failed"),
                                              _step("3", "1 agents re-enrolled")])),
     # a step or proof that is not in the outcome
-    (scenario.Needle("STILL TRUSTED", proof="broker-truststore"), runner.Outcome("regen", False)),
+    (scenario.Needle("STILL TRUSTED", proof="broker-truststore"), outcome.Outcome("regen", False)),
     # a command's output: case as written
-    (scenario.Needle("Certificate Verify Failed"), runner.Outcome("run", False, output="certificate verify failed")),
+    (scenario.Needle("Certificate Verify Failed"), outcome.Outcome("run", False, output="certificate verify failed")),
 ])
-def test_a_needle_matches_only_where_it_is_scoped(needle, outcome):
-    held = runner.check(_expect(evidence=[needle]), outcome)
+def test_a_needle_matches_only_where_it_is_scoped(needle, last):
+    held = outcome.check(_expect(evidence=[needle]), last)
     assert [h.held for h in held] == [False], held
 
 
@@ -173,14 +173,14 @@ def test_a_needle_matches_only_where_it_is_scoped(needle, outcome):
     ("exit 0\n7.23.0 (ruby 3.1.2)", "7", False),  # two versions: which one is meant?
 ])
 def test_versions_are_compared_as_versions(output, want, held):
-    assert runner.check(_expect(version=want), runner.Outcome("run", True, output=output))[0].held is held
+    assert outcome.check(_expect(version=want), outcome.Outcome("run", True, output=output))[0].held is held
 
 
 def test_a_step_done_twice_is_seen():
     steps = [_step("0", ""), _step("1.5", ""), _step("1.8", "", result="failed"), _step("1.8", ""), _step("1.5", "")]
-    held = runner.check(_expect(steps_done_once=True), runner.Outcome("resume", True, steps=steps))[0]
+    held = outcome.check(_expect(steps_done_once=True), outcome.Outcome("resume", True, steps=steps))[0]
     assert not held.held and held.evidence == "done twice: 1.5"
-    assert runner.check(_expect(steps_done_once=True), runner.Outcome("resume", True, steps=steps[:4]))[0].held
+    assert outcome.check(_expect(steps_done_once=True), outcome.Outcome("resume", True, steps=steps[:4]))[0].held
 
 
 @pytest.mark.parametrize(("expect", "where"), [
@@ -215,19 +215,19 @@ def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_ste
         calls.append(options)
         return report.Report("fake", "full", [], "t", "", "", "", None, [], [])
 
-    monkeypatch.setattr(runner, "regenerate", regenerate)
-    monkeypatch.setattr(runner, "site_of", lambda lab: lab)
+    monkeypatch.setattr(actions.proven, "regenerate", regenerate)
+    monkeypatch.setattr(actions, "site_of", lambda lab: lab)
     scn = scenario.find("stale-crl")
     run = runner.Runner(scn, _FakeLab(), Progress(quiet=True), seed=1)
-    run._do(scn.actions[0])
-    run._do(next(a for a in scn.actions if a.kind == "resume"))
+    for action in (scn.actions[0], next(a for a in scn.actions if a.kind == "resume")):
+        actions.KINDS[action.kind].run(run, action)
     faulty = [s for s in calls[0]["steps"] if s.id == "3"][0]
     assert faulty is not [s for s in procedure.steps_for("full") if s.id == "3"][0]
     assert calls[1]["resume"] and calls[1]["steps"] is calls[0]["steps"]  # the fix must undo it, not the tool
     stops = set()
     for seed in range(300):
         run = runner.Runner(scenario.find("interrupted-resume"), _FakeLab(), Progress(quiet=True), seed=seed)
-        run._do(run.scenario.actions[0])
+        actions.KINDS["regen"].run(run, run.scenario.actions[0])
         stops.add(calls[-1]["stop_after"])
     assert stops == {s.id for s in procedure.steps_for("full")}  # every step, the last one included
 
@@ -251,3 +251,15 @@ def test_a_lab_without_mcollective_says_so():
     rows = [NodeStatus(f"agent-{i}", "agent", f"agent-{i}", "5", "AB", "ready", m) for i, m in
             ((1, "40 ms"), (2, "no reply"))]
     assert mcollective_line(rows).startswith("MCollective: 1/2 agents answer")
+
+
+def test_each_action_is_one_class_that_reads_describes_and_runs_itself():
+    assert set(actions.KINDS) == set(scenario.ACTION_FIELDS)
+    assert scenario.RUN_ACTIONS == ("regen", "resume", "rollback") and scenario.COMMAND_ACTIONS == ("run", "agent-run")
+    seen = set()
+    for path in scenario.all_paths():
+        for action in scenario.load(path).actions:
+            seen.add(action.kind)
+            text = action.describe()
+            assert text and all(str(v) in text for k, v in action.args.items() if k in ("node", "command", "name"))
+    assert seen == set(actions.KINDS)  # every action is used by a shipped scenario

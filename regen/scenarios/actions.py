@@ -1,0 +1,188 @@
+"""The actions of a scenario, one small class each: its fields (True: required), its own
+checks beyond the fields' types, how it reads in a report, and what it does on a lab.
+
+A field means the same in every action that has it (``node`` is a node of the lab,
+``agents`` lists agents, ...): ``format`` reads fields; an action adds only its own rules.
+To add an action: a class here, in ``KINDS``; its fields' readers in ``format._field``
+if they are new."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..core.config import state_dir
+from ..lab.lab import site_of
+from ..ops import puppet
+from ..procedure import faults, proven
+from ..procedure import steps as procedure
+from ..procedure.runner import RunState
+from .outcome import Outcome, check, from_command
+
+if TYPE_CHECKING:
+    from .format import Action
+    from .runner import Runner
+
+SEED_ENV = "REGENLAB_SEED"  # replays a scenario's random choices (the stop point of `stop_after: random`)
+
+
+class Kind:
+    name: ClassVar[str]
+    fields: ClassVar[dict[str, bool]] = {}
+    outcome: ClassVar[str] = ""  # "run": steps and proofs; "command": an output; "": none (the last one stands)
+    bare: ClassVar[bool] = False  # may be written as a bare word (`- resume`)
+
+    def validate(self, args: dict[str, Any], fail) -> None:
+        """Rules of this action beyond its fields' types; ``fail(field, message)`` raises."""
+
+    def describe(self, args: dict[str, Any]) -> str:
+        return self.name
+
+    def run(self, runner: Runner, action: Action) -> str:
+        raise NotImplementedError
+
+
+class Regen(Kind):
+    name = "regen"
+    fields = {"agents": False, "autosign": False, "skip": False, "stop_after": False, "faults": False,
+              "reports_timeout": False, "server_name": False}
+    outcome, bare = "run", True
+
+    def validate(self, args, fail) -> None:
+        ids = {s.id for s in (*procedure.FULL, *procedure.PARTIAL)}
+        for key in ("skip", "stop_after"):
+            for step_id in args.get(key, []) if key == "skip" else [args[key]] if key in args else []:
+                if step_id not in ids | ({"random"} if key == "stop_after" else set()):
+                    fail(key, f"unknown step {step_id!r}; steps: {', '.join(sorted(ids | {'random'}))}")
+
+    def describe(self, args) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in args.items())
+        return f"regen ({opts})" if opts else "regen (the whole procedure)"
+
+    def run(self, runner, action) -> str:
+        a = action.args
+        options: dict = {k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a}
+        steps = procedure.steps_for("partial" if a.get("agents") else "full", tuple(a.get("skip", ())),
+                                    mcollective=runner.lab.broker is not None)
+        runner.run_steps = faults.apply(steps, a.get("faults", {}))
+        stop = a.get("stop_after")
+        if stop == "random":  # any step, the last one included
+            stop = runner.random.choice([s.id for s in steps])
+            runner.progress.say(f"{runner.scenario.name}: the run will be killed after step {stop} (random; "
+                                f"{SEED_ENV}={runner.seed} replays it)")
+        return _procedure(runner, "regen", {**options, "stop_after": stop})
+
+
+class Resume(Kind):
+    name, outcome, bare = "resume", "run", True
+
+    def run(self, runner, action) -> str:
+        return _procedure(runner, "resume", {"resume": True})
+
+
+def _procedure(runner: Runner, what: str, options: dict) -> str:
+    """The procedure with its proof and report; a resume goes on with the steps of the run
+    under way, faults and skips included (a mistake stays in force unless a fix undid it)."""
+    if runner.run_steps is not None:
+        options["steps"] = runner.run_steps
+    try:
+        result = proven.regenerate(site_of(runner.lab), state_dir(), runner.progress, **options)
+    except procedure.Interrupted as exc:
+        state = RunState.load(procedure.state_path(state_dir(), runner.lab.name))
+        runner.last = Outcome(what, False, output=str(exc), interrupted=True, steps=list(state.steps))
+        return str(exc)
+    return runner.record(what, result)
+
+
+class Rollback(Kind):
+    name, outcome, bare = "rollback", "run", True
+
+    def run(self, runner, action) -> str:
+        return runner.record("rollback", proven.roll_back(site_of(runner.lab), state_dir(), runner.progress))
+
+
+class Run(Kind):
+    name, fields, outcome = "run", {"node": True, "command": True}, "command"
+
+    def describe(self, args) -> str:
+        return f"on {args['node']}: `{args['command']}`"
+
+    def run(self, runner, action) -> str:
+        node = runner.lab.node(action.args["node"])
+        res = node.executor.run(shlex.split(action.args["command"]), check=False, timeout=300)
+        runner.last = from_command(f"`{action.args['command']}` on {node.name}", res)
+        return f"exit {res.exit_code}"
+
+
+class AgentRun(Kind):
+    name, fields, outcome = "agent-run", {"node": True, "clock": False}, "command"
+
+    def describe(self, args) -> str:
+        clock = f" with its clock at {args['clock']}" if args.get("clock") else ""
+        return f"`puppet agent -t` on {args['node']}{clock}"
+
+    def run(self, runner, action) -> str:
+        node = runner.lab.node(action.args["node"])
+        res = puppet.agent_test(node.executor, check=False, clock=action.args.get("clock"))
+        runner.last = from_command(f"`puppet agent -t` on {node.name}", res, ok=puppet.AGENT_RUN_OK)
+        return f"exit {res.exit_code}"
+
+
+class StopNode(Kind):
+    name, fields = "stop-node", {"node": True}
+
+    def describe(self, args) -> str:
+        return f"{args['node']}'s container stopped"
+
+    def run(self, runner, action) -> str:
+        node = runner.lab.node(action.args["node"])
+        runner.lab.stop_node(node.name)
+        return f"{node.name}: {runner.lab.state(node)}"
+
+
+class StartNode(Kind):
+    name, fields = "start-node", {"node": True}
+
+    def describe(self, args) -> str:
+        return f"{args['node']}'s container started"
+
+    def run(self, runner, action) -> str:
+        node = runner.lab.node(action.args["node"])
+        runner.lab.start_node(node.name)
+        return f"{node.name}: {runner.lab.state(node)}"
+
+
+class MoveMaster(Kind):
+    name, fields = "move-master", {"name": True}
+
+    def describe(self, args) -> str:
+        return f"the master moves: known as {args['name']} instead of puppet"
+
+    def run(self, runner, action) -> str:
+        runner.lab.move_server(action.args["name"])
+        runner.moved = True
+        return f"server answers as {action.args['name']}; `puppet` no longer resolves"
+
+
+class Expect(Kind):
+    name = "expect"
+    fields = {"passed": False, "interrupted": False, "failed_step": False, "evidence": False,
+              "proofs_failed": False, "version": False, "steps_done_once": False}
+
+    def validate(self, args, fail) -> None:
+        if not args:
+            fail("", "states nothing to check")
+
+    def describe(self, args) -> str:
+        return "expect " + ", ".join(f"{k}={v}" for k, v in args.items() if k != "evidence") + \
+            "".join(f", {n.where} shows {n.text!r}" for n in args.get("evidence", ()))
+
+    def run(self, runner, action) -> str:
+        assert runner.last is not None  # format: an `expect` needs an action before it
+        held = check(action, runner.last)
+        runner.report.expectations.extend(held)
+        return f"{sum(h.held for h in held)}/{len(held)} held"
+
+
+KINDS: dict[str, Kind] = {k.name: k() for k in (Regen, Resume, Rollback, Run, AgentRun, StopNode, StartNode,
+                                                 MoveMaster, Expect)}

@@ -25,15 +25,12 @@ from ..core.progress import Progress
 from ..core.wait import parallel, wait_until
 from ..ops import mcollective, pki, puppet
 from ..ops.postgres import postgres_tls
-from ..procedure.site import Host, Site, cert_paths
+from ..procedure.roles import ORDER as ROLE_ORDER
+from ..procedure.roles import ROLES, cert_paths
+from ..procedure.site import Host, Site
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
 
-ROLES = ("server", "puppetdb", "postgres", "broker", "agent")
-PACKAGE_OF_ROLE = {"server": "puppetserver", "puppetdb": "puppetdb", "postgres": "postgresql", "broker": "activemq",
-                   "agent": "puppet-agent"}
-IMAGE_OF_ROLE = {"server": "server", "puppetdb": "puppetdb", "postgres": "postgres", "broker": "broker",
-                 "agent": "agent"}
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 MAX_AGENTS = 200
 SERVER_ALT_NAMES = ("puppet", "server")
@@ -88,7 +85,7 @@ class LabSpec:
     def nodes(self) -> list[NodeSpec]:
         return [
             NodeSpec("postgres", "postgres"),
-            NodeSpec("server", "server", aliases=("puppet",)),
+            NodeSpec("server", "server", aliases=ROLES["server"].aliases),
             NodeSpec("puppetdb", "puppetdb"),
             *([NodeSpec("broker", "broker")] if self.mcollective else []),
             *(NodeSpec(f"agent-{i}", "agent") for i in range(1, self.agents + 1)),
@@ -260,7 +257,7 @@ class Lab:
                 ca = pki.ca_fingerprint(ex.read_file(ca_path)).replace(":", "")[:16]
             except (CommandFailed, BadInput):
                 pass
-            package = PACKAGE_OF_ROLE[node.role]
+            package = ROLES[node.role].package
             res = node.executor.run(["dpkg-query", "-W", "-f", "${Version}", package], check=False)
             if res.exit_code == 0:
                 version = f"{package} {re.split(r'[-+~]', res.stdout.strip())[0]}"
@@ -288,7 +285,7 @@ def site_of(lab: Lab) -> Site:
 
 def _node_order(node: Node) -> tuple[int, int, str]:
     num = int(node.name.rsplit("-", 1)[1]) if node.role == "agent" and node.name[-1].isdigit() else 0
-    return (ROLES.index(node.role) if node.role in ROLES else 99, num, node.name)
+    return (ROLE_ORDER.index(node.role) if node.role in ROLE_ORDER else 99, num, node.name)
 
 
 def _containers(client: docker.DockerClient, name: str) -> list[Container]:
@@ -315,7 +312,7 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
         )
     roles = {ns.role for ns in spec.nodes()}
     images = {suite: ensure_images(client, suite, progress,
-                                   names=tuple(IMAGE_OF_ROLE[r] for r in roles if spec.suite_of(r) == suite))
+                                   names=tuple(ROLES[r].image for r in roles if spec.suite_of(r) == suite))
               for suite in dict.fromkeys(spec.suite_of(r) for r in sorted(roles))}
     lab = Lab(client, spec.name)
     try:
@@ -323,7 +320,7 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
             client.networks.create(lab.network, driver="bridge", internal=not spec.publish,
                                    labels={LABEL_LAB: spec.name})
             for ns in spec.nodes():
-                _create_node(client, spec, ns, images[spec.suite_of(ns.role)][IMAGE_OF_ROLE[ns.role]].tag)
+                _create_node(client, spec, ns, images[spec.suite_of(ns.role)][ROLES[ns.role].image].tag)
         _provision(lab, progress)
     except BaseException:
         if keep:
@@ -340,8 +337,8 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
     if ns.role == "server":
         env["REGENLAB_DNS_ALT_NAMES"] = ",".join(SERVER_ALT_NAMES)
     ports = {}
-    if spec.publish and ns.role in ("server", "puppetdb"):
-        port = {"server": 8140, "puppetdb": 8081}[ns.role]
+    port = ROLES[ns.role].port
+    if spec.publish and port:
         ports = {f"{port}/tcp": ("127.0.0.1", None)}  # loopback only, a free port
     container = client.containers.create(
         image, name=f"{spec.name}-{ns.name}", hostname=ns.name, detach=True, init=True,
@@ -380,9 +377,9 @@ def _provision(lab: Lab, progress: Progress) -> None:
         with progress.step("PuppetDB running (`puppet resource service puppetdb ensure=running`)"):
             pdb_started.result()
     runners = [server, *agents]
-    services = ["puppet", "mcollective"] if broker else ["puppet"]
-    with progress.step(f"agent services started on {len(runners)} nodes ({', '.join(services)})"):
-        parallel([(n, svc) for n in runners for svc in services if n.role == "agent" or svc == "puppet"],
+    daemons = ["puppet", "mcollective"] if broker else ["puppet"]  # of each runner's services, those it starts
+    with progress.step(f"agent services started on {len(runners)} nodes ({', '.join(daemons)})"):
+        parallel([(n, svc) for n in runners for svc in ROLES[n.role].services if svc in daemons],
                  lambda job: puppet.service(job[0].executor, job[1], "running"))
     with progress.step("first catalog runs reported to PuppetDB"):
         wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)

@@ -11,15 +11,7 @@ from dataclasses import dataclass
 
 from ..core.errors import NodeNotFound
 from ..core.executor import Executor
-from ..ops import puppet
-from ..ops.postgres import PG_SSL
-
-
-def cert_paths(role: str, certname: str) -> tuple[str, str]:
-    """Where a host of this role keeps its own certificate and the CA bundle it trusts."""
-    if role == "postgres":
-        return f"{PG_SSL}/postgres.crt", f"{PG_SSL}/ca.pem"
-    return puppet.hostcert(certname), puppet.LOCALCACERT
+from .roles import cert_paths
 
 
 @dataclass(frozen=True)
@@ -50,7 +42,7 @@ class Site:
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
     def cert_paths(self, host: Host) -> tuple[str, str]:
-        return cert_paths("postgres" if host is self.postgres else "puppet", host.certname)
+        return cert_paths("postgres" if host is self.postgres else "agent", host.certname)
 
     @property
     def all_hosts(self) -> tuple[Host, ...]:

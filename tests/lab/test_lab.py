@@ -13,7 +13,7 @@ from regen.core.progress import Progress
 from regen.lab import lab as lab_lib
 from regen.lab.lab import LabSpec
 from regen.ops import mcollective, pki, puppet
-from regen.procedure.site import cert_paths
+from regen.procedure.roles import cert_paths
 from tests.conftest import lab_ca_fingerprint, lab_name
 from tests.unit.test_cli import ROOT
 

@@ -48,3 +48,16 @@ def test_every_image_is_built_after_its_parent():
     for name in ORDER:
         parent = PARENTS[name]
         assert parent is None or level_of[parent] < level_of[name]
+
+
+def test_a_role_is_one_type_with_its_image_folder_and_its_files():
+    from regen.core.config import IMAGES_DIR
+    from regen.ops import puppet
+    from regen.procedure.roles import ROLES, cert_paths
+
+    for role in ROLES.values():
+        assert (IMAGES_DIR / role.image / "Dockerfile").exists(), role.name
+    assert {n.role for n in LabSpec(agents=2).nodes()} == set(ROLES)
+    assert cert_paths("postgres", "postgres") == ("/etc/postgresql/ssl/postgres.crt", "/etc/postgresql/ssl/ca.pem")
+    assert cert_paths("agent", "agent-1") == (puppet.hostcert("agent-1"), puppet.LOCALCACERT)
+    assert ROLES["server"].aliases == ("puppet",) and {r.port for r in ROLES.values()} == {8140, 8081, None}

@@ -1,0 +1,48 @@
+"""A node role, one type: the image it runs, its main Debian package, its services, where it
+keeps its certificate, key and the CA bundle it trusts, the names it also answers to, the
+port a lab may publish. The lab builds nodes from it; the procedure and the proof read a
+host's files from it. Adding a role: one entry here and its image folder (then the steps
+that touch it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ops import puppet
+from ..ops.postgres import PG_SSL
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    image: str  # its folder under images/
+    package: str  # the Debian package whose version `lab.status` shows
+    services: tuple[str, ...]  # as `puppet resource service NAME` knows them, in start order
+    aliases: tuple[str, ...] = ()  # other names it answers to on the lab network
+    port: int | None = None  # what `lab.up --publish` publishes on 127.0.0.1
+    puppet_host: bool = True  # enrolled with the CA as a Puppet host (its files in the ssldir)
+
+    def cert(self, certname: str) -> str:
+        return puppet.hostcert(certname) if self.puppet_host else f"{PG_SSL}/{certname}.crt"
+
+    def key(self, certname: str) -> str:
+        return puppet.hostkey(certname) if self.puppet_host else f"{PG_SSL}/{certname}.key"
+
+    def bundle(self) -> str:
+        return puppet.LOCALCACERT if self.puppet_host else f"{PG_SSL}/ca.pem"
+
+
+ROLES: dict[str, Role] = {r.name: r for r in (
+    Role("server", "server", "puppetserver", ("puppetserver", "puppet"), aliases=("puppet",), port=8140),
+    Role("puppetdb", "puppetdb", "puppetdb", ("puppetdb", "puppet"), port=8081),
+    Role("postgres", "postgres", "postgresql", ("postgresql",), puppet_host=False),
+    Role("broker", "broker", "activemq", ("activemq",)),
+    Role("agent", "agent", "puppet-agent", ("puppet", "mcollective")),
+)}
+ORDER = tuple(ROLES)  # how nodes are listed
+
+
+def cert_paths(role: str, certname: str) -> tuple[str, str]:
+    """Where a host of this role keeps its own certificate and the CA bundle it trusts."""
+    r = ROLES[role]
+    return r.cert(certname), r.bundle()

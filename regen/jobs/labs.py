@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..core.commands import command
 from ..core.config import state_dir
 from ..core.progress import Progress
 from ..lab import engine
@@ -31,7 +32,7 @@ def fresh_lab(spec: LabSpec, progress: Progress, keep: bool = False) -> Iterator
         yield lab, verdict
     finally:
         if keep or not verdict.passed:
-            progress.say(f"lab {spec.name} kept (`invoke lab.down --name {spec.name}` removes it)")
+            progress.say(f"lab {spec.name} kept ({command('lab.down', name=spec.name)} removes it)")
         else:
             with progress.step(f"removing lab {spec.name}"):
                 remove(client, spec.name)

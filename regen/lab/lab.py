@@ -18,6 +18,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from ..core.commands import command
 from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
 from ..core.errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
 from ..core.executor import Executor
@@ -148,7 +149,7 @@ class Lab:
         if not lab.nodes:
             known = sorted(lab_names(client))
             hint = f" (labs up: {', '.join(known)})" if known else " (no lab is up)"
-            raise LabNotFound(f"no lab named {name!r}{hint}; start one with `invoke lab.up --name {name}`")
+            raise LabNotFound(f"no lab named {name!r}{hint}; start one with {command('lab.up', name=name)}")
         return lab
 
     @property
@@ -307,8 +308,8 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
     progress = progress or Progress()
     if _containers(client, spec.name) or spec.name in lab_names(client):
         raise LabExists(
-            f"lab {spec.name!r} is already up; use it (`invoke lab.status --name {spec.name}`), "
-            f"pick another --name, or remove it with `invoke lab.down --name {spec.name}`"
+            f"lab {spec.name!r} is already up; use it ({command('lab.status', name=spec.name)}), "
+            f"pick another --name, or remove it with {command('lab.down', name=spec.name)}"
         )
     roles = {ns.role for ns in spec.nodes()}
     images = {suite: ensure_images(client, suite, progress,
@@ -324,7 +325,7 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
         _provision(lab, progress)
     except BaseException:
         if keep:
-            progress.say(f"lab {spec.name} kept for inspection (`invoke lab.down --name {spec.name}` removes it)")
+            progress.say(f"lab {spec.name} kept for inspection ({command('lab.down', name=spec.name)} removes it)")
         else:
             progress.say(f"removing lab {spec.name} (use --keep to inspect a failed lab)")
             remove(client, spec.name)
@@ -438,7 +439,7 @@ def wait_for_reports(lab: Lab, certnames: list[str], since: str | None, timeout:
     try:
         return puppet.wait_reports(lab.puppetdb.executor, certnames, since, timeout, log=missing_log)
     except puppet.RunFailed as exc:
-        raise RegenLabError(f"{exc}; see `invoke lab.logs --name {lab.name} {exc.certnames[0]}`") from None
+        raise RegenLabError(f"{exc}; see {command('lab.logs', exc.certnames[0], name=lab.name)}") from None
 
 
 def remove(client: docker.DockerClient, name: str) -> dict[str, int]:

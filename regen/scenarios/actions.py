@@ -129,27 +129,22 @@ class AgentRun(Kind):
 
 
 class StopNode(Kind):
+    """A host down: its container stopped (its files stay); `start-node` boots it again."""
+
     name, fields = "stop-node", {"node": True}
+    done = "stopped"
 
     def describe(self, args) -> str:
-        return f"{args['node']}'s container stopped"
+        return f"{args['node']}'s container {self.done}"
 
     def run(self, runner, action) -> str:
         node = runner.lab.node(action.args["node"])
-        runner.lab.stop_node(node.name)
+        getattr(runner.lab, self.name.replace("-", "_"))(node.name)  # Lab.stop_node, Lab.start_node
         return f"{node.name}: {runner.lab.state(node)}"
 
 
-class StartNode(Kind):
-    name, fields = "start-node", {"node": True}
-
-    def describe(self, args) -> str:
-        return f"{args['node']}'s container started"
-
-    def run(self, runner, action) -> str:
-        node = runner.lab.node(action.args["node"])
-        runner.lab.start_node(node.name)
-        return f"{node.name}: {runner.lab.state(node)}"
+class StartNode(StopNode):
+    name, done = "start-node", "started"
 
 
 class MoveMaster(Kind):

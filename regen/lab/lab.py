@@ -372,7 +372,8 @@ def _provision(lab: Lab, progress: Progress) -> None:
             parallel(agents, lambda n: puppet.enroll(server.executor, n.executor, n.certname))
         if broker:
             with progress.step("ActiveMQ broker: keystore and truststore from its Puppet cert, started"):
-                start_broker(lab, broker)
+                mcollective.build_broker_stores(broker.executor, broker.certname)
+                mcollective.start_broker(broker.executor, BROKER_READY_TIMEOUT)  # a STOMP CONNECT over TLS answered
             with progress.step("MCollective: server keypair and admin client cert issued on the CA, installed"):
                 mcollective.install_credentials(server.executor, server.executor, [a.executor for a in agents])
         with progress.step("PuppetDB running (`puppet resource service puppetdb ensure=running`)"):
@@ -387,13 +388,6 @@ def _provision(lab: Lab, progress: Progress) -> None:
     if broker:
         with progress.step(f"`mco ping` answered by every agent ({len(agents)})"):
             wait_mco(lab, [a.certname for a in agents])
-
-
-def start_broker(lab: Lab, broker: Node) -> None:
-    """Build the broker's stores from its Puppet cert, start ActiveMQ, wait until a STOMP
-    CONNECT over TLS with a Puppet-CA client cert succeeds (what its HEALTHCHECK does too)."""
-    mcollective.build_broker_stores(broker.executor, broker.certname)
-    mcollective.start_broker(broker.executor, BROKER_READY_TIMEOUT)
 
 
 def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT) -> mcollective.Ping:

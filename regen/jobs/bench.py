@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import docker
@@ -74,7 +75,7 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
             if regen:
                 procedure.state_path(state_dir(), name).unlink(missing_ok=True)
                 t1 = time.monotonic()
-                result = regenerate(lab, Progress(quiet=True))
+                result = regenerate(lab, Progress(stream=io.StringIO()))  # its steps' lines dropped, its report shown
                 progress.show(f"\n== full regeneration of the {n}-agent lab: {time.monotonic() - t1:.1f}s, "
                       f"downtime {result.downtime_seconds}s, proof {'passed' if result.passed else 'FAILED'}")
         finally:

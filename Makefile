@@ -49,7 +49,7 @@ scenario: images
 	$(BIN)/invoke rehearse --scenario $(NAME)
 
 bench: images
-	$(BIN)/invoke bench.lab
+	$(BIN)/invoke bench.regen
 
 lint: setup
 	$(BIN)/ruff check regen tests tasks.py

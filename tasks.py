@@ -10,6 +10,7 @@
     invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME]
     invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
+    invoke bench.regen [--agents 3,10,30,100] [--seed-at 10]
 """
 
 from __future__ import annotations
@@ -197,11 +198,28 @@ def bench_lab(c, cold=False, agents="3,10", regen=True):
     bench_lib.run(cold=cold, sizes=sizes, regen=regen)
 
 
+@task(name="regen", help={"agents": "lab sizes, comma-separated (default: 3,10,30,100)",
+                          "seed_at": "the size at which the seed's literal sequence also runs (default: 10; 0: none)"})
+@friendly
+def bench_regen(c, agents="3,10,30,100", seed_at=10):
+    """Benchmark: at each lab size, lab up, each step, downtime, marginal agent, the lab's
+    CPU-seconds and memory per role; beside it, the seed's literal sequence on the same lab."""
+    try:
+        sizes = [int(a) for a in str(agents).split(",") if a.strip()]
+        seed_size = int(seed_at)
+    except ValueError:
+        raise Exit(f"error: --agents takes lab sizes like 3,10 and --seed-at a size, not {agents!r} / {seed_at!r}",
+                   code=2) from None
+    for n in sizes:
+        lab_lib.LabSpec.parse(f"bench-{n}", n)  # the same bounds as lab.up, before anything starts
+    bench_lib.regen(sizes, seed_size if seed_size in sizes else None)
+
+
 lab = Collection("lab", up, status, logs, down)
 regen = Collection("regen", regen_run, regen_rollback)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
-bench = Collection("bench", bench_lab)
+bench = Collection("bench", bench_lab, bench_regen)
 scenarios = Collection("scenarios", scenarios_list)
 ns = Collection(rehearse, lab, regen, images, engine, bench, scenarios)
 ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})

@@ -1,31 +1,22 @@
-"""Benchmarks that print figures (never timed tests): image builds, lab up, memory."""
+"""Benchmarks that print figures (never timed tests): image builds, lab up, memory, and
+the regeneration at several lab sizes beside the seed's literal sequence."""
 
 from __future__ import annotations
 
 import io
 import time
-
-import docker
+from dataclasses import dataclass, field
 
 from ..core.config import state_dir
 from ..core.console import table
 from ..core.progress import Progress
 from ..lab import engine, images
-from ..lab.lab import LabSpec, lab_names, remove, up
+from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
+from ..lab.metrics import MIB, lab_cpu, lab_memory, memory_mib
 from ..ops import mcollective
+from ..procedure import proven, seed
 from ..procedure import steps as procedure
 from .rehearsal import regenerate
-
-MIB = 1024 * 1024
-
-
-def memory_mib(client: docker.DockerClient, container: str) -> float:
-    """A container's memory as `docker stats` counts it (usage less inactive page cache)."""
-    stats = client.api.stats(container, stream=False)
-    mem = stats.get("memory_stats", {})
-    inner = mem.get("stats", {})
-    cache = inner.get("total_inactive_file", inner.get("inactive_file", 0))
-    return (mem.get("usage", 0) - cache) / MIB
 
 
 def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: bool = True) -> None:
@@ -80,3 +71,102 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
                       f"downtime {result.downtime_seconds}s, proof {'passed' if result.passed else 'FAILED'}")
         finally:
             remove(client, name)
+
+
+# --- bench.regen: the regeneration at several sizes, beside the seed's literal sequence -------------
+
+@dataclass
+class Measured:
+    """One regeneration of one lab: what the benchmark prints."""
+
+    agents: int
+    order: str  # "graph" (this procedure) or "seed" (the seed's literal sequence)
+    lab_up: float
+    wall: float
+    downtime: float | None
+    cpu: float  # CPU-seconds of every container of the lab during the regeneration
+    passed: bool
+    steps: dict[str, float] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    memory: dict[str, list[float]] = field(default_factory=dict)  # role -> each node's MiB, before the run
+
+
+def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: Progress) -> Measured:
+    containers = [node.container for node in lab.nodes]
+    memory: dict[str, list[float]] = {}
+    for node, mib in zip(lab.nodes, lab_memory(client, containers).values(), strict=True):
+        memory.setdefault(node.role, []).append(mib)
+    procedure.state_path(state_dir(), lab.name).unlink(missing_ok=True)
+    quiet = Progress(stream=progress.stream, out=io.StringIO())  # its steps' lines shown, its report not
+    before, t0 = lab_cpu(client, containers), time.monotonic()
+    options = {"steps": seed.steps(lab.broker is not None)} if order == "seed" else {}
+    result = proven.regenerate(site_of(lab), state_dir(), quiet, **options)
+    wall = time.monotonic() - t0
+    after = lab_cpu(client, containers)
+    return Measured(n, order, lab_up, wall, result.downtime_seconds, sum(after[c] - before[c] for c in containers),
+                    result.passed, {s.id: s.seconds for s in result.steps if s.result == "done"},
+                    {s.id: s.title for s in result.steps}, memory)
+
+
+def regen(sizes: list[int], seed_at: int | None, progress: Progress | None = None) -> list[Measured]:
+    """For each size: a lab up (timed), its memory per role, the full regeneration with its
+    proof (each step, the downtime, the lab's CPU-seconds); at ``seed_at`` agents the seed's
+    literal sequence then runs on the same lab, now as it was (same shape, same services).
+    Prints the figures as they come and the tables at the end; every lab is removed."""
+    progress = progress or Progress()
+    client = engine.ensure(progress)
+    images.ensure_images(client, "bookworm", progress)
+    runs: list[Measured] = []
+    for n in sizes:
+        name = f"bench-{n}"
+        if name in lab_names(client):
+            remove(client, name)
+        try:
+            t0 = time.monotonic()
+            lab = up(client, LabSpec(name=name, agents=n), progress)
+            lab_up = time.monotonic() - t0
+            time.sleep(5)  # the first runs' page cache and JVM allocations settle
+            for order in ("graph", "seed") if n == seed_at else ("graph",):
+                m = _regenerate(client, lab, order, n, lab_up, progress)
+                runs.append(m)
+                progress.show(f"{n} agents, {order}: lab up {lab_up:.1f}s, regeneration {m.wall:.1f}s, downtime "
+                              f"{m.downtime}s, lab CPU {m.cpu:.0f} s, proof {'passed' if m.passed else 'FAILED'}")
+        finally:
+            remove(client, name)
+    progress.show(tables(runs))
+    return runs
+
+
+def tables(runs: list[Measured]) -> str:
+    ours = [m for m in runs if m.order == "graph"]
+    out = ["", "== full regeneration, by lab size (this machine; CPU: every container of the lab)"]
+    rows = []
+    for i, m in enumerate(ours):
+        prev = ours[i - 1] if i else None
+        slope = (f"{(m.downtime - prev.downtime) / (m.agents - prev.agents):.2f}"
+                 if prev and m.downtime is not None and prev.downtime is not None and m.agents != prev.agents else "-")
+        mem = sum(sum(v) for v in m.memory.values())
+        rows.append((m.agents, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
+                     f"{m.cpu / m.agents:.1f}", f"{mem / 1024:.2f}", "passed" if m.passed else "FAILED"))
+    out.append(table(rows, ["agents", "lab up s", "regen s", "downtime s", "marginal agent s", "CPU s",
+                            "CPU s/agent", "memory GiB", "proof"]))
+    ids = list(dict.fromkeys(i for m in ours for i in m.steps))
+    titles = {i: t for m in ours for i, t in m.titles.items()}
+    out += ["", "== each step's time (s), by lab size; steps after 1.8 run side by side where they can"]
+    out.append(table([(i, titles.get(i, "")[:50], *(f"{m.steps[i]:.1f}" if i in m.steps else "-" for m in ours))
+                      for i in ids], ["step", "title", *(f"{m.agents} agents" for m in ours)]))
+    roles = list(dict.fromkeys(r for m in ours for r in m.memory))
+    out += ["", "== memory per node (MiB, mean of the role's nodes), before the regeneration"]
+    out.append(table([(r, *(f"{sum(m.memory[r]) / len(m.memory[r]):.0f}" if r in m.memory else "-" for m in ours))
+                      for r in roles], ["role", *(f"{m.agents} agents" for m in ours)]))
+    for literal in (m for m in runs if m.order == "seed"):
+        graph = next(m for m in ours if m.agents == literal.agents)
+        ratio = f"{literal.downtime / graph.downtime:.1f}x" if literal.downtime and graph.downtime else "-"
+        out += ["", f"== the seed's literal sequence beside this procedure, {literal.agents} agents, same lab"]
+        out.append(table([("seed (one after another)", f"{literal.wall:.1f}", f"{literal.downtime}",
+                           f"{literal.cpu:.0f}", "passed" if literal.passed else "FAILED"),
+                          ("this procedure (graph)", f"{graph.wall:.1f}", f"{graph.downtime}", f"{graph.cpu:.0f}",
+                           "passed" if graph.passed else "FAILED")],
+                         ["order", "regen s", "downtime s", "CPU s", "proof"]))
+        out.append(f"downtime ratio seed / this procedure: {ratio}")
+    return "\n".join(out)

@@ -320,8 +320,8 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
         with progress.step(f"lab {spec.name}: network and {len(spec.nodes())} containers"):
             client.networks.create(lab.network, driver="bridge", internal=not spec.publish,
                                    labels={LABEL_LAB: spec.name})
-            for ns in spec.nodes():
-                _create_node(client, spec, ns, images[spec.suite_of(ns.role)][ROLES[ns.role].image].tag)
+            parallel(spec.nodes(), lambda ns: _create_node(client, spec, ns,
+                                                            images[spec.suite_of(ns.role)][ROLES[ns.role].image].tag))
         _provision(lab, progress)
     except BaseException:
         if keep:
@@ -359,30 +359,36 @@ def _provision(lab: Lab, progress: Progress) -> None:
     agents = lab.agents
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
-    hosts = [pdb, *([broker] if broker else [])]
-    names = " and ".join(n.name for n in hosts)
-    with progress.step(f"PostgreSQL: certificate from the lab's CA, TLS on; {names} enrolled"):
-        parallel([lambda: postgres_tls(server.executor, pg.executor),
-                  *(lambda n=n: puppet.enroll(server.executor, n.executor, n.certname) for n in hosts)],
-                 lambda f: f())
-    # PuppetDB's JVM start is the long pole: the agents enroll and MCollective is set up meanwhile.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # PuppetDB's JVM start is the long pole: it starts once PostgreSQL has its cert and the
+    # PuppetDB host is enrolled; the agents and the broker enroll, and MCollective is set
+    # up, meanwhile.
+    others = [*([broker] if broker else []), *agents]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pg_tls = pool.submit(postgres_tls, server.executor, pg.executor)
+        pdb_enrolled = pool.submit(enroll, lab, [pdb])
+        others_enrolled = pool.submit(enroll, lab, others)
+        credentials = pool.submit(mcollective.install_credentials, server.executor, server.executor,
+                                  [a.executor for a in agents]) if broker else None
+        with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; puppetdb enrolled"):
+            pg_tls.result()
+            pdb_enrolled.result()
         pdb_started = pool.submit(start_puppetdb, lab, pdb)
-        with progress.step(f"{len(agents)} agents enrolled (request, sign on the CA, download)"):
-            parallel(agents, lambda n: puppet.enroll(server.executor, n.executor, n.certname))
-        if broker:
+        with progress.step(f"{' and '.join(filter(None, [f'{len(agents)} agents', broker and 'the broker']))} "
+                           "enrolled (`puppet ssl bootstrap`, signed on the CA as they ask)"):
+            others_enrolled.result()
+        if broker and credentials:
             with progress.step("ActiveMQ broker: keystore and truststore from its Puppet cert, started"):
                 mcollective.build_broker_stores(broker.executor, broker.certname)
                 mcollective.start_broker(broker.executor, BROKER_READY_TIMEOUT)  # a STOMP CONNECT over TLS answered
             with progress.step("MCollective: server keypair and admin client cert issued on the CA, installed"):
-                mcollective.install_credentials(server.executor, server.executor, [a.executor for a in agents])
-        with progress.step("PuppetDB running (`puppet resource service puppetdb ensure=running`)"):
+                credentials.result()
+        with progress.step("PuppetDB running (`/etc/init.d/puppetdb start`)"):
             pdb_started.result()
     runners = [server, *agents]
     daemons = ["puppet", "mcollective"] if broker else ["puppet"]  # of each runner's services, those it starts
     with progress.step(f"agent services started on {len(runners)} nodes ({', '.join(daemons)})"):
         parallel([(n, svc) for n in runners for svc in ROLES[n.role].services if svc in daemons],
-                 lambda job: puppet.service(job[0].executor, job[1], "running"))
+                 lambda job: puppet.start(job[0].executor, job[1]))
     with progress.step("first catalog runs reported to PuppetDB"):
         wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)
     if broker:
@@ -400,8 +406,15 @@ def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT
                                  log=lambda: "\n".join(mcollective.errors_of(daemons, broker)))
 
 
+def enroll(lab: Lab, nodes: list[Node]) -> None:
+    """Nodes enrolled as an operator does: each requests with `puppet ssl bootstrap`, and
+    their requests, and only theirs, are signed on the CA as they arrive."""
+    puppet.enroll_all(lab.server.executor, lab.server.certname,
+                      [(n.certname, lambda n=n: puppet.bootstrap(n.executor)) for n in nodes])
+
+
 def start_puppetdb(lab: Lab, pdb: Node) -> None:
-    puppet.service(pdb.executor, "puppetdb", "running")
+    puppet.start(pdb.executor, "puppetdb")
     wait_ready(lab, pdb, PUPPETDB_READY_TIMEOUT)
 
 

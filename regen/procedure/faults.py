@@ -5,7 +5,7 @@ replaces one step by the same step done wrong, with the operator's real commands
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..ops import mcollective, puppet, puppetdb
 from . import steps as procedure
@@ -27,7 +27,7 @@ def _agents_step_with(clean_for: dict[str, Callable[[Host], object]]) -> Callabl
         if host.name in clean_for:
             clean_for[host.name](host)
         else:
-            puppet.ssl_clean(host.executor)
+            procedure.clean_ssldir(host)
 
     return lambda ctx: procedure.agents_step(ctx, clean=clean)
 
@@ -46,7 +46,7 @@ def _rm_keeping_crl(host: Host) -> None:
 def _agent_fault(clean: Callable[[Host], None]) -> Callable[[Step, str | None], Step]:
     def make(step: Step, node: str | None) -> Step:
         assert node is not None
-        return Step(step.id, step.title, _agents_step_with({node: clean}), step.check)
+        return replace(step, run=_agents_step_with({node: clean}))
 
     return make
 
@@ -55,14 +55,14 @@ def _daemon_left_running(step: Step, node: str | None) -> Step:
     def run(ctx: procedure.Context) -> str:
         return procedure.agents_step(ctx, restart=lambda host: host.name != node)
 
-    return Step(step.id, step.title + f" [fault: {node}'s daemon left running]", run, step.check)
+    return replace(step, title=step.title + f" [fault: {node}'s daemon left running]", run=run)
 
 
 def _drop_alt_names(step: Step, node: str | None) -> Step:
     # `puppetserver ca setup` with no --subject-alt-names adds `puppet` by itself: the
     # mistake is giving only the certname
-    return Step(step.id, step.title + " [fault: no alt names]",
-                lambda ctx: procedure.new_ca(ctx, alt_names=[ctx.site.ca.certname]), step.check)
+    return replace(step, title=step.title + " [fault: no alt names]",
+                   run=lambda ctx: procedure.new_ca(ctx, alt_names=[ctx.site.ca.certname]))
 
 
 def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
@@ -72,7 +72,7 @@ def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
         ctx.ca.run(["sh", "-c", 'chown -R root:root "$1" && chmod -R go-rwx "$1"', "sh", puppet.CADIR])
         return detail + f"; [fault] chown -R root:root {puppet.CADIR}"
 
-    return Step(step.id, step.title + " [fault: the new CA's files left owned by root]", run, step.check)
+    return replace(step, title=step.title + " [fault: the new CA's files left owned by root]", run=run)
 
 
 PUPPETDB_SSL = "/etc/puppetdb/ssl"
@@ -95,7 +95,7 @@ def _puppetdb_trusts_old_ca(step: Step, node: str | None) -> Step:
 
         return procedure.puppetdb_reenroll(ctx, trust=trust)
 
-    return Step(step.id, step.title + " [fault: PuppetDB keeps trusting the old CA]", run, step.check)
+    return replace(step, title=step.title + " [fault: PuppetDB keeps trusting the old CA]", run=run)
 
 
 _IMPORT_NEW_CA = r"""
@@ -130,7 +130,7 @@ def _broker_truststore_kept(step: Step, node: str | None) -> Step:
 
         return procedure.broker_redo(ctx, stores=stores)
 
-    return Step(step.id, step.title + " [fault: the broker's old truststore kept]", run, step.check)
+    return replace(step, title=step.title + " [fault: the broker's old truststore kept]", run=run)
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (

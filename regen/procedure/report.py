@@ -59,14 +59,21 @@ def build(state: RunState, proofs: list[ProofResult]) -> Report:
         lab=state.lab, mode=state.mode, agents=state.agents, started=state.started, finished=state.finished,
         downtime_from=start, downtime_to=end,
         downtime_seconds=round((b - a).total_seconds(), 1) if a and b else None,
-        steps=[replace(s, detail=redact_keys(s.detail)) for s in state.steps],
+        # by start time: steps that ran side by side show as overlapping spans
+        steps=[replace(s, detail=redact_keys(s.detail)) for s in sorted(state.steps, key=lambda s: s.started)],
         proofs=[replace(p, evidence=redact_keys(p.evidence)) for p in proofs],
     )
 
 
 def summary(report: Report) -> str:
-    steps = table([(s.id, s.title[:60], s.result, f"{s.seconds:.1f}s") for s in report.steps],
-                  ["step", "title", "result", "time"])
+    t0 = _parse(report.steps[0].started) if report.steps else None
+
+    def at(ts: str) -> str:
+        t = _parse(ts)
+        return f"{(t - t0).total_seconds():.1f}" if t and t0 else "-"
+
+    steps = table([(s.id, s.title[:60], s.result, at(s.started), at(s.ended), f"{s.seconds:.1f}s")
+                   for s in report.steps], ["step", "title", "result", "from", "to", "time"])
     proofs = table([(p.id, p.name, p.verdict.upper(), p.claim) for p in report.proofs],
                    ["proof", "name", "verdict", "claim"])
     back = "server back under the old CA" if report.mode == "rollback" else "last agent back"

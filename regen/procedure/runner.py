@@ -1,13 +1,16 @@
 """The procedure's runner: Steps with a check that tells whether their effect is already
-there, the run's state (persisted after every step, owner-only), and ``execute``, which runs
-each step not done yet, times it, records it, and stops on the first failure. Resume is
-running ``execute`` again on the saved state."""
+there and the steps they need, the run's state (persisted after every step, owner-only),
+and ``execute``, which runs each step not done yet as soon as the steps it needs are done
+(several side by side), times it, records it, and starts nothing more after a failure.
+Resume is running ``execute`` again on the saved state."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,42 +169,96 @@ class Context:
         return [self.site.agent(a) for a in self.state.agents]
 
 
+PREVIOUS = ("<",)  # a Step's default ``needs``: the step before it in its procedure
+
+
 @dataclass(frozen=True)
 class Step:
+    """One step of a procedure. ``needs``: the ids of the steps that must be done before it
+    starts (by default the one before it in the list); a need that is not in the run (a
+    step skipped, or left out where the site has no MCollective) is taken as met."""
+
     id: str
     title: str
     run: Callable[[Context], str | None]
     check: Callable[[Context], bool] = lambda ctx: False
+    needs: tuple[str, ...] = PREVIOUS
+
+
+def needs_of(steps: tuple[Step, ...]) -> dict[str, set[str]]:
+    """Each step's needs among these steps (``PREVIOUS`` resolved, needs not in the run dropped)."""
+    ids = [s.id for s in steps]
+    out: dict[str, set[str]] = {}
+    for i, step in enumerate(steps):
+        wanted = [ids[i - 1]] if step.needs == PREVIOUS and i else [] if step.needs == PREVIOUS else step.needs
+        out[step.id] = {n for n in wanted if n in ids}
+    return out
 
 
 def state_path(state_root: Path, lab: str) -> Path:
     return state_root / "runs" / f"{lab}.json"
 
 
-def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str | None = None) -> None:
-    """Each step not done yet: checked (already done?), run, timed, recorded in the state
-    file; a failed step is recorded and re-raised; the state is finished at the end."""
-    state, progress = ctx.state, ctx.progress
-    for step in steps:
-        if step.id in state.done:
-            continue
-        started, t0 = now(), time.monotonic()
-        title = f"step {step.id}: {step.title}"
-        with progress.step(title):
-            try:
-                if step.check(ctx):
-                    result, detail = "skipped", "already done"
-                else:
-                    result, detail = "done", step.run(ctx) or ""
-            except Exception as exc:
-                state.steps.append(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
-                                              "failed", pki.redact_keys(str(exc))[:2000]))
-                state.save(path)
-                raise
-        state.steps.append(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
-                                      result, pki.redact_keys(detail)))
-        state.save(path)
-        if stop_after == step.id:
-            raise Interrupted(f"stopped after step {step.id} as asked; continue with --resume")
+def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str | None = None,
+            workers: int = 8) -> None:
+    """Each step not done yet, as soon as the steps it needs are done: checked (already
+    done?), run, timed, recorded in the state file. After a failure nothing new starts;
+    the steps running beside it finish and are recorded, then the first error is raised.
+    ``stop_after``: only the steps up to that one (in the procedure's order) run, then
+    Interrupted. The state is finished when every step is done."""
+    state = ctx.state
+    needs = needs_of(steps)
+    order = [s.id for s in steps]
+    last = order.index(stop_after) if stop_after in order else len(order) - 1
+    todo = {s.id: s for s in steps[: last + 1] if s.id not in state.done}
+    done = set(state.done) | {i for i in order if i not in todo and order.index(i) <= last}
+    lock = threading.Lock()
+    running: dict[Future, Step] = {}
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while True:
+            if failure is None:
+                for step_id in [i for i in order if i in todo]:
+                    if needs[step_id] <= done:
+                        step = todo.pop(step_id)
+                        running[pool.submit(_attempt, ctx, step, path, lock)] = step
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    done.add(step.id)
+                elif failure is None:
+                    failure = error
+    if failure is not None:
+        raise failure
+    if todo:  # unreachable needs: a bug in a procedure's definition, never an operator's doing
+        raise RegenLabError(f"steps {', '.join(todo)} need steps that never ran")
+    if stop_after in order:
+        raise Interrupted(f"stopped after step {stop_after} as asked; continue with --resume")
     state.finished = now()
     state.save(path)
+
+
+def _attempt(ctx: Context, step: Step, path: Path, lock: threading.Lock) -> None:
+    """One step: checked, run, timed; its result recorded (and the state saved) under the lock."""
+    started, t0 = now(), time.monotonic()
+    with ctx.progress.step(f"step {step.id}: {step.title}"):
+        try:
+            if step.check(ctx):
+                result, detail = "skipped", "already done"
+            else:
+                result, detail = "done", step.run(ctx) or ""
+        except Exception as exc:
+            with lock:
+                ctx.state.steps.append(StepResult(step.id, step.title, started, now(),
+                                                  round(time.monotonic() - t0, 2), "failed",
+                                                  pki.redact_keys(str(exc))[:2000]))
+                ctx.state.save(path)
+            raise
+    with lock:
+        ctx.state.steps.append(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
+                                          result, pki.redact_keys(detail)))
+        ctx.state.save(path)

@@ -10,8 +10,14 @@ master has moved, its new name, which every re-enrolled host is then pointed at)
 Step 2 (extensions): PostgreSQL's cert, the PuppetDB host re-enrolled and restarted; where
 the site has MCollective, the ActiveMQ broker re-enrolled with its keystore and truststore
 rebuilt, and a new MCollective server keypair and admin client cert.
-Step 3 (agents): each agent stopped, cleaned (with its local CA and CRL), re-enrolled,
-started, concurrently with a bound; then every ``mcollectived`` restarted (3.m).
+Step 3 (agents): each agent stopped, cleaned (with its local CA and CRL), re-enrolled
+(``puppet ssl bootstrap``, the requests signed on the CA as they arrive), concurrently with a
+bound; 3.s starts them once PuppetDB is back; every ``mcollectived`` restarted (3.m).
+
+The steps form a graph (``Step.needs``): once Puppet Server answers under the new CA,
+PostgreSQL and PuppetDB (2.1, 2.2), the broker (2.3), the MCollective keys (2.4) and the
+agents' re-enrolment (3) run side by side; the agents' services start (3.s) once PuppetDB
+is back, since their first runs store facts and reports there.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from .runner import (  # noqa: F401 (re-exported: the procedure's types, for its
 )
 from .site import Host, Site
 
-AGENT_PARALLEL = 4
+AGENT_PARALLEL = 8
 MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
 MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
 DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -67,17 +73,30 @@ def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
     return pki.chain_to(pki.load_certs(res.stdout.encode())[0], pki.load_certs(bundle_pem)) is not None
 
 
-def reenroll(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
-    """Clean a host's ssldir with its local CA and CRL, request, sign, download; first
-    pointed at the master's new name if it moved. ``clean`` replaces the cleaning (a
-    scenario's fault: what an operator gets wrong)."""
+def clean_ssldir(host: Host) -> None:
+    """The seed's "delete everything in the SSL directory": the host's cert, key and
+    requests, its local CA bundle and its CRL (what `puppet ssl clean --localca` removes)."""
+    host.executor.run(["sh", "-c", 'rm -rf "$1"/*', "sh", puppet.SSLDIR])
+
+
+def prepare(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
+    """A host made ready to request: pointed at the master's new name if it moved, its
+    ssldir emptied. ``clean`` replaces the cleaning (a scenario's fault: what an operator
+    gets wrong)."""
     if ctx.state.server_name:
         puppet.set_server(host.executor, ctx.state.server_name)
-    if clean is None:
-        puppet.ssl_clean(host.executor)
-    else:
-        clean(host)
-    puppet.enroll(ctx.ca, host.executor, host.certname, sign=not ctx.autosign)
+    (clean or clean_ssldir)(host)
+
+
+def reenroll(ctx: Context, host: Host) -> None:
+    """One host cleaned; it requests with ``puppet ssl bootstrap`` while the CA signs its
+    request (unless autosign)."""
+
+    def job() -> None:
+        prepare(ctx, host)
+        puppet.bootstrap(host.executor)
+
+    puppet.enroll_all(ctx.ca, ctx.site.ca.certname, [(host.certname, job)], sign=not ctx.autosign)
 
 
 # --- step 0: what the proof needs from before ----------------------------------------------
@@ -169,16 +188,16 @@ def backup_done(ctx: Context) -> bool:
 
 
 def stop_master_agent(ctx: Context) -> str:
-    puppet.service(ctx.ca, "puppet", "stopped")
-    return "puppet resource service puppet ensure=stopped"
+    puppet.stop(ctx.ca, "puppet")
+    return "/etc/init.d/puppet stop"
 
 
 def stop_server(ctx: Context) -> str:
     """1.3 (and a rollback's r.1): the downtime starts at the first stop."""
     times = ctx.state.facts.times
     times.server_stopped_at = times.server_stopped_at or now()
-    puppet.service(ctx.ca, "puppetserver", "stopped")
-    return "puppet resource service puppetserver ensure=stopped"
+    puppet.stop(ctx.ca, "puppetserver")
+    return "/etc/init.d/puppetserver stop"
 
 
 def wipe(ctx: Context) -> str:
@@ -221,12 +240,12 @@ def new_ca_done(ctx: Context) -> bool:
 def start_server(ctx: Context) -> str:
     puppet.start_server(ctx.ca)
     ctx.state.facts.new_ca_fingerprint = fingerprint_of_ca(ctx) or ""
-    return "puppet resource service puppetserver ensure=running (returns when ready)"
+    return "/etc/init.d/puppetserver start (returns when ready)"
 
 
 def start_master_agent(ctx: Context) -> str:
-    puppet.service(ctx.ca, "puppet", "running")
-    return "puppet resource service puppet ensure=running"
+    puppet.start(ctx.ca, "puppet")
+    return "/etc/init.d/puppet start"
 
 
 # --- step 2: extensions -----------------------------------------------------------------
@@ -241,29 +260,35 @@ def postgres_done(ctx: Context) -> bool:
 
 
 def puppetdb_reenroll(ctx: Context, trust: Callable[[Host], str] | None = None) -> str:
-    """2.2: the PuppetDB host re-enrolled; PuppetDB's SSL configuration (jetty.ini) pointed
-    at the host's new cert, key and CA bundle, as PuppetDB's ssl-setup does; restarted.
-    ``trust`` replaces that configuration (a scenario's fault) and says what it did."""
+    """2.2: PuppetDB stopped, its host re-enrolled; PuppetDB's SSL configuration (jetty.ini)
+    pointed at the host's new cert, key and CA bundle, as PuppetDB's ssl-setup does. It
+    starts in 2.5, once PostgreSQL serves its new cert (PuppetDB verifies it against the
+    host's CA bundle). ``trust`` replaces that configuration (a scenario's fault) and says
+    what it did."""
     host = ctx.site.puppetdb
-    puppet.service(host.executor, "puppetdb", "stopped")
+    puppet.stop(host.executor, "puppetdb")
     reenroll(ctx, host)
     configured = trust(host) if trust else puppetdb.configure_ssl(host.executor, host.certname)
-    puppet.service(host.executor, "puppetdb", "running")
-    return f"stopped, ssl clean --localca, request, sign, download; {configured}; started (running)"
+    return f"stopped, ssldir emptied, ssl bootstrap (request signed on the CA); {configured}"
 
 
 def puppetdb_done(ctx: Context) -> bool:
     host = ctx.site.puppetdb
     return _host_chains_to_new_ca(ctx, host, puppet.hostcert(host.certname)) and \
-        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.certname) and \
-        puppet.puppetdb_state(host.executor) == "running"
+        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.certname)
+
+
+def start_puppetdb(ctx: Context) -> str:
+    """2.5: PuppetDB started with its new cert (its init script returns when it is ready)."""
+    puppet.start(ctx.site.puppetdb.executor, "puppetdb")
+    return f"/etc/init.d/puppetdb start: {puppet.puppetdb_state(ctx.site.puppetdb.executor)}"
 
 
 def broker_redo(ctx: Context, stores: Callable[[Host], str] | None = None) -> str:
     """2.3: the broker host re-enrolled; its keystore and truststore rebuilt; restarted.
     ``stores`` replaces the rebuilding of the stores (a scenario's fault)."""
     host = ctx.site.broker
-    puppet.service(host.executor, "activemq", "stopped")
+    puppet.stop(host.executor, "activemq")
     reenroll(ctx, host)
     if stores:
         built = stores(host)
@@ -317,26 +342,41 @@ def mco_restart(ctx: Context) -> str:
 
 def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
                 restart: Callable[[Host], bool] = lambda host: True) -> str:
-    """3: each agent's service stopped, the agent re-enrolled, its service started. A
-    scenario's fault may replace the cleaning or leave a daemon running (``restart``)."""
+    """3: each agent's service stopped and the agent re-enrolled, side by side, its request
+    signed on the CA as it arrives. A scenario's fault may replace the cleaning or leave a
+    daemon running (``restart``)."""
     done_before = set(ctx.state.facts.agents_done)
     todo = [a for a in ctx.agents() if a.name not in done_before]
     mark = puppet.ca_log_mark(ctx.ca)
 
-    def one(host: Host) -> None:
-        start = time.monotonic()
-        if restart(host):
-            puppet.service(host.executor, "puppet", "stopped")
-        reenroll(ctx, host, clean)
-        if restart(host):
-            puppet.service(host.executor, "puppet", "running")
-        ctx.state.facts.agents_done.append(host.name)
-        ctx.progress.say(f"  {host.name}: re-enrolled, service running ({time.monotonic() - start:.1f}s)")
+    def work(host: Host) -> Callable[[], None]:
+        def run() -> None:
+            if restart(host):
+                puppet.stop(host.executor, "puppet")
+            prepare(ctx, host, clean)
+        return run
 
-    parallel(todo, one, limit=AGENT_PARALLEL)
+    def recorded(host: Host, run: Callable[[], None]) -> Callable[[], None]:
+        def job() -> None:
+            start = time.monotonic()
+            run()
+            puppet.bootstrap(host.executor)
+            ctx.state.facts.agents_done.append(host.name)
+            ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - start:.1f}s)")
+        return job
+
+    puppet.enroll_all(ctx.ca, ctx.site.ca.certname, [(h.certname, recorded(h, work(h))) for h in todo],
+                      sign=not ctx.autosign, limit=AGENT_PARALLEL)
     signed = puppet.ca_signed_since(ctx.ca, mark).describe([a.certname for a in todo])
     return f"{len(todo)} agents re-enrolled" + \
         (f" ({len(done_before)} were done before)" if done_before else "") + f"; {signed}"
+
+
+def agents_start(ctx: Context) -> str:
+    """3.s: every re-enrolled agent's service started (a running one is left as it is):
+    its first run stores facts and a report in PuppetDB, so this waits for 2.2."""
+    parallel(ctx.agents(), lambda h: puppet.start(h.executor, "puppet"), limit=AGENT_PARALLEL)
+    return f"/etc/init.d/puppet start on {len(ctx.agents())} agents"
 
 
 def agents_back(ctx: Context) -> str:
@@ -363,22 +403,39 @@ def signing_policy_done(ctx: Context) -> bool:
 
 
 def ca_clean_agents(ctx: Context) -> str:
-    """The seed's partial case: `puppetserver ca clean` revokes the old certs (CRL)."""
-    for host in ctx.agents():
-        ctx.ca.run(["puppetserver", "ca", "clean", "--certname", host.certname])
-    return "puppetserver ca clean --certname " + ",".join(a.certname for a in ctx.agents())
+    """The seed's partial case: the old certs revoked (on the CRL) and removed on the CA,
+    as `puppetserver ca clean` does, for every agent of the run in two API calls."""
+    names = [host.certname for host in ctx.agents()]
+    puppet.ca_clean(ctx.ca, ctx.site.ca.certname, names)
+    return "revoked and deleted on the CA (what `puppetserver ca clean --certname` does): " + ",".join(names)
 
 
 # --- the procedures ----------------------------------------------------------------------
 
+# Once Puppet Server answers (1.8), PostgreSQL's cert and PuppetDB's host go first, side
+# by side: PuppetDB's restart (2.5) is the long pole that the agents' first runs wait for.
+# The broker, the MCollective keys and the agents follow once PuppetDB's host is
+# re-enrolled, side by side with PuppetDB's start: on separate hosts that costs nothing
+# (the agents wait for 2.5 anyway); on one box it leaves PuppetDB's branch the CPU first.
 EXTENSIONS = (
-    Step("2.1", "PostgreSQL: certificate from the new CA", postgres_cert, postgres_done),
-    Step("2.2", "PuppetDB host re-enrolled, PuppetDB restarted", puppetdb_reenroll, puppetdb_done),
-    Step("2.3", "ActiveMQ broker re-enrolled, keystore and truststore rebuilt, restarted", broker_redo, broker_done),
+    Step("2.1", "PostgreSQL: certificate from the new CA", postgres_cert, postgres_done, needs=("1.8",)),
+    Step("2.2", "PuppetDB stopped, its host re-enrolled, jetty.ini on the new cert", puppetdb_reenroll,
+         puppetdb_done, needs=("1.8",)),
+    Step("2.3", "ActiveMQ broker re-enrolled, keystore and truststore rebuilt, restarted", broker_redo, broker_done,
+         needs=("1.8", "2.2")),
     Step("2.4", "MCollective: new server keypair and admin client cert installed", mco_credentials,
-         mco_credentials_done),
+         mco_credentials_done, needs=("1.8", "2.2")),
+    Step("2.5", "PuppetDB started (once PostgreSQL has its new cert)", start_puppetdb,
+         lambda ctx: puppet.puppetdb_state(ctx.site.puppetdb.executor) == "running", needs=("2.1", "2.2")),
 )
-MCO_RESTART = Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart)
+AGENTS = (
+    Step("3", "agents: stop, clean (with local CA and CRL), request, sign", agents_step,
+         lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents), needs=("1.8", "2.2", "p.1")),
+    Step("3.s", "agents' services started (once PuppetDB is back)", agents_start, needs=("3", "2.5")),
+    Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back, needs=("3.s",)),
+    Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart,
+         needs=("3", "2.3", "2.4")),
+)
 
 FULL = (
     Step("0", "record the old CA, the master's alt names, one agent's old credentials", record_before,
@@ -391,24 +448,19 @@ FULL = (
     Step("1.5", "new CA and master cert (`puppetserver ca setup`, its alt names)", new_ca, new_ca_done),
     Step("1.8", "start Puppet Server", start_server,
          lambda ctx: puppet.server_status(ctx.ca) == "running"),
-    Step("1.9", "start the master's agent service", start_master_agent,
-         lambda ctx: puppet.service_running(ctx.ca, "puppet")),
     *EXTENSIONS,
-    Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
-         lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents)),
-    Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back),
-    MCO_RESTART,
+    # the master's agent too starts once PuppetDB is back: its first run stores there
+    Step("1.9", "start the master's agent service", start_master_agent,
+         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5")),
+    *AGENTS,
 )
 
 PARTIAL = (
     Step("0", "record the CA and the agents' old credentials", record_before,
          lambda ctx: bool(ctx.state.facts.before.ca_fingerprint)),
     Step("p.0", "the CA's signing policy is this run's (autosign or by hand)", signing_policy, signing_policy_done),
-    Step("p.1", "revoke the agents' certs on the CA (`puppetserver ca clean`)", ca_clean_agents),
-    Step("3", "agents: stop, clean (with local CA and CRL), request, sign, start", agents_step,
-         lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents)),
-    Step("3.w", "each agent's first run with its new cert reported to PuppetDB", agents_back),
-    MCO_RESTART,
+    Step("p.1", "revoke and remove the agents' certs on the CA (`puppetserver ca clean`)", ca_clean_agents),
+    *AGENTS,
 )
 
 

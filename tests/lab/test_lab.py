@@ -94,6 +94,33 @@ def test_services_stop_and_start_with_the_operators_command(lab):
     assert puppet.service_running(agent, "puppet")
 
 
+def test_the_init_scripts_stop_and_start_as_ensure_does_and_start_leaves_a_running_agent_be(lab):
+    agent = lab.agents[1].executor
+    puppet.stop(agent, "puppet")
+    assert not puppet.service_running(agent, "puppet")
+    puppet.start(agent, "puppet")
+    pid = agent.run(["cat", "/run/puppet/agent.pid"]).stdout
+    puppet.start(agent, "puppet")  # `/etc/init.d/puppet start` alone exits 1 on a running agent
+    assert puppet.service_running(agent, "puppet") and agent.run(["cat", "/run/puppet/agent.pid"]).stdout == pid
+
+
+def test_enrolling_signs_the_expected_requests_and_leaves_a_strangers_unsigned(lab):
+    """The run's hosts are signed by name as their requests arrive; a request nobody
+    expected (a stranger on the network) stays pending for the operator to judge."""
+    ca, host = lab.server.executor, lab.agents[0].executor
+    suffix = str(time.monotonic_ns())[-6:]
+    stranger, newcomer = f"stranger-{suffix}", f"newcomer-{suffix}"
+    host.run(["puppet", "ssl", "submit_request", "--certname", stranger, "--ssldir", f"/tmp/{stranger}"])
+    assert stranger in puppet.pending_requests(ca)
+    bootstrap = ["puppet", "ssl", "bootstrap", "--certname", newcomer, "--ssldir", f"/tmp/{newcomer}",
+                 "--waitforcert", "1", "--maxwaitforcert", "60"]
+    puppet.enroll_all(ca, lab.server.certname, [(newcomer, lambda: host.run(bootstrap, timeout=120))])
+    assert host.run(["test", "-s", f"/tmp/{newcomer}/certs/{newcomer}.pem"], check=False).exit_code == 0
+    listed = ca.run(["puppetserver", "ca", "list", "--all"]).stdout
+    assert stranger in puppet.pending_requests(ca), listed
+    assert f"+ {newcomer}" in listed or newcomer in ca.run(["ls", f"{puppet.CADIR}/signed"]).stdout
+
+
 def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, worker_id):
     other = lab_name(worker_id, "-b")
     try:

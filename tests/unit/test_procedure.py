@@ -106,6 +106,85 @@ def test_a_failed_step_is_recorded_and_rerun_on_resume(tmp_path, log):
     assert [s.result for s in state.steps if s.id == "1.5"] == ["failed", "done"]
 
 
+def graph(events: list[str], fail: set[str] = frozenset(), hold: dict | None = None):
+    """1 -> {a, b, c} side by side; d needs a and b. A step in ``hold`` waits for its event,
+    so a test can see which steps run at the same time."""
+    import threading
+    import time
+
+    hold = hold or {}
+    gate = threading.Lock()
+
+    def make(id_, needs=None):
+        def run(ctx):
+            with gate:
+                events.append(f"start {id_}")
+            if id_ in hold:
+                assert hold[id_].wait(5), f"{id_} was never released"
+            time.sleep(0.01)
+            if id_ in fail:
+                raise RegenLabError(f"step {id_} broke")
+            with gate:
+                events.append(f"end {id_}")
+        return Step(id_, f"step {id_}", run, **({"needs": needs} if needs is not None else {}))
+
+    return (make("1"), make("a", ("1",)), make("b", ("1",)), make("c", ("1",)), make("d", ("a", "b")))
+
+
+def test_steps_whose_needs_are_met_run_side_by_side(tmp_path, log):
+    import threading
+
+    b_started = threading.Event()
+    # a may only end once b has started: a and b must run at the same time, or this hangs
+    release = {"a": b_started}
+
+    class Watch(list):
+        def append(self, item):
+            super().append(item)
+            if item == "start b":
+                b_started.set()
+
+    events = Watch()
+    state = procedure.run(fake_site(log), tmp_path, steps=graph(events, hold=release), progress=quiet())
+    assert events.index("end 1") < min(events.index(f"start {x}") for x in "abc")
+    assert events.index("start d") > max(events.index("end a"), events.index("end b"))
+    assert sorted(s.id for s in state.steps) == ["1", "a", "b", "c", "d"] and state.finished
+
+
+def test_after_a_failure_nothing_new_starts_and_the_running_steps_are_recorded(tmp_path, log):
+    events: list[str] = []
+    with pytest.raises(RegenLabError, match="step a broke"):
+        procedure.run(fake_site(log), tmp_path, steps=graph(events, fail={"a"}), progress=quiet())
+    assert "start d" not in events
+    saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
+    results = {s["id"]: s["result"] for s in saved["steps"]}
+    assert results == {"1": "done", "a": "failed", "b": "done", "c": "done"}
+    state = procedure.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet())
+    assert [s.id for s in state.steps][-2:] == ["a", "d"] and state.finished
+
+
+def test_stop_after_runs_the_steps_up_to_it_in_the_procedures_order(tmp_path, log):
+    events: list[str] = []
+    with pytest.raises(Interrupted):
+        procedure.run(fake_site(log), tmp_path, steps=graph(events), stop_after="b", progress=quiet())
+    assert sorted(e for e in events if e.startswith("end")) == ["end 1", "end a", "end b"]
+    state = procedure.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet())
+    assert sorted(s.id for s in state.steps) == ["1", "a", "b", "c", "d"]
+
+
+def test_a_need_left_out_of_the_run_counts_as_met():
+    from regen.procedure.runner import needs_of
+
+    full = procedure.steps_for("full")
+    assert needs_of(full)["3.s"] == {"3", "2.5"} and needs_of(full)["3"] == {"1.8", "2.2"}
+    assert needs_of(procedure.steps_for("full", skip=("2.2",)))["3"] == {"1.8"}  # never before the new CA
+    assert needs_of(full)["2.5"] == {"2.1", "2.2"} and needs_of(full)["1.9"] == {"1.8", "2.5"}
+    assert needs_of(full)["3.m"] == {"3", "2.3", "2.4"} and needs_of(full)["1.2"] == {"1.1"}
+    partial = procedure.steps_for("partial")
+    assert needs_of(partial)["3"] == {"p.1"} and needs_of(partial)["3.s"] == {"3"}
+    assert needs_of(procedure.steps_for("full", skip=("2.5",)))["3.s"] == {"3"}
+
+
 def test_unknown_steps_and_agents_are_refused(tmp_path, log):
     with pytest.raises(RegenLabError, match="unknown step"):
         procedure.steps_for("full", skip=("9.9",))

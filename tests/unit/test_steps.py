@@ -150,17 +150,19 @@ def test_the_cas_log_tells_manual_signing_from_autosign(tmp_path, monkeypatch):
     with server_log.open("a") as f:  # seen on a lab's CA: the same line whether signed by hand or autosigned
         f.write("2026 INFO [p.p.certificate-authority] Signed certificate request for agent-1\n"
                 "2026 INFO [p.p.certificate-authority] Signed certificate request for agent-2\n")
-    with access.open("a") as f:  # a signing by `puppetserver ca sign` is a PUT of the status; a refused one is not
+    with access.open("a") as f:  # a signing by name is a PUT of the status (from the CLI or curl); a refused one is not
         f.write('10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-1 HTTP/1.1" 204 0 "-" '
                 '"PuppetserverCaCli" 837 26 -\n'
+                '10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-4 HTTP/1.1" 204 0 "-" '
+                '"curl/7.88.1" 837 26 -\n'
                 '10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-3 HTTP/1.1" 409 0 "-" '
                 '"PuppetserverCaCli" 837 26 -\n'
                 '10.0.0.5 - - [t] "PUT /puppet-ca/v1/certificate_request/agent-2?environment=x HTTP/1.1" 200 0 "-" '
                 '"Puppet/7.23.0 Ruby/3.1.2" 900 0 -\n')
     signings = puppet.ca_signed_since(LocalShell(), mark)
-    assert signings == puppet.Signings(signed=("agent-1", "agent-2"), by_hand=("agent-1",))
+    assert signings == puppet.Signings(signed=("agent-1", "agent-2"), by_hand=("agent-1", "agent-4"))
     assert signings.describe(["agent-1", "agent-2", "agent-3"]) == (
-        "the CA's log: signed agent-1, agent-2; by `puppetserver ca sign`: agent-1; autosigned on request: agent-2")
+        "the CA's log: signed agent-1, agent-2; signed by name on the CA: agent-1; autosigned on request: agent-2")
 
 
 # --- waiting for reports ------------------------------------------------------------------------

@@ -148,7 +148,7 @@ def tables(runs: list[Measured]) -> str:
         mem = sum(sum(v) for v in m.memory.values())
         rows.append((m.agents, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
                      f"{m.cpu / m.agents:.1f}", f"{mem / 1024:.2f}", "passed" if m.passed else "FAILED"))
-    out.append(table(rows, ["agents", "lab up s", "regen s", "downtime s", "marginal agent s", "CPU s",
+    out.append(table(rows, ["agents", "lab up s", "run+proof s", "downtime s", "marginal agent s", "CPU s",
                             "CPU s/agent", "memory GiB", "proof"]))
     ids = list(dict.fromkeys(i for m in ours for i in m.steps))
     titles = {i: t for m in ours for i, t in m.titles.items()}
@@ -167,6 +167,6 @@ def tables(runs: list[Measured]) -> str:
                            f"{literal.cpu:.0f}", "passed" if literal.passed else "FAILED"),
                           ("this procedure (graph)", f"{graph.wall:.1f}", f"{graph.downtime}", f"{graph.cpu:.0f}",
                            "passed" if graph.passed else "FAILED")],
-                         ["order", "regen s", "downtime s", "CPU s", "proof"]))
+                         ["order", "run+proof s", "downtime s", "CPU s", "proof"]))
         out.append(f"downtime ratio seed / this procedure: {ratio}")
     return "\n".join(out)

@@ -390,10 +390,11 @@ def _provision(lab: Lab, progress: Progress) -> None:
         parallel([(n, svc) for n in runners for svc in ROLES[n.role].services if svc in daemons],
                  lambda job: puppet.start(job[0].executor, job[1]))
     with progress.step("first catalog runs reported to PuppetDB"):
-        wait_for_reports(lab, [n.certname for n in runners], since=None, timeout=FIRST_RUNS_TIMEOUT)
+        wait_for_reports(lab, [n.certname for n in runners], since=None,
+                         timeout=FIRST_RUNS_TIMEOUT + 3 * len(runners))  # 2 cores: about 3 s of CPU a run
     if broker:
         with progress.step(f"`mco ping` answered by every agent ({len(agents)})"):
-            wait_mco(lab, [a.certname for a in agents])
+            wait_mco(lab, [a.certname for a in agents], MCO_READY_TIMEOUT + len(agents))
 
 
 def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT) -> mcollective.Ping:

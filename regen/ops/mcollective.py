@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from ..core.executor import ExecResult, Executor
-from ..core.wait import wait_until
+from ..core.wait import parallel, wait_until
 from . import pki, puppet
 
 # the broker (images/broker): lab-only passwords, as in its activemq.xml
@@ -130,10 +130,12 @@ def install_credentials(ca: Executor, admin: Executor, servers: list[Executor]) 
     server public key on the admin's host. Returns the public keys' fingerprints."""
     _, server_public, server_private = issue(ca, SERVER_KEYPAIR)
     admin_cert, admin_public, admin_private = issue(ca, ADMIN)
-    for ex in servers:
+    def install(ex: Executor) -> None:
         ex.write_file(SERVER_PRIVATE, server_private, mode=0o600)
         ex.write_file(SERVER_PUBLIC, server_public)
         ex.write_file(f"{CLIENTS_DIR}/{ADMIN}.pem", admin_public)
+
+    parallel(servers, install)
     admin.write_file(ADMIN_KEY, admin_private, mode=0o600)
     admin.write_file(ADMIN_CERT, admin_cert)
     admin.write_file(SERVER_PUBLIC, server_public)

@@ -110,11 +110,9 @@ def record_before(ctx: Context) -> str:
     before.ca_certs = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
     master = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
     before.master_alt_names = [n for n in master.dns_names if n != ctx.site.ca.certname] or ["puppet"]
-    serials = {}
-    for host in ctx.site.agents:
-        cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
-        serials[host.name] = pki.info(cert).serial
-    before.agent_serials = serials
+    serials = parallel(ctx.site.agents, lambda h: pki.info(pki.load_certs(
+        h.executor.read_file(puppet.hostcert(h.certname)))[0]).serial)
+    before.agent_serials = {h.name: serial for h, serial in zip(ctx.site.agents, serials, strict=True)}
     witness = ctx.agents()[0]
     before.witness = witness.name
     witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
@@ -331,7 +329,7 @@ def mco_restart(ctx: Context) -> str:
     identities = [a.certname for a in ctx.site.agents]
 
     daemons = [(a.name, a.executor) for a in ctx.agents()]
-    ping = mcollective.wait_ping(ctx.site.admin.executor, identities, MCO_TIMEOUT,
+    ping = mcollective.wait_ping(ctx.site.admin.executor, identities, MCO_TIMEOUT + len(identities),
                                  log=lambda: "\n".join(mcollective.errors_of(daemons, ctx.site.broker.executor)))
     ctx.state.facts.mco.replies_after = ping.replies
     return f"{len(ctx.agents())} daemons restarted; {len(ping.replies)}/{len(identities)} agents answer mco ping " \
@@ -512,8 +510,10 @@ def run(
             site.agent(n)
         state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign,
                          server_name=server_name or "")
+    if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
+        reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
     ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
-                  reports_timeout=REPORTS_TIMEOUT if reports_timeout is None else reports_timeout)
+                  reports_timeout=reports_timeout)
     execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None),
             path, stop_after)
     return state

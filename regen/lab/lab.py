@@ -409,8 +409,9 @@ def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT
 def enroll(lab: Lab, nodes: list[Node]) -> None:
     """Nodes enrolled as an operator does: each requests with `puppet ssl bootstrap`, and
     their requests, and only theirs, are signed on the CA as they arrive."""
+    maxwait = puppet.maxwait_for(len(nodes))
     puppet.enroll_all(lab.server.executor, lab.server.certname,
-                      [(n.certname, lambda n=n: puppet.bootstrap(n.executor)) for n in nodes])
+                      [(n.certname, lambda n=n: puppet.bootstrap(n.executor, maxwait)) for n in nodes])
 
 
 def start_puppetdb(lab: Lab, pdb: Node) -> None:

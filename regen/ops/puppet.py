@@ -160,12 +160,19 @@ WAITFORCERT = 1  # `puppet ssl bootstrap`: seconds between its tries
 MAXWAITFORCERT = 45  # and how long it tries; a host whose TLS fails (a stale CA or CRL) tries that long
 
 
-def bootstrap(ex: Executor) -> ExecResult:
+def bootstrap(ex: Executor, maxwait: int = MAXWAITFORCERT) -> ExecResult:
     """``puppet ssl bootstrap``: the host gets the CA's certs and CRL, makes its key,
     requests a cert and waits until the CA has signed it (one Ruby start for what
-    ``submit_request`` and ``download_cert`` do in two)."""
-    return ex.run(["puppet", "ssl", "bootstrap", f"--waitforcert={WAITFORCERT}",
-                   f"--maxwaitforcert={MAXWAITFORCERT}", "--color=false"], timeout=MAXWAITFORCERT + 60)
+    ``submit_request`` and ``download_cert`` do in two). ``maxwait`` counts from its start,
+    key generation included: give more when many hosts share the CPU."""
+    return ex.run(["puppet", "ssl", "bootstrap", f"--waitforcert={WAITFORCERT}", f"--maxwaitforcert={maxwait}",
+                   "--color=false"], timeout=maxwait + 60)
+
+
+def maxwait_for(hosts: int) -> int:
+    """``bootstrap``'s bound when ``hosts`` enroll at once on one machine (8 at a time,
+    each a Ruby start and a 4096-bit key): 45 s, and 2 s more for each host."""
+    return MAXWAITFORCERT + 2 * hosts
 
 
 def pending_requests(ca: Executor) -> set[str]:
@@ -212,14 +219,16 @@ def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[]
     one call; a stranger's request stays unsigned. With autosign (``sign`` false) the CA
     signs on its own. Returns each job's result; the first error is raised after every
     job has ended."""
-    expected, signed = {name for name, _ in jobs}, set()
+    expected = {name for name, _ in jobs}
     with ThreadPoolExecutor(max_workers=max(1, min(limit, len(jobs)))) as pool:
         futures = [pool.submit(job) for _, job in jobs]
         while sign and not all(f.done() for f in futures):
-            pending = sorted((pending_requests(ca) & expected) - signed)
+            pending = sorted(pending_requests(ca) & expected)  # a request made again is signed again
             if pending:
-                ca_sign_requests(ca, ca_certname, pending)
-                signed.update(pending)
+                try:
+                    ca_sign_requests(ca, ca_certname, pending)
+                except CommandFailed:
+                    pass  # a request replaced meanwhile: signed on the next pass; a host never signed fails itself
             time.sleep(interval)
         return [f.result() for f in futures]
 

@@ -354,11 +354,13 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
             prepare(ctx, host, clean)
         return run
 
+    maxwait = puppet.maxwait_for(len(todo))
+
     def recorded(host: Host, run: Callable[[], None]) -> Callable[[], None]:
         def job() -> None:
             start = time.monotonic()
             run()
-            puppet.bootstrap(host.executor)
+            puppet.bootstrap(host.executor, maxwait)
             ctx.state.facts.agents_done.append(host.name)
             ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - start:.1f}s)")
         return job

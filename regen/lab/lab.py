@@ -381,13 +381,14 @@ def _provision(lab: Lab, progress: Progress) -> None:
                 mcollective.start_broker(broker.executor, BROKER_READY_TIMEOUT)  # a STOMP CONNECT over TLS answered
             with progress.step("MCollective: server keypair and admin client cert issued on the CA, installed"):
                 credentials.result()
+            # mcollectived needs the broker and its keys, not PuppetDB: it starts while PuppetDB does
+            with progress.step(f"mcollectived started on {len(agents)} agents"):
+                parallel(agents, lambda n: puppet.start(n.executor, "mcollective"))
         with progress.step("PuppetDB running (`/etc/init.d/puppetdb start`)"):
             pdb_started.result()
     runners = [server, *agents]
-    daemons = ["puppet", "mcollective"] if broker else ["puppet"]  # of each runner's services, those it starts
-    with progress.step(f"agent services started on {len(runners)} nodes ({', '.join(daemons)})"):
-        parallel([(n, svc) for n in runners for svc in ROLES[n.role].services if svc in daemons],
-                 lambda job: puppet.start(job[0].executor, job[1]))
+    with progress.step(f"agent service started on {len(runners)} nodes (`/etc/init.d/puppet start`)"):
+        parallel(runners, lambda n: puppet.start(n.executor, "puppet"))
     with progress.step("first catalog runs reported to PuppetDB"):
         wait_for_reports(lab, [n.certname for n in runners], since=None,
                          timeout=FIRST_RUNS_TIMEOUT + 3 * len(runners))  # 2 cores: about 3 s of CPU a run

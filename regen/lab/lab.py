@@ -240,7 +240,7 @@ class Lab:
             return [replace(r, mco="none") if r.role == "agent" else r for r in rows]
         if self.state(self.server) != "ready":
             return rows
-        replies = mcollective.ping(self.server.executor).replies
+        replies = mcollective.ping(self.server.executor, mcollective.ping_wait(len(self.agents))).replies
         return [replace(r, mco=f"{replies[r.certname]:.0f} ms" if r.certname in replies else "no reply")
                 if r.role == "agent" else r for r in rows]
 

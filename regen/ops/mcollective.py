@@ -167,26 +167,34 @@ class Ping:
         return self.exit_code in (124, 137)
 
 
+def ping_wait(nodes: int) -> int:
+    """``mco ping -t``: how long to wait for replies from this many nodes (2 s; on a busy box
+    100 daemons reply in 2-4.5 s, so 1 s more for every 10 nodes)."""
+    return max(PING_WAIT, nodes // 10)
+
+
 def ping(admin: Executor, wait: int = PING_WAIT, timeout: int = MCO_TIMEOUT) -> Ping:
     """``mco ping -t WAIT`` on the admin's host, killed after ``timeout`` seconds."""
-    res = admin.run(["mco", "ping", "-t", str(wait)], check=False, timeout=timeout)
+    res = admin.run(["mco", "ping", "-t", str(wait)], check=False, timeout=timeout + max(0, wait - PING_WAIT))
     replies = {m.group(1): float(m.group(2))
                for m in re.finditer(r"^(\S+)\s+time=([\d.]+) ms", res.stdout, re.M)}
     return Ping(replies, res.exit_code, res.output)
 
 
 def wait_ping(admin: Executor, identities: list[str], timeout: float, log=None) -> Ping:
-    """Poll ``mco ping`` until every identity replies."""
-    last = Ping({}, -1, "")
+    """Poll ``mco ping`` until every identity has replied (to this poll or an earlier one)."""
+    last, heard = Ping({}, -1, ""), {}
+    wait = ping_wait(len(identities))
 
     def probe() -> bool:
         nonlocal last
-        last = ping(admin)
-        return set(last.replies) >= set(identities)
+        last = ping(admin, wait)
+        heard.update(last.replies)
+        return set(heard) >= set(identities)
 
     wait_until(f"mco ping replies from {', '.join(identities)}", probe, timeout, interval=1.0,
                       log=lambda: describe(last) + ("\n" + log() if log else ""))
-    return last
+    return Ping({i: heard[i] for i in identities if i in heard}, last.exit_code, last.output)
 
 
 def describe(p: Ping) -> str:

@@ -313,7 +313,7 @@ def mco_ping_answers(site: Site, state: RunState) -> ProofResult:
     if not identities:
         return _nothing(name, claim, "no agent")
     before = state.facts.mco.replies_before
-    ping = mcollective.ping(site.admin.executor)
+    ping = mcollective.ping(site.admin.executor, mcollective.ping_wait(len(identities)))
     missing = [i for i in identities if i not in ping.replies]
     evidence = (f"before: {len(before)}/{len(identities)} replied ({_latency(before)}); "
                 f"after: {len(identities) - len(missing)}/{len(identities)} replied ({_latency(ping.replies)})")

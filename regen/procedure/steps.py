@@ -126,7 +126,7 @@ def record_mcollective(ctx: Context) -> None:
     """Who answers `mco ping` before; the admin's old client cert and key kept on the
     admin's host (owner-only) for the broker's refusal proof; the old server public key."""
     mco, admin = ctx.state.facts.mco, ctx.site.admin.executor
-    mco.replies_before = mcollective.ping(admin).replies
+    mco.replies_before = mcollective.ping(admin, mcollective.ping_wait(len(ctx.site.agents))).replies
     admin.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/mco-admin-cert.pem" && '
                'cp "$3" "$1/mco-admin-key.pem"', "sh", puppet.OLD_CREDS, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY])
     mco.old_server_public = mcollective.public_key_id(admin.read_file(mcollective.SERVER_PUBLIC))

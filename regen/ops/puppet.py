@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..core.errors import CommandFailed, RegenLabError
 from ..core.executor import ExecResult, Executor
-from ..core.wait import wait_until
+from ..core.wait import PARALLEL, wait_until
 
 SSLDIR = "/var/lib/puppet/ssl"
 CADIR = "/etc/puppet/puppetserver/ca"
@@ -171,8 +171,8 @@ def bootstrap(ex: Executor, maxwait: int = MAXWAITFORCERT) -> ExecResult:
 
 def maxwait_for(hosts: int) -> int:
     """``bootstrap``'s bound when ``hosts`` enroll at once on one machine (8 at a time,
-    each a Ruby start and a 4096-bit key): 45 s, and 2 s more for each host."""
-    return MAXWAITFORCERT + 2 * hosts
+    each a Ruby start and a 4096-bit key): 45 s for one, and 2 s more for each other."""
+    return MAXWAITFORCERT + 2 * max(0, hosts - 1)
 
 
 def pending_requests(ca: Executor) -> set[str]:
@@ -212,7 +212,7 @@ def ca_clean(ca: Executor, ca_certname: str, certnames: list[str]) -> None:
 
 
 def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[], object]]],
-               sign: bool = True, limit: int = 8, interval: float = 1.0) -> list:
+               sign: bool = True, limit: int = PARALLEL, interval: float = 1.0) -> list:
     """Many hosts enrolled at once: each job (a certname and the work on its host, which
     ends with ``bootstrap``) runs, ``limit`` at a time, while the operator signs on the CA
     the requests of exactly these certnames as they arrive, those pending at a time with

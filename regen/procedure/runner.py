@@ -190,7 +190,7 @@ def needs_of(steps: tuple[Step, ...]) -> dict[str, set[str]]:
     ids = [s.id for s in steps]
     out: dict[str, set[str]] = {}
     for i, step in enumerate(steps):
-        wanted = [ids[i - 1]] if step.needs == PREVIOUS and i else [] if step.needs == PREVIOUS else step.needs
+        wanted = ids[i - 1:i] if step.needs == PREVIOUS else step.needs  # the first step: none before it
         out[step.id] = {n for n in wanted if n in ids}
     return out
 
@@ -211,7 +211,7 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
     order = [s.id for s in steps]
     last = order.index(stop_after) if stop_after in order else len(order) - 1
     todo = {s.id: s for s in steps[: last + 1] if s.id not in state.done}
-    done = set(state.done) | {i for i in order if i not in todo and order.index(i) <= last}
+    done = set(state.done) | {i for i in order[: last + 1] if i not in todo}
     lock = threading.Lock()
     running: dict[Future, Step] = {}
     failure: BaseException | None = None

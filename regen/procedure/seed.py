@@ -10,6 +10,7 @@ same as for the procedure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.wait import wait_until
@@ -50,23 +51,26 @@ def service_step(name: str, ensure: str):
     return run
 
 
+def redo_host(ctx: Context, host: Host, service: str, configure: Callable[[], object]) -> str:
+    """An extension's host, as the seed says: its service stopped, the host re-enrolled,
+    the service's TLS files made from the new cert (``configure``), the service started."""
+    puppet.service(host.executor, service, "stopped")
+    reenroll(ctx, host)
+    configure()
+    puppet.service(host.executor, service, "running")
+    return f"puppet resource service {service} ensure=stopped; re-enrolled; configured; ensure=running"
+
+
 def puppetdb_redo(ctx: Context) -> str:
     host = ctx.site.puppetdb
-    puppet.service(host.executor, "puppetdb", "stopped")
-    reenroll(ctx, host)
-    puppetdb.configure_ssl(host.executor, host.certname)
-    puppet.service(host.executor, "puppetdb", "running")
-    return "puppet resource service puppetdb ensure=stopped; re-enrolled; jetty.ini; ensure=running"
+    return redo_host(ctx, host, "puppetdb", lambda: puppetdb.configure_ssl(host.executor, host.certname))
 
 
 def broker_redo(ctx: Context) -> str:
     host = ctx.site.broker
-    puppet.service(host.executor, "activemq", "stopped")
-    reenroll(ctx, host)
-    mcollective.build_broker_stores(host.executor, host.certname)
-    puppet.service(host.executor, "activemq", "running")
+    detail = redo_host(ctx, host, "activemq", lambda: mcollective.build_broker_stores(host.executor, host.certname))
     mcollective.wait_broker(host.executor)
-    return "puppet resource service activemq ensure=stopped; re-enrolled; stores rebuilt; ensure=running"
+    return detail
 
 
 def agents_one_by_one(ctx: Context) -> str:

@@ -15,9 +15,10 @@ Step 3 (agents): each agent stopped, cleaned (with its local CA and CRL), re-enr
 bound; 3.s starts them once PuppetDB is back; every ``mcollectived`` restarted (3.m).
 
 The steps form a graph (``Step.needs``): once Puppet Server answers under the new CA,
-PostgreSQL and PuppetDB (2.1, 2.2), the broker (2.3), the MCollective keys (2.4) and the
-agents' re-enrolment (3) run side by side; the agents' services start (3.s) once PuppetDB
-is back, since their first runs store facts and reports there.
+PostgreSQL's cert and PuppetDB's host (2.1, 2.2) go side by side; then PuppetDB's start
+(2.5), the broker (2.3), the MCollective keys (2.4) and the agents' re-enrolment (3); the
+agents' services (3.s) and the master's agent (1.9) start once PuppetDB is back, since
+their first runs store facts and reports there.
 """
 
 from __future__ import annotations
@@ -88,15 +89,30 @@ def prepare(ctx: Context, host: Host, clean: Callable[[Host], object] | None = N
     (clean or clean_ssldir)(host)
 
 
+def reenroll_all(ctx: Context, hosts: list[Host], clean: Callable[[Host], object] | None = None,
+                 before: Callable[[Host], object] = lambda host: None,
+                 after: Callable[[Host], object] = lambda host: None, limit: int = AGENT_PARALLEL) -> None:
+    """Hosts re-enrolled side by side, ``limit`` at a time: on each, ``before``, then
+    ``prepare`` (``clean`` as there), ``puppet ssl bootstrap``, ``after``; meanwhile the CA
+    signs exactly these hosts' requests as they arrive (unless autosign)."""
+    maxwait = puppet.maxwait_for(len(hosts))
+
+    def job(host: Host) -> Callable[[], None]:
+        def run() -> None:
+            before(host)
+            prepare(ctx, host, clean)
+            puppet.bootstrap(host.executor, maxwait)
+            after(host)
+        return run
+
+    puppet.enroll_all(ctx.ca, ctx.site.ca.certname, [(h.certname, job(h)) for h in hosts],
+                      sign=not ctx.autosign, limit=limit)
+
+
 def reenroll(ctx: Context, host: Host) -> None:
     """One host cleaned; it requests with ``puppet ssl bootstrap`` while the CA signs its
     request (unless autosign)."""
-
-    def job() -> None:
-        prepare(ctx, host)
-        puppet.bootstrap(host.executor)
-
-    puppet.enroll_all(ctx.ca, ctx.site.ca.certname, [(host.certname, job)], sign=not ctx.autosign)
+    reenroll_all(ctx, [host])
 
 
 # --- step 0: what the proof needs from before ----------------------------------------------
@@ -347,26 +363,18 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
     todo = [a for a in ctx.agents() if a.name not in done_before]
     mark = puppet.ca_log_mark(ctx.ca)
 
-    def work(host: Host) -> Callable[[], None]:
-        def run() -> None:
-            if restart(host):
-                puppet.stop(host.executor, "puppet")
-            prepare(ctx, host, clean)
-        return run
+    started: dict[str, float] = {}
 
-    maxwait = puppet.maxwait_for(len(todo))
+    def stop(host: Host) -> None:
+        started[host.name] = time.monotonic()
+        if restart(host):
+            puppet.stop(host.executor, "puppet")
 
-    def recorded(host: Host, run: Callable[[], None]) -> Callable[[], None]:
-        def job() -> None:
-            start = time.monotonic()
-            run()
-            puppet.bootstrap(host.executor, maxwait)
-            ctx.state.facts.agents_done.append(host.name)
-            ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - start:.1f}s)")
-        return job
+    def record(host: Host) -> None:
+        ctx.state.facts.agents_done.append(host.name)
+        ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - started[host.name]:.1f}s)")
 
-    puppet.enroll_all(ctx.ca, ctx.site.ca.certname, [(h.certname, recorded(h, work(h))) for h in todo],
-                      sign=not ctx.autosign, limit=AGENT_PARALLEL)
+    reenroll_all(ctx, todo, clean, before=stop, after=record)
     signed = puppet.ca_signed_since(ctx.ca, mark).describe([a.certname for a in todo])
     return f"{len(todo)} agents re-enrolled" + \
         (f" ({len(done_before)} were done before)" if done_before else "") + f"; {signed}"
@@ -374,7 +382,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
 
 def agents_start(ctx: Context) -> str:
     """3.s: every re-enrolled agent's service started (a running one is left as it is):
-    its first run stores facts and a report in PuppetDB, so this waits for 2.2."""
+    its first run stores facts and a report in PuppetDB, so this waits for 2.5."""
     parallel(ctx.agents(), lambda h: puppet.start(h.executor, "puppet"), limit=AGENT_PARALLEL)
     return f"/etc/init.d/puppet start on {len(ctx.agents())} agents"
 

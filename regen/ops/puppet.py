@@ -236,10 +236,19 @@ def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[]
 AGENT_RUN_OK = (0, 2)  # `puppet agent -t`: no change, or changes applied
 
 
+LOCK_WAIT = 120  # s: how long `puppet agent -t` waits for the daemon's own run to finish
+
+
 def agent_test(ex: Executor, timeout: int = 300, check: bool = True, clock: str | None = None) -> ExecResult:
     """``puppet agent -t``: exit 0 (no change) or 2 (changes) is a successful run. ``clock``
-    runs it under Debian's ``faketime`` (that command's clock only, e.g. "2 days ago")."""
-    argv = ["puppet", "agent", "--test", "--color=false"]
+    runs it under Debian's ``faketime`` (that command's clock only, e.g. "2 days ago").
+
+    When the agent's daemon is in the middle of its own run, the catalog run lock is held and
+    a plain ``-t`` exits 1 at once ("Run of Puppet configuration client already in progress;
+    skipping"); ``--waitforlock`` (Puppet 6.16 and later) polls the lock each second instead,
+    up to ``LOCK_WAIT`` seconds."""
+    argv = ["puppet", "agent", "--test", "--color=false",
+            "--waitforlock", "1", "--maxwaitforlock", str(LOCK_WAIT)]
     if clock:
         argv = ["faketime", clock, *argv]
     return ex.run(argv, ok_codes=AGENT_RUN_OK, timeout=timeout, check=check)

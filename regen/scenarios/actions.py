@@ -104,6 +104,14 @@ class Rollback(Kind):
 class Run(Kind):
     name, fields, outcome = "run", {"node": True, "command": True}, "command"
 
+    def validate(self, args, fail) -> None:
+        try:
+            words = shlex.split(args["command"])
+        except ValueError as exc:  # an unbalanced quote: found here, not mid-run
+            fail("command", f"cannot be split into words as a shell would: {exc}")
+        if not words:
+            fail("command", "is empty")
+
     def describe(self, args) -> str:
         return f"on {args['node']}: `{args['command']}`"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.commands import command
 from ..core.config import ROOT
 from ..core.errors import BadInput
 from ..lab.lab import MAX_AGENTS, LabSpec
@@ -25,6 +26,9 @@ PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships ea
 DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
 DEFAULT_TOPOLOGY = (DEFAULT_AGENTS, PUPPET_VERSIONS[DEFAULT_PUPPET], PUPPET_VERSIONS[DEFAULT_PUPPET])
 NODES = ("server", "puppetdb", "postgres", "broker")
+MAX_BYTES = 64 * 1024  # the longest scenario here is under 3 KiB
+MAX_DEPTH = 16  # nesting of mappings and lists; a scenario needs 5
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 # --- the format --------------------------------------------------------------------------
@@ -108,6 +112,8 @@ class _Checker:
             raise self.fail(node, where, "must be a mapping (key: value lines)")
         out: dict[str, yaml.Node] = {}
         for key_node, value in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, where or "scenario", "keys must be plain words, not lists or mappings")
             key = key_node.value
             if key not in allowed:
                 raise self.fail(key_node, f"{where}.{key}" if where else key,
@@ -153,10 +159,19 @@ def load(path: Path) -> Scenario:
     """Read and validate one scenario file; raise BadInput naming the file, line and field."""
     check = _Checker(path)
     try:
-        text = path.read_text()
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise BadInput(f"{path}: larger than {MAX_BYTES // 1024} KiB: not a scenario file")
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadInput(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
+    try:
+        _plain_yaml(path, text)
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -202,6 +217,29 @@ def load(path: Path) -> Scenario:
     fix = check.scalar(top["fix"], "fix", str) if "fix" in top else ""
     return Scenario(name, description, path, agents, version, tuple(actions), fix,
                     agent_version if agent_version != version else 0)
+
+
+_OPENS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+          yaml.FlowSequenceStartToken)
+_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+_REFUSED = {yaml.TagToken: "YAML tags (`!name`, `!!type`) are not part of the format",
+            yaml.AnchorToken: "anchors (`&name`) are not part of the format",
+            yaml.AliasToken: "aliases (`*name`) are not part of the format"}
+
+
+def _plain_yaml(path: Path, text: str) -> None:
+    """Plain YAML only, found with the scanner before anything is built: no tags, anchors or
+    aliases, and no nesting deeper than MAX_DEPTH (a file of 20,000 brackets would exhaust
+    the parser's recursion)."""
+    depth = 0
+    for token in yaml.scan(text):
+        refused = next((msg for kind, msg in _REFUSED.items() if isinstance(token, kind)), None)
+        if refused:
+            raise BadInput(f"{path}:{token.start_mark.line + 1}: {refused}")
+        depth += isinstance(token, _OPENS) - isinstance(token, _CLOSES)
+        if depth > MAX_DEPTH:
+            raise BadInput(f"{path}:{token.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels: "
+                           "not a scenario")
 
 
 def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str], before: str = "") -> Action:
@@ -267,7 +305,7 @@ def _field(check: _Checker, key: str, value: yaml.Node, w: str, nodes: set[str],
         return check.str_list(value, w)
     if key in ("name", "server_name"):
         name = check.scalar(value, w, str)
-        if not procedure.DNS_NAME_RE.match(name):
+        if not procedure.DNS_NAME_RE.fullmatch(name):
             raise check.fail(value, w, f"{name!r} is not a DNS name")
         return name
     if key == "faults":
@@ -311,6 +349,10 @@ def _needles(check: _Checker, node: yaml.Node, where: str, before: str) -> list[
 
 
 def find(name: str) -> Scenario:
+    """A scenario of scenarios/ by its name (never a path: nothing outside the folder is read)."""
+    if not NAME_RE.fullmatch(name):
+        raise BadInput(f"--scenario {name!r} is not a scenario's name (lower-case letters, digits and '-'; "
+                       f"see {command('scenarios.list')})")
     path = SCENARIOS_DIR / f"{name}.yaml"
     if not path.exists():
         known = ", ".join(p.stem for p in all_paths()) or "none"

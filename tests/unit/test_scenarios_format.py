@@ -81,12 +81,30 @@ def test_a_mixed_fleet_is_a_lab_of_two_suites(tmp_path):
      ":5: sequence[0].regen.faults.wrong-fault: unknown field"),
     ("name: s\ndescription: x\nsequence:\n  - regen\n", ":4: sequence: has no `expect`"),
     ("name: s\ndescription: [unclosed\n", ":3: not valid YAML"),
+    (GOOD.format(name="s").replace("passed: true", "passed: !!bool true"), ":7: YAML tags"),
+    (GOOD.format(name="s").replace("  - regen:", "  - !foo regen:"), ":4: YAML tags"),
+    ("name: s\ndescription: x\n? [a, b]\n: 1\n", ":3: scenario: keys must be plain words"),
+    ("name: s\ndescription: x\nsequence: " + "[" * 20000 + "]" * 20000 + "\n", ":3: nested deeper than 16"),
+    ("name: s\ndescription: &d x\nfix: *d\n", ":2: anchors"),
+    (GOOD.format(name="s").replace("  - regen:\n      agents: [agent-1]",
+                                   "  - run: {node: server, command: 'echo \"a'}"),
+     ":4: sequence[0].run.command: cannot be split into words as a shell would: No closing quotation"),
 ])
 def test_a_mistake_names_the_file_line_and_field(tmp_path, text, where):
     path = write(tmp_path, text)
     with pytest.raises(BadInput) as err:
         scenario.load(path)
     assert str(err.value).startswith(f"{path}{where}"), str(err.value)
+
+
+def test_a_file_that_is_not_a_small_utf8_text_is_refused_before_it_is_parsed(tmp_path):
+    binary = tmp_path / "s.yaml"
+    binary.write_bytes(b"name: s\ndescription: \xff\xfe\n")
+    with pytest.raises(BadInput, match=r"s.yaml:2: not UTF-8 text \(byte 0xff\)"):
+        scenario.load(binary)
+    huge = write(tmp_path, GOOD.format(name="s") + "#" * (scenario.MAX_BYTES + 1), name="s")
+    with pytest.raises(BadInput, match="larger than 64 KiB"):
+        scenario.load(huge)
 
 
 def test_rehearse_refuses_an_unknown_scenario_and_runs_nothing():

@@ -21,9 +21,10 @@ from dataclasses import asdict
 
 from invoke import Collection, Exit, task
 
+from regen.core.commands import command
 from regen.core.config import DEFAULT_SUITE
 from regen.core.console import table
-from regen.core.errors import RegenLabError
+from regen.core.errors import EXIT_PROOF_FAILED, EXIT_RUN_FAILED, EXIT_USAGE, RegenLabError
 from regen.core.progress import Progress
 from regen.jobs import bench as bench_lib
 from regen.jobs import rehearsal
@@ -39,16 +40,30 @@ AGENT_SUITE_HELP = "the agents' suite, if not the same (a mixed fleet: --suite t
 
 
 def friendly(fn):
-    """A user's mistake or an unavailable engine is one line on stderr, exit 2: no traceback."""
+    """Every failure is one message on stderr and its exit code (regen.core.errors: 1 a proof
+    failed, 2 a usage mistake, 3 the lab or engine cannot proceed, 4 a run failed and can be
+    resumed or rolled back): no traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except RegenLabError as exc:
-            raise Exit(f"error: {exc}", code=2) from None
+            raise Exit(f"error: {exc}", code=exc.exit_code) from None
 
     return wrapper
+
+
+def verdict(report, what: str, name: str) -> None:
+    """A run's exit: 0 when its proof passed, 4 when a step failed (resumable), 1 when every
+    step ran and a proof failed."""
+    if report.passed:
+        return
+    if report.failed_step:
+        raise Exit(f"{what} failed at step {report.failed_step}: see the report above; continue with "
+                   f"{command('regen.run', '--resume', name=name)} or undo with {command('regen.rollback', name=name)}",
+                   code=EXIT_RUN_FAILED)
+    raise Exit(f"{what} failed its proof: see the report above", code=EXIT_PROOF_FAILED)
 
 
 def _name(c, name):
@@ -137,14 +152,13 @@ def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFA
     if scenario:
         if agents or suite != DEFAULT_SUITE or agent_suite:
             raise Exit("error: --agents and --suite do not go with --scenario: the scenario file sets its lab",
-                       code=2)
+                       code=EXIT_USAGE)
         scn = scenario_lib.find(scenario)
         if not scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
-            raise Exit(f"scenario {scn.name} failed: see its expectations above", code=1)
+            raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite)
-    if not rehearsal.rehearse(spec, keep=keep).passed:
-        raise Exit("rehearsal failed: see the report above (the lab is kept for inspection)", code=1)
+    verdict(rehearsal.rehearse(spec, keep=keep), "the rehearsal (its lab is kept)", name)
 
 
 @task(name="list")
@@ -165,12 +179,11 @@ def scenarios_list(c):
 def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False):
     """Run the regeneration procedure on a lab that is up, prove it, write the report."""
     lab_lib.check_name(_name(c, name))
+    chosen = rehearsal.run_options(agents, server_name)
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
     result = rehearsal.regenerate(lab, Progress(), agents=chosen, autosign=autosign, resume=resume,
                                   server_name=server_name or None)
-    if not result.passed:
-        raise Exit("regeneration failed its proof: see the report above", code=1)
+    verdict(result, "the regeneration", _name(c, name))
 
 
 @task(name="rollback", help={"name": NAME_HELP})
@@ -182,7 +195,7 @@ def regen_rollback(c, name=""):
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     result = rehearsal.roll_back(lab, Progress())
     if not result.passed:
-        raise Exit("the rollback failed its proof: see the report above", code=1)
+        raise Exit("the rollback failed: see the report above", code=EXIT_PROOF_FAILED)
 
 
 @task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
@@ -194,7 +207,7 @@ def bench_lab(c, cold=False, agents="3,10", regen=True):
     try:
         sizes = [int(a) for a in str(agents).split(",") if a.strip()]
     except ValueError:
-        raise Exit(f"error: --agents takes lab sizes like 3,10, not {agents!r}", code=2) from None
+        raise Exit(f"error: --agents takes lab sizes like 3,10, not {agents!r}", code=EXIT_USAGE) from None
     bench_lib.run(cold=cold, sizes=sizes, regen=regen)
 
 
@@ -209,7 +222,7 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
         seed_size = int(seed_at)
     except ValueError:
         raise Exit(f"error: --agents takes lab sizes like 3,10 and --seed-at a size, not {agents!r} / {seed_at!r}",
-                   code=2) from None
+                   code=EXIT_USAGE) from None
     for n in sizes:
         lab_lib.LabSpec.parse(f"bench-{n}", n)  # the same bounds as lab.up, before anything starts
     bench_lib.regen(sizes, seed_size if seed_size in sizes else None)

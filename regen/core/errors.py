@@ -1,14 +1,25 @@
-"""Named errors. Each message says what is wrong and what to do; the CLI prints it as one line."""
+"""Named errors. Each message says what is wrong and what to do; the CLI prints it as one
+line and exits with the error's ``exit_code``:
+
+    0 passed, 1 a proof failed, 2 a usage mistake, 3 the lab or the engine is not in a state
+    to proceed, 4 a run failed and can be resumed or rolled back.
+"""
 
 from __future__ import annotations
+
+EXIT_PASSED, EXIT_PROOF_FAILED, EXIT_USAGE, EXIT_NOT_READY, EXIT_RUN_FAILED = 0, 1, 2, 3, 4
 
 
 class RegenLabError(Exception):
     """Base of every error that is meant for the user (no traceback)."""
 
+    exit_code = EXIT_NOT_READY
+
 
 class BadInput(RegenLabError, ValueError):
     """An argument or a file given by the user is wrong."""
+
+    exit_code = EXIT_USAGE
 
 
 class EngineUnavailable(RegenLabError):
@@ -23,8 +34,14 @@ class LabExists(RegenLabError):
     """A lab with this name is already up."""
 
 
+class Locked(RegenLabError):
+    """Another command holds this lab (its pid, command and since when are in the message)."""
+
+
 class NodeNotFound(RegenLabError):
     """The lab has no node of this name."""
+
+    exit_code = EXIT_USAGE
 
 
 class ImageBuildFailed(RegenLabError):
@@ -32,7 +49,9 @@ class ImageBuildFailed(RegenLabError):
 
 
 class CommandFailed(RegenLabError):
-    """A command run on a node exited with an unexpected status."""
+    """A command run on a node exited with an unexpected status (inside a run: resumable)."""
+
+    exit_code = EXIT_RUN_FAILED
 
     def __init__(self, node: str, argv: list[str], exit_code: int, output: str) -> None:
         self.node = node

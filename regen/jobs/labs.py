@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..core.commands import command
 from ..core.config import state_dir
+from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab import engine
 from ..lab.lab import Lab, LabSpec, remove, up
@@ -24,6 +25,14 @@ class Verdict:
 
 @contextmanager
 def fresh_lab(spec: LabSpec, progress: Progress, keep: bool = False) -> Iterator[tuple[Lab, Verdict]]:
+    """The lab's lock is held from before it is made until it is removed or kept."""
+    with hold(spec.name):
+        with _fresh_lab(spec, progress, keep) as made:
+            yield made
+
+
+@contextmanager
+def _fresh_lab(spec: LabSpec, progress: Progress, keep: bool) -> Iterator[tuple[Lab, Verdict]]:
     client = engine.ensure(progress)
     lab = up(client, spec, progress, keep=keep)
     state_path(state_dir(), spec.name).unlink(missing_ok=True)  # a new lab: no earlier run of that name to resume

@@ -3,22 +3,43 @@ lab down (kept on failure, or when asked); and the procedure or a rollback on a 
 
 from __future__ import annotations
 
+import re
+
 from ..core.config import state_dir
+from ..core.errors import BadInput
+from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of
 from ..procedure import proven
 from ..procedure.report import Report
+from ..procedure.steps import check_server_name
 from .labs import fresh_lab
+
+NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+
+def run_options(agents: str, server_name: str) -> list[str] | None:
+    """``regen.run``'s --agents and --server-name, checked before any engine is reached;
+    the agents as a list (None: every agent, the whole procedure)."""
+    chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
+    for name in chosen or []:
+        if not NODE_NAME_RE.fullmatch(name):
+            raise BadInput(f"--agents {name!r} is not a node name (agent-1, agent-2, ...; comma-separated)")
+    check_server_name(server_name or None, chosen)
+    return chosen
 
 
 def regenerate(lab: Lab, progress: Progress, **options) -> Report:
-    """Run (or resume) the procedure on a lab that is up, prove it, write the report."""
-    return proven.regenerate(site_of(lab), state_dir(), progress, **options)
+    """Run (or resume) the procedure on a lab that is up, prove it, write the report
+    (the lab's lock held: one run at a time on a lab)."""
+    with hold(lab.name):
+        return proven.regenerate(site_of(lab), state_dir(), progress, **options)
 
 
 def roll_back(lab: Lab, progress: Progress) -> Report:
-    """Roll a run that failed in step 1 back, prove it, write the report."""
-    return proven.roll_back(site_of(lab), state_dir(), progress)
+    """Roll a run that failed back, prove it, write the report (the lab's lock held)."""
+    with hold(lab.name):
+        return proven.roll_back(site_of(lab), state_dir(), progress)
 
 
 def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None,

@@ -4,6 +4,7 @@ actions and expectations, its report written and shown."""
 from __future__ import annotations
 
 from ..core.config import state_dir
+from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab
 from ..scenarios.format import Scenario
@@ -17,7 +18,8 @@ def rehearse(scn: Scenario, name: str, keep: bool = False, progress: Progress | 
     here is removed when the scenario passes, kept when it fails (or with ``keep``)."""
     progress = progress or Progress()
     if lab is not None:
-        return _run(scn, lab, progress)
+        with hold(lab.name):
+            return _run(scn, lab, progress)
     with fresh_lab(scn.lab_spec(name), progress, keep) as (made, verdict):
         result = _run(scn, made, progress)
         verdict.passed = result.passed

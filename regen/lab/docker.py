@@ -24,10 +24,14 @@ class DockerExecutor(_ShellFiles):
         self, argv: list[str], *, check: bool = True, timeout: int = DEFAULT_TIMEOUT,
         input: bytes | None = None, ok_codes: tuple[int, ...] = (0,),
     ) -> ExecResult:
-        done = subprocess.run(
-            self._argv(argv, timeout, input is not None), input=input, capture_output=True,
-            timeout=timeout + 30,
-        )
+        try:
+            done = subprocess.run(
+                self._argv(argv, timeout, input is not None), input=input, capture_output=True,
+                timeout=timeout + 30,
+            )
+        except subprocess.TimeoutExpired:  # the node's `timeout` did not end it: the container or engine hangs
+            done = subprocess.CompletedProcess(argv, 124, b"", f"no answer from `docker exec` into {self.container} "
+                                               f"after {timeout + 30}s (the container or the engine hangs)".encode())
         result = ExecResult(
             self.node, tuple(argv), done.returncode,
             done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"),
@@ -37,7 +41,10 @@ class DockerExecutor(_ShellFiles):
         return result
 
     def _run_bytes(self, argv: list[str], timeout: int = DEFAULT_TIMEOUT) -> bytes:
-        done = subprocess.run(self._argv(argv, timeout, False), capture_output=True, timeout=timeout + 30)
+        try:
+            done = subprocess.run(self._argv(argv, timeout, False), capture_output=True, timeout=timeout + 30)
+        except subprocess.TimeoutExpired:
+            raise CommandFailed(self.node, argv, 124, f"no answer from `docker exec` after {timeout + 30}s") from None
         if done.returncode != 0:
             raise CommandFailed(self.node, argv, done.returncode, done.stderr.decode(errors="replace"))
         return done.stdout

@@ -22,6 +22,7 @@ from ..core.commands import command
 from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
 from ..core.errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
 from ..core.executor import Executor
+from ..core.lock import hold
 from ..core.progress import Progress
 from ..core.wait import parallel, wait_until
 from ..ops import mcollective, pki, puppet
@@ -32,7 +33,7 @@ from ..procedure.site import Host, Site
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")  # fullmatch: `$` would let a final newline in
 MAX_AGENTS = 200
 SERVER_ALT_NAMES = ("puppet", "server")
 
@@ -94,7 +95,7 @@ class LabSpec:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name or ""):
+    if not NAME_RE.fullmatch(name or ""):
         raise BadInput(
             f"lab name {name!r} is not valid: use 1-40 lower-case letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
@@ -304,8 +305,13 @@ def lab_names(client: docker.DockerClient) -> set[str]:
 def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = None, keep: bool = False) -> Lab:
     """Create the lab and return when every agent's first catalog run is in PuppetDB.
     On failure the lab is removed (unless ``keep``) and the error carries the failing
-    service's own log."""
-    progress = progress or Progress()
+    service's own log. The lab's lock is held throughout: a second ``up`` of the same name
+    is refused before it looks, so its clean-up can never remove the first one's containers."""
+    with hold(spec.name):
+        return _up(client, spec, progress or Progress(), keep)
+
+
+def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bool) -> Lab:
     if _containers(client, spec.name) or spec.name in lab_names(client):
         raise LabExists(
             f"lab {spec.name!r} is already up; use it ({command('lab.status', name=spec.name)}), "
@@ -479,9 +485,10 @@ def down(client: docker.DockerClient, name: str) -> dict[str, int]:
     """``lab.down``: an error if nothing carries the label (safe to repeat: the second
     time it says there is no such lab and removes nothing)."""
     check_name(name)
-    if name not in lab_names(client):
-        raise LabNotFound(f"no lab named {name!r} is up; nothing to remove")
-    return remove(client, name)
+    with hold(name):
+        if name not in lab_names(client):
+            raise LabNotFound(f"no lab named {name!r} is up; nothing to remove")
+        return remove(client, name)
 
 
 __all__ = [

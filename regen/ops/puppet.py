@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..core.errors import CommandFailed, RegenLabError
+from ..core.errors import EXIT_RUN_FAILED, CommandFailed, RegenLabError
 from ..core.executor import ExecResult, Executor
 from ..core.wait import PARALLEL, wait_until
 
@@ -328,6 +328,8 @@ def wait_reports(
 
 
 class RunFailed(RegenLabError):
+    exit_code = EXIT_RUN_FAILED
+
     def __init__(self, certnames: list[str]) -> None:
         self.certnames = certnames
         super().__init__(f"catalog run failed on {', '.join(certnames)} (its report in PuppetDB says failed)")

@@ -34,11 +34,11 @@ def restorable(state: RunState) -> None:
     if not state.facts.backup.path:
         raise ProcedureStateError("the run stopped before its backup (step 1.1): nothing was deleted, "
                                   "nothing to restore")
-    beyond = sorted(i for i in state.done if not (i == "0" or i.startswith("1.")))
-    if beyond:
+    beyond = sorted({s.id for s in state.steps if not (s.id == "0" or s.id.startswith("1."))})
+    if beyond:  # started counts, not only done: a step that failed half-way may have changed its host
         raise ProcedureStateError(
-            f"steps {', '.join(beyond)} already re-enrolled hosts under the new CA: restoring the master "
-            "alone would cut them off; continue the run with --resume instead")
+            f"steps {', '.join(beyond)} were started, and may have moved hosts to the new CA: restoring the "
+            "master alone would cut them off; continue the run with --resume instead")
 
 
 def _backup(ctx: Context) -> bytes:

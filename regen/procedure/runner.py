@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..core.errors import RegenLabError
+from ..core.errors import EXIT_RUN_FAILED, RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
 from ..ops import pki
@@ -26,6 +26,8 @@ REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs u
 
 class Interrupted(RegenLabError):
     """The run was stopped on purpose after a step (a test hook); ``resume`` continues."""
+
+    exit_code = EXIT_RUN_FAILED
 
 
 class ProcedureStateError(RegenLabError):

@@ -54,7 +54,8 @@ from .site import Host, Site
 AGENT_PARALLEL = 8
 MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
 MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
-DNS_NAME_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+# used with fullmatch (`$` would let a final newline in)
+DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -485,7 +486,7 @@ def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True) -
 def check_server_name(name: str | None, agents: list[str] | None) -> None:
     if not name:
         return
-    if not DNS_NAME_RE.match(name):
+    if not DNS_NAME_RE.fullmatch(name):
         raise BadInput(f"--server-name {name!r} is not a DNS name (lower-case labels of letters, digits and '-', "
                        "separated by dots)")
     if agents:

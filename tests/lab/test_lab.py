@@ -148,17 +148,17 @@ def test_a_name_already_up_is_refused(lab, docker_client):
         lab_lib.up(docker_client, LabSpec(name=lab.name, agents=1), Progress(quiet=True))
     done = subprocess.run([sys.executable, "-m", "invoke", "lab.up", "--name", lab.name], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and f"lab '{lab.name}' is already up" in done.stderr
+    assert done.returncode == 3 and f"lab '{lab.name}' is already up" in done.stderr  # 3: not in a state to proceed
 
 
 def test_status_down_and_logs_of_unknown_labs_and_nodes(lab, docker_client):
     for task in ("lab.status", "lab.down"):
         done = subprocess.run([sys.executable, "-m", "invoke", task, "--name", "no-such-lab"], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
-        assert done.returncode == 2 and "no lab named 'no-such-lab'" in done.stderr, done.stderr
+        assert done.returncode == 3 and "no lab named 'no-such-lab'" in done.stderr, done.stderr
     done = subprocess.run([sys.executable, "-m", "invoke", "lab.logs", "--name", lab.name, "agent-99"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "has no node 'agent-99'" in done.stderr
+    assert done.returncode == 2 and "has no node 'agent-99'" in done.stderr  # 2: a usage mistake
 
 
 def test_logs_show_the_services_own_log(lab):

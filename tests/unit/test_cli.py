@@ -26,9 +26,15 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["lab.status", "--name", "a/b"], "is not valid"),
     (["lab.down", "--name", "-x"], "is not valid"),
     (["lab.logs", "--name", "UP", "all"], "is not valid"),
+    (["lab.up", "--name", "x\n"], "lab name 'x\\n' is not valid"),  # `$` would have let the newline in
+    (["regen.run", "--name", "lab1", "--server-name", "new\n"], "--server-name 'new\\n' is not a DNS name"),
+    (["regen.run", "--name", "lab1", "--agents", "agent-1,../x"], "--agents '../x' is not a node name"),
+    (["regen.run", "--name", "lab1", "--agents", "agent-1", "--server-name", "new"], "not with --agents"),
+    (["rehearse", "--scenario", "../../etc/passwd"], "is not a scenario's name"),
 ])
 def test_bad_arguments_get_one_clear_line(args, message):
-    done = run(*args)
+    """Checked before any engine is reached: with none answering, the mistake is still what is said."""
+    done = run(*args, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
@@ -36,6 +42,6 @@ def test_bad_arguments_get_one_clear_line(args, message):
 
 def test_no_daemon_is_a_clear_error():
     done = run("lab.status", "--name", "x", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
-    assert done.returncode == 2
+    assert done.returncode == 3  # not a usage mistake: the engine cannot proceed
     assert "no Docker daemon answers at unix:///nonexistent/docker.sock" in done.stderr
     assert "Traceback" not in done.stderr

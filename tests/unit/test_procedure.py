@@ -253,6 +253,12 @@ def _state(done: list[str], mode: str = "full", backup: bool = True) -> procedur
     return state
 
 
+def _failed_in(state: procedure.RunState, step_id: str) -> procedure.RunState:
+    """A run whose ``step_id`` failed half-way (PostgreSQL may already hold the new CA's cert)."""
+    state.steps = [s for s in state.steps if s.result != "failed"] + [attempt(step_id, "failed")]
+    return state
+
+
 def _finished(state: procedure.RunState) -> procedure.RunState:
     state.finished = "2026-11-28T07:00:00.000Z"
     return state
@@ -265,7 +271,8 @@ def test_a_run_that_failed_in_step_1_can_be_rolled_back():
 
 
 @pytest.mark.parametrize("state, why", [
-    (_state(["0", "1.1", "1.8", "2.1", "2.2"]), "steps 2.1, 2.2 already re-enrolled hosts under the new CA"),
+    (_state(["0", "1.1", "1.8", "2.1", "2.2"]), "steps 2.1, 2.2 were started, and may have moved hosts"),
+    (_failed_in(_state(["0", "1.1", "1.8"]), "2.1"), "steps 2.1 were started"),
     (_state(["0"], backup=False), "stopped before its backup"),
     (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
     (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),
@@ -327,10 +334,20 @@ def test_the_state_file_round_trips_typed_and_names_its_schema(tmp_path):
      "is of schema 1; this Regen Lab reads schema 2: finish or roll back that run"),
     ('{"schema": 2, "lab": "l"}', "is not a run's state"),
     ("{not json", "cannot be read"),
+    ("", "cannot be read"),  # empty
+    ('{"schema": 2, "lab": "l", "mode": "full", "agents": [], "autos', "cannot be read"),  # truncated
+    ("[1, 2]", "is of schema \\?"),  # foreign
+    ('{"schema": 2, "lab": "l", "mode": "full", "agents": [], "autosign": false, "facts": {"before": 3}, '
+     '"steps": []}', "is not a run's state"),
 ])
 def test_a_state_file_of_another_schema_or_damaged_is_refused_with_what_to_do(tmp_path, text, error):
+    from regen.procedure import rollback
+
     path = tmp_path / "runs" / "fake.json"
     path.parent.mkdir(parents=True)
     path.write_text(text)
-    with pytest.raises(ProcedureStateError, match=error):
-        procedure.run(fake_site([]), tmp_path, steps=(), progress=quiet())
+    for attempt in (lambda: procedure.run(fake_site([]), tmp_path, steps=(), progress=quiet()),
+                    lambda: procedure.run(fake_site([]), tmp_path, steps=(), progress=quiet(), resume=True),
+                    lambda: rollback.rollback(fake_site([]), tmp_path, quiet())):
+        with pytest.raises(ProcedureStateError, match=error):
+            attempt()

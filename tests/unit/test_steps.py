@@ -276,3 +276,24 @@ def test_a_crl_file_with_two_crls_is_read_whole_and_checked_by_signature():
     other = _cert("Puppet CA: server", other_key, "Puppet Root CA: lab", root_key, ca=True)
     assert not pki.crl_signed_by_one_of(pki.load_crls(crl_of(other, other_key))[0], [inter, root])
     assert pki.load_crls(b"") == []
+
+
+def test_a_docker_exec_that_never_answers_is_a_command_failure_not_a_traceback(monkeypatch):
+    """The node's own `timeout` ends a hung command; when the container or the engine hangs
+    instead, the host-side bound gives exit 124 with what happened."""
+    import subprocess
+
+    from regen.core.errors import CommandFailed
+    from regen.lab.docker import DockerExecutor
+
+    def hung(argv, **kwargs):
+        raise subprocess.TimeoutExpired(argv, kwargs["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", hung)
+    ex = DockerExecutor("lab1-server", "server")
+    res = ex.run(["true"], check=False, timeout=5)
+    assert res.exit_code == 124 and "no answer from `docker exec` into lab1-server after 35s" in res.stderr
+    with pytest.raises(CommandFailed, match="exited 124"):
+        ex.run(["true"], timeout=5)
+    with pytest.raises(CommandFailed, match="no answer"):
+        ex.read_file("/etc/hostname")

@@ -7,6 +7,8 @@
     invoke images.build [--suite SUITE]
     invoke engine.ensure
     invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume]
+    invoke regen.rollback [--name NAME]
+    invoke regen.backups [--name NAME] [--keep N]
     invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME]
     invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
@@ -32,6 +34,7 @@ from regen.jobs import scenario as scenario_job
 from regen.lab import engine as engine_lib
 from regen.lab import images as images_lib
 from regen.lab import lab as lab_lib
+from regen.procedure import backups as backups_lib
 from regen.scenarios import format as scenario_lib
 
 NAME_HELP = "the lab's name (default: regenlab)"
@@ -198,6 +201,24 @@ def regen_rollback(c, name=""):
         raise Exit("the rollback failed: see the report above", code=EXIT_PROOF_FAILED)
 
 
+@task(name="backups", help={"name": "only this lab's backups (default: every lab's)",
+                            "keep": "remove all but the N newest backups of each lab (one an unfinished run "
+                                    "needs is always kept)"})
+@friendly
+def regen_backups(c, name="", keep=None):
+    """List the CA backups on this machine (lab, run, age, size, CA fingerprint); prune with --keep N."""
+    if name:
+        lab_lib.check_name(name)
+    try:
+        count = None if keep is None else int(keep)
+    except ValueError:
+        raise Exit(f"error: --keep takes a number of backups, not {keep!r}", code=EXIT_USAGE) from None
+    kept, removed = rehearsal.backups(name or None, count)
+    for b in removed:
+        print(f"removed {b.path}")
+    print(table([b.row() for b in kept], backups_lib.HEADERS))
+
+
 @task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
                         "agents": "lab sizes to time, comma-separated (default: 3,10)",
                         "regen": "also time the full regeneration on each lab (default: yes)"})
@@ -229,7 +250,7 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
 
 
 lab = Collection("lab", up, status, logs, down)
-regen = Collection("regen", regen_run, regen_rollback)
+regen = Collection("regen", regen_run, regen_rollback, regen_backups)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab, bench_regen)

@@ -10,6 +10,7 @@ from ..core.errors import BadInput
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of
+from ..procedure import backups as procedure_backups
 from ..procedure import proven
 from ..procedure.report import Report
 from ..procedure.steps import check_server_name
@@ -27,6 +28,12 @@ def run_options(agents: str, server_name: str) -> list[str] | None:
             raise BadInput(f"--agents {name!r} is not a node name (agent-1, agent-2, ...; comma-separated)")
     check_server_name(server_name or None, chosen)
     return chosen
+
+
+def backups(name: str | None, keep: int | None) -> tuple[list, list]:
+    """The CA backups of the state folder (one lab's, if named), and those pruned with ``keep``."""
+    removed = procedure_backups.prune(state_dir(), keep, name) if keep is not None else []
+    return procedure_backups.find(state_dir(), name), removed
 
 
 def regenerate(lab: Lab, progress: Progress, **options) -> Report:

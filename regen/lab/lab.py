@@ -372,11 +372,11 @@ def _provision(lab: Lab, progress: Progress) -> None:
     others = [*([broker] if broker else []), *agents]
     with ThreadPoolExecutor(max_workers=4) as pool:
         with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; puppetdb enrolled"):
-            parallel([lambda: postgres_tls(server.executor, pg.executor), lambda: enroll(lab, [pdb])],
+            parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor), lambda: enroll(lab, [pdb])],
                      lambda f: f())
         pdb_started = pool.submit(start_puppetdb, lab, pdb)
         others_enrolled = pool.submit(enroll, lab, others)
-        credentials = pool.submit(mcollective.install_credentials, server.executor, server.executor,
+        credentials = pool.submit(mcollective.install_credentials, server.executor, server.certname, server.executor,
                                   [a.executor for a in agents]) if broker else None
         with progress.step(f"{' and '.join(filter(None, [f'{len(agents)} agents', broker and 'the broker']))} "
                            "enrolled (`puppet ssl bootstrap`, signed on the CA as they ask)"):

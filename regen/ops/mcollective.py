@@ -111,25 +111,23 @@ def broker_log_length(broker: Executor) -> int:
 
 # --- credentials issued on the CA ---------------------------------------------------------
 
-def issue(ca: Executor, certname: str) -> tuple[bytes, bytes, bytes]:
+def issue(ca: Executor, ca_certname: str, certname: str) -> tuple[bytes, bytes, bytes]:
     """``puppetserver ca generate`` for a credential that is not a host (the server keypair,
     a client); a previous one of that name is revoked first. Returns (cert, public key,
     private key) and removes them from the CA host: the key lives only where it is used."""
-    if ca.run(["test", "-e", f"{puppet.CADIR}/signed/{certname}.pem"], check=False).exit_code == 0:
-        ca.run(["puppetserver", "ca", "clean", "--certname", certname])
-    puppet.ca_generate(ca, certname)
+    puppet.ca_generate_anew(ca, ca_certname, certname)
     paths = [puppet.hostcert(certname), f"{puppet.SSLDIR}/public_keys/{certname}.pem", puppet.hostkey(certname)]
     cert, public, private = (ca.read_file(p) for p in paths)
     ca.run(["rm", "-f", *paths])
     return cert, public, private
 
 
-def install_credentials(ca: Executor, admin: Executor, servers: list[Executor]) -> dict[str, str]:
+def install_credentials(ca: Executor, ca_certname: str, admin: Executor, servers: list[Executor]) -> dict[str, str]:
     """A new shared server keypair and admin client cert from the CA: the server keypair
     and the admin's public key on every daemon's host, the admin's cert and key and the
     server public key on the admin's host. Returns the public keys' fingerprints."""
-    _, server_public, server_private = issue(ca, SERVER_KEYPAIR)
-    admin_cert, admin_public, admin_private = issue(ca, ADMIN)
+    _, server_public, server_private = issue(ca, ca_certname, SERVER_KEYPAIR)
+    admin_cert, admin_public, admin_private = issue(ca, ca_certname, ADMIN)
     def install(ex: Executor) -> None:
         ex.write_file(SERVER_PRIVATE, server_private, mode=0o600)
         ex.write_file(SERVER_PUBLIC, server_public)

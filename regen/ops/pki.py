@@ -109,8 +109,12 @@ def ca_fingerprint(bundle_pem: bytes) -> str:
 
 
 def key_matches_cert(key_pem: bytes, cert: x509.Certificate) -> bool:
-    """Whether a private key belongs to a certificate (the key is never printed)."""
-    key = serialization.load_pem_private_key(key_pem, password=None)
+    """Whether a private key belongs to a certificate (the key is never printed); a file
+    that is not a key does not match."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return False
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     return key.public_key().public_bytes(enc, pub) == cert.public_key().public_bytes(enc, pub)

@@ -9,10 +9,11 @@ from . import puppet
 PG_SSL = "/etc/postgresql/ssl"
 
 
-def postgres_tls(ca: Executor, pg: Executor) -> None:
+def postgres_tls(ca: Executor, ca_certname: str, pg: Executor) -> None:
     """Issue PostgreSQL's certificate on the CA, install it with the CA bundle, switch TLS
-    on, reload. The key is moved, not copied: it leaves the CA host."""
-    puppet.ca_generate(ca, "postgres", ["postgres"])
+    on, reload. The key is moved, not copied: it leaves the CA host. Safe to repeat after an
+    interruption: a cert an earlier attempt had signed is cleaned on the CA first."""
+    puppet.ca_generate_anew(ca, ca_certname, "postgres", ["postgres"])
     cert = ca.read_file(puppet.hostcert("postgres"))
     key = ca.read_file(puppet.hostkey("postgres"))
     bundle = ca.read_file(puppet.LOCALCACERT)

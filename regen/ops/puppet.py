@@ -175,6 +175,22 @@ def maxwait_for(hosts: int) -> int:
     return MAXWAITFORCERT + 2 * max(0, hosts - 1)
 
 
+def signed_certs(ca: Executor) -> set[str]:
+    """The certnames the CA holds a signed cert of (its ``signed`` folder)."""
+    res = ca.run(["ls", f"{CADIR}/signed"], check=False, timeout=20)
+    return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
+
+
+def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: list[str] | None = None) -> None:
+    """``puppetserver ca generate`` that can be repeated: a cert of that name signed by an
+    earlier, interrupted attempt is cleaned on the CA first, and files it left on the CA
+    host removed (``generate`` refuses both)."""
+    if certname in signed_certs(ca):
+        ca_clean(ca, ca_certname, [certname])
+    ca.run(["rm", "-f", hostcert(certname), hostkey(certname), f"{SSLDIR}/public_keys/{certname}.pem"])
+    ca_generate(ca, certname, alt_names)
+
+
 def pending_requests(ca: Executor) -> set[str]:
     """The certnames with a request waiting on the CA (its ``requests`` folder)."""
     res = ca.run(["ls", f"{CADIR}/requests"], check=False, timeout=20)

@@ -1,7 +1,8 @@
 """Rolling a failed regeneration back: the master's cadir and ssldir restored from the
 verified backup of step 1.1, Puppet Server started again under the old CA.
 
-Only while nothing but the master has changed (the run failed in step 1): once PuppetDB,
+Only while nothing but the master has changed (the run failed in step 1; before the
+backup, 1.1, nothing was deleted and the rollback only starts the services again): once PuppetDB,
 the broker or agents hold certs of the new CA, restoring the master alone would cut them
 off, and the way out is to resume the run. The rollback is recorded in the same state file
 as the run, with its own steps (``r.*``), so its report shows the failure and the way back."""
@@ -32,8 +33,10 @@ def restorable(state: RunState) -> None:
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
     if not state.facts.backup.path:
-        raise ProcedureStateError("the run stopped before its backup (step 1.1): nothing was deleted, "
-                                  "nothing to restore")
+        changed = sorted({s.id for s in state.steps} - {"0", "1.1", "1.2", "1.3"})
+        if changed:  # never: 1.4 needs the backup; a state file edited by hand or damaged
+            raise ProcedureStateError(f"the run has no backup, yet steps {', '.join(changed)} were started: "
+                                      "nothing to restore from; continue the run with --resume")
     beyond = sorted({s.id for s in state.steps if not (s.id == "0" or s.id.startswith("1."))})
     if beyond:  # started counts, not only done: a step that failed half-way may have changed its host
         raise ProcedureStateError(
@@ -97,7 +100,8 @@ def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> 
     state = RunState.load(path)
     restorable(state)
     ctx = Context(site, state, state_root / "backups", progress)
-    _backup(ctx)  # the backup is read and checked before anything on the master is stopped
+    if state.facts.backup.path:  # without one, nothing was deleted yet: the services are started again
+        _backup(ctx)  # the backup is read and checked before anything on the master is stopped
     state.finished = ""
     execute(ctx, STEPS, path)
     state.mode = "rollback"

@@ -72,6 +72,7 @@ class Backup:
 
     path: str = ""
     sha256: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # every file of it, by path, its sha256
 
 
 @dataclass
@@ -162,6 +163,16 @@ class Context:
     progress: Progress
     autosign: bool = False
     reports_timeout: float = REPORTS_TIMEOUT
+    path: Path | None = None  # the state file, once ``execute`` runs
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def save(self, change: Callable[[], object] = lambda: None) -> None:
+        """Apply ``change`` to the state and save it, under the lock (steps run side by side):
+        what a step learns half-way (an agent done) survives a kill."""
+        with self.lock:
+            change()
+            if self.path is not None:
+                self.state.save(self.path)
 
     @property
     def ca(self):
@@ -214,7 +225,7 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
     last = order.index(stop_after) if stop_after in order else len(order) - 1
     todo = {s.id: s for s in steps[: last + 1] if s.id not in state.done}
     done = set(state.done) | {i for i in order[: last + 1] if i not in todo}
-    lock = threading.Lock()
+    ctx.path = path
     running: dict[Future, Step] = {}
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -223,7 +234,7 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
                 for step_id in [i for i in order if i in todo]:
                     if needs[step_id] <= done:
                         step = todo.pop(step_id)
-                        running[pool.submit(_attempt, ctx, step, path, lock)] = step
+                        running[pool.submit(_attempt, ctx, step)] = step
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -244,9 +255,14 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
     state.save(path)
 
 
-def _attempt(ctx: Context, step: Step, path: Path, lock: threading.Lock) -> None:
+def _attempt(ctx: Context, step: Step) -> None:
     """One step: checked, run, timed; its result recorded (and the state saved) under the lock."""
     started, t0 = now(), time.monotonic()
+
+    def record(result: str, detail: str) -> None:
+        ctx.save(lambda: ctx.state.steps.append(StepResult(step.id, step.title, started, now(),
+                                                           round(time.monotonic() - t0, 2), result, detail)))
+
     with ctx.progress.step(f"step {step.id}: {step.title}"):
         try:
             if step.check(ctx):
@@ -254,13 +270,6 @@ def _attempt(ctx: Context, step: Step, path: Path, lock: threading.Lock) -> None
             else:
                 result, detail = "done", step.run(ctx) or ""
         except Exception as exc:
-            with lock:
-                ctx.state.steps.append(StepResult(step.id, step.title, started, now(),
-                                                  round(time.monotonic() - t0, 2), "failed",
-                                                  pki.redact_keys(str(exc))[:2000]))
-                ctx.state.save(path)
+            record("failed", pki.redact_keys(str(exc))[:2000])
             raise
-    with lock:
-        ctx.state.steps.append(StepResult(step.id, step.title, started, now(), round(time.monotonic() - t0, 2),
-                                          result, pki.redact_keys(detail)))
-        ctx.state.save(path)
+    record(result, pki.redact_keys(detail))

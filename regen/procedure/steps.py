@@ -97,6 +97,11 @@ def reenroll_all(ctx: Context, hosts: list[Host], clean: Callable[[Host], object
     ``prepare`` (``clean`` as there), ``puppet ssl bootstrap``, ``after``; meanwhile the CA
     signs exactly these hosts' requests as they arrive (unless autosign)."""
     maxwait = puppet.maxwait_for(len(hosts))
+    # an interrupted attempt may have had some of these signed already: the CA would ignore
+    # their new requests ("already has a signed certificate"), so those certs go first
+    stale = sorted(puppet.signed_certs(ctx.ca) & {h.certname for h in hosts})
+    if stale:
+        puppet.ca_clean(ctx.ca, ctx.site.ca.certname, stale)
 
     def job(host: Host) -> Callable[[], None]:
         def run() -> None:
@@ -159,30 +164,47 @@ BACKUP_REQUIRED = ("etc/puppet/puppetserver/ca/ca_crt.pem", "etc/puppet/puppetse
 
 
 def backup(ctx: Context) -> str:
-    """1.1: tar the cadir and ssldir to the host (0600 in a 0700 folder), verified."""
-    tmp = "/root/regen-backup.tar.gz"
+    """1.1, once Puppet Server has stopped (nothing writes to the CA while it is copied): the
+    cadir and ssldir tarred on the master, checked (every file present, the CA key and the
+    master's key each matching their certs), written owner-only and fsynced on this machine,
+    read back and checked against what was taken. The temporary tarball on the master is
+    the run's own (its start time in its name) and removed."""
+    tmp = f"/root/regen-backup-{ctx.state.started.replace(':', '')}.tar.gz"
     ctx.ca.run(["sh", "-c", 'umask 077 && tar -C / -czf "$1" "$2" "$3"', "sh", tmp, *BACKUP_PATHS])
-    data = ctx.ca.read_file(tmp)
-    ctx.ca.run(["rm", "-f", tmp])
-    verify_backup(data, ctx.site.ca.certname)
-    path = write_private(ctx.backup_dir / f"{ctx.site.name}-{ctx.state.started.replace(':', '')}.tar.gz", data)
-    path.parent.chmod(0o700)
+    try:
+        data = ctx.ca.read_file(tmp)
+    finally:
+        ctx.ca.run(["rm", "-f", tmp], check=False)
+    files = verify_backup(data, ctx.site.ca.certname)
+    path = write_private(ctx.backup_dir / backup_name(ctx.site.name, ctx.state.started), data)
+    digest = hashlib.sha256(data).hexdigest()
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:  # read back: what is on disk is what was taken
+        path.unlink(missing_ok=True)
+        raise RegenLabError(f"the backup {path} read back differs from what was written; nothing was deleted")
     ctx.state.facts.backup.path = str(path)
-    ctx.state.facts.backup.sha256 = hashlib.sha256(data).hexdigest()
-    return f"{path} ({len(data) // 1024} KiB, CA key matches CA cert)"
+    ctx.state.facts.backup.sha256 = digest
+    ctx.state.facts.backup.files = files
+    return f"{path} ({len(data) // 1024} KiB, {len(files)} files; CA key and master key match their certs; " \
+           "read back)"
 
 
-def verify_backup(data: bytes, master_certname: str) -> None:
-    """The backup holds every file, its CA cert parses and the CA key matches it."""
+def backup_name(lab: str, started: str) -> str:
+    return f"{lab}-{started.replace(':', '')}.tar.gz"
+
+
+def verify_backup(data: bytes, master_certname: str) -> dict[str, str]:
+    """The backup holds every file, its CA cert parses, the CA key and the master's key
+    match their certs; returns each regular file's sha256."""
     try:
         tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+        members = tar.getmembers()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise RegenLabError(f"backup is not a readable tar.gz ({exc}); nothing was deleted") from None
     with tar:
-        names = set(tar.getnames())
-        required = (*BACKUP_REQUIRED, f"var/lib/puppet/ssl/certs/{master_certname}.pem",
-                    f"var/lib/puppet/ssl/private_keys/{master_certname}.pem")
-        missing = [n for n in required if n not in names]
+        names = {m.name for m in members}
+        master_cert, master_key = (f"var/lib/puppet/ssl/certs/{master_certname}.pem",
+                                   f"var/lib/puppet/ssl/private_keys/{master_certname}.pem")
+        missing = [n for n in (*BACKUP_REQUIRED, master_cert, master_key) if n not in names]
         if missing:
             raise RegenLabError(f"backup is incomplete, missing: {', '.join(missing)}; nothing was deleted")
 
@@ -194,6 +216,9 @@ def verify_backup(data: bytes, master_certname: str) -> None:
         ca_cert = pki.load_certs(read(BACKUP_REQUIRED[0]), "the backed-up CA cert")[0]
         if not pki.key_matches_cert(read(BACKUP_REQUIRED[1]), ca_cert):
             raise RegenLabError("backup: the CA key does not match the CA cert; nothing was deleted")
+        if not pki.key_matches_cert(read(master_key), pki.load_certs(read(master_cert), "the master's cert")[0]):
+            raise RegenLabError("backup: the master's key does not match its cert; nothing was deleted")
+        return {m.name: hashlib.sha256(read(m.name)).hexdigest() for m in members if m.isfile()}
 
 
 def backup_done(ctx: Context) -> bool:
@@ -232,7 +257,13 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
     alt = alt_names if alt_names is not None else [moved] if moved else ctx.state.facts.before.master_alt_names
     if moved:
         puppet.set_server(ctx.ca, moved)
-    puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
+    if not ca_made(ctx):
+        fp = fingerprint_of_ca(ctx)
+        if fp == ctx.state.facts.before.ca_fingerprint:  # never: 1.4 wiped it; but the old CA is never touched here
+            raise RegenLabError("the old CA is still in place: step 1.4 has not wiped it")
+        # a `ca setup` killed half-way leaves a cadir it refuses to overwrite: cleared first
+        ctx.ca.run(["rm", "-rf", puppet.SSLDIR, puppet.CADIR])
+        puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     puppet.set_autosign(ctx.ca, ctx.autosign)
     fp = fingerprint_of_ca(ctx)
@@ -246,10 +277,18 @@ def master_names(ctx: Context) -> str:
     return f"new master cert's DNS names: [{', '.join(dict.fromkeys(cert.dns_names))}]"
 
 
-def new_ca_done(ctx: Context) -> bool:
+def ca_made(ctx: Context) -> bool:
+    """`ca setup` ran to its end: a new CA, the master's cert and key, owned by `puppet`."""
     fp = fingerprint_of_ca(ctx)
-    return fp is not None and fp != ctx.state.facts.before.ca_fingerprint and \
-        ctx.ca.run(["test", "-s", puppet.hostcert(ctx.site.ca.certname)], check=False).exit_code == 0
+    script = 'test -s "$1" && test -s "$2" && test "$(stat -c %U "$3")" = puppet'
+    return fp is not None and fp != ctx.state.facts.before.ca_fingerprint and ctx.ca.run(
+        ["sh", "-c", script, "sh", puppet.hostcert(ctx.site.ca.certname), puppet.hostkey(ctx.site.ca.certname),
+         puppet.CADIR], check=False).exit_code == 0
+
+
+def new_ca_done(ctx: Context) -> bool:
+    """1.5 whole: the CA made, and what follows `ca setup` (the signing policy) in place."""
+    return ca_made(ctx) and puppet.autosign_setting(ctx.ca) == str(ctx.autosign).lower()
 
 
 def start_server(ctx: Context) -> str:
@@ -266,7 +305,7 @@ def start_master_agent(ctx: Context) -> str:
 # --- step 2: extensions -----------------------------------------------------------------
 
 def postgres_cert(ctx: Context) -> str:
-    postgres_tls(ctx.ca, ctx.site.postgres.executor)
+    postgres_tls(ctx.ca, ctx.site.ca.certname, ctx.site.postgres.executor)
     return "puppetserver ca generate --certname postgres; installed; pg_ctlcluster reload"
 
 
@@ -326,7 +365,8 @@ def broker_done(ctx: Context) -> bool:
 
 def mco_credentials(ctx: Context) -> str:
     """2.4: a new MCollective server keypair and admin client cert from the new CA."""
-    ids = mcollective.install_credentials(ctx.ca, ctx.site.admin.executor, [a.executor for a in ctx.site.agents])
+    ids = mcollective.install_credentials(ctx.ca, ctx.site.ca.certname, ctx.site.admin.executor,
+                                          [a.executor for a in ctx.site.agents])
     ctx.state.facts.mco.new_server_public = ids["server_public"]
     return (f"puppetserver ca generate --certname {mcollective.SERVER_KEYPAIR},{mcollective.ADMIN}; server keypair "
             f"on {len(ctx.site.agents)} agents, admin cert and key on {ctx.site.admin.name}")
@@ -372,7 +412,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
             puppet.stop(host.executor, "puppet")
 
     def record(host: Host) -> None:
-        ctx.state.facts.agents_done.append(host.name)
+        ctx.save(lambda: ctx.state.facts.agents_done.append(host.name))  # a kill now loses no agent done
         ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - started[host.name]:.1f}s)")
 
     reenroll_all(ctx, todo, clean, before=stop, after=record)
@@ -414,9 +454,12 @@ def signing_policy_done(ctx: Context) -> bool:
 def ca_clean_agents(ctx: Context) -> str:
     """The seed's partial case: the old certs revoked (on the CRL) and removed on the CA,
     as `puppetserver ca clean` does, for every agent of the run in two API calls."""
-    names = [host.certname for host in ctx.agents()]
-    puppet.ca_clean(ctx.ca, ctx.site.ca.certname, names)
-    return "revoked and deleted on the CA (what `puppetserver ca clean --certname` does): " + ",".join(names)
+    signed = puppet.signed_certs(ctx.ca)
+    names = [host.certname for host in ctx.agents() if host.certname in signed]  # an interrupted p.1 did some
+    if names:
+        puppet.ca_clean(ctx.ca, ctx.site.ca.certname, names)
+    return "revoked and deleted on the CA (what `puppetserver ca clean --certname` does): " + \
+        (",".join(names) or "none left to clean")
 
 
 # --- the procedures ----------------------------------------------------------------------
@@ -449,10 +492,11 @@ AGENTS = (
 FULL = (
     Step("0", "record the old CA, the master's alt names, one agent's old credentials", record_before,
          lambda ctx: bool(ctx.state.facts.before.ca_fingerprint and ctx.state.facts.before.witness)),
-    Step("1.1", "back up ssldir and cadir (verified)", backup, backup_done),
     Step("1.2", "stop the master's agent service", stop_master_agent,
          lambda ctx: not puppet.service_running(ctx.ca, "puppet")),
     Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),
+    # the backup once nothing writes to the CA (the seed takes it first, with the server running)
+    Step("1.1", "back up ssldir and cadir, Puppet Server stopped (verified, read back)", backup, backup_done),
     Step("1.4", "delete the ssldir and the cadir", wipe, wiped),
     Step("1.5", "new CA and master cert (`puppetserver ca setup`, its alt names)", new_ca, new_ca_done),
     Step("1.8", "start Puppet Server", start_server,

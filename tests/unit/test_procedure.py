@@ -3,6 +3,7 @@ interruption and resume, failure; and the backup verification on CAs made here."
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import stat
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from regen.core.errors import BadInput, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
+from regen.ops import pki
 from regen.procedure import steps as procedure
 from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
@@ -179,7 +181,8 @@ def test_a_need_left_out_of_the_run_counts_as_met():
     assert needs_of(full)["3.s"] == {"3", "2.5"} and needs_of(full)["3"] == {"1.8", "2.2"}
     assert needs_of(procedure.steps_for("full", skip=("2.2",)))["3"] == {"1.8"}  # never before the new CA
     assert needs_of(full)["2.5"] == {"2.1", "2.2"} and needs_of(full)["1.9"] == {"1.8", "2.5"}
-    assert needs_of(full)["3.m"] == {"3", "2.3", "2.4"} and needs_of(full)["1.2"] == {"1.1"}
+    assert needs_of(full)["3.m"] == {"3", "2.3", "2.4"}
+    assert needs_of(full)["1.1"] == {"1.3"}  # the backup once the server is stopped
     partial = procedure.steps_for("partial")
     assert needs_of(partial)["3"] == {"p.1"} and needs_of(partial)["3.s"] == {"3"}
     assert needs_of(procedure.steps_for("full", skip=("2.5",)))["3.s"] == {"3"}
@@ -212,12 +215,15 @@ def _backup_files():
     files["etc/puppet/puppetserver/ca/ca_crt.pem"] = pem(ca_crt)
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = key_pem
     files["var/lib/puppet/ssl/certs/server.pem"] = pem(leaf)
-    files["var/lib/puppet/ssl/private_keys/server.pem"] = b"key"
+    files["var/lib/puppet/ssl/private_keys/server.pem"] = leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return files
 
 
-def test_backup_verification_accepts_a_whole_backup():
-    procedure.verify_backup(_tar(_backup_files()), "server")
+def test_backup_verification_accepts_a_whole_backup_and_hashes_every_file():
+    files = _backup_files()
+    hashed = procedure.verify_backup(_tar(files), "server")
+    assert hashed == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
 def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
@@ -228,6 +234,10 @@ def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
     files = _backup_files()
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = _backup_files()["etc/puppet/puppetserver/ca/ca_key.pem"]
     with pytest.raises(RegenLabError, match="CA key does not match"):
+        procedure.verify_backup(_tar(files), "server")
+    files = _backup_files()
+    files["var/lib/puppet/ssl/private_keys/server.pem"] = _backup_files()["var/lib/puppet/ssl/private_keys/server.pem"]
+    with pytest.raises(RegenLabError, match="the master's key does not match its cert"):
         procedure.verify_backup(_tar(files), "server")
 
 
@@ -268,12 +278,15 @@ def test_a_run_that_failed_in_step_1_can_be_rolled_back():
     from regen.procedure import rollback
 
     rollback.restorable(_state(["0", "1.1", "1.3", "1.4", "1.5"]))
+    stopped = _state(["0", "1.2", "1.3"], backup=False)  # killed before its backup: nothing deleted
+    stopped.steps = stopped.steps[:-1]
+    rollback.restorable(stopped)  # the services are started again
 
 
 @pytest.mark.parametrize("state, why", [
     (_state(["0", "1.1", "1.8", "2.1", "2.2"]), "steps 2.1, 2.2 were started, and may have moved hosts"),
     (_failed_in(_state(["0", "1.1", "1.8"]), "2.1"), "steps 2.1 were started"),
-    (_state(["0"], backup=False), "stopped before its backup"),
+    (_state(["0"], backup=False), "the run has no backup, yet steps 1.8 were started"),
     (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
     (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),
     (_finished(_state(["0", "1.1", "1.8", "3"])), "finished at .*: a rollback undoes only a run that failed in step 1"),
@@ -351,3 +364,72 @@ def test_a_state_file_of_another_schema_or_damaged_is_refused_with_what_to_do(tm
                     lambda: rollback.rollback(fake_site([]), tmp_path, quiet())):
         with pytest.raises(ProcedureStateError, match=error):
             attempt()
+
+
+def _backup_ctx(tmp_path, files: dict[str, bytes]):
+    from regen.procedure.runner import Context, RunState
+    from regen.procedure.site import Host, Site
+    from tests.unit.test_proof import Scripted
+
+    data = _tar(files)
+    ca = Scripted("server", {f"/root/regen-backup-{'2026-11-29T100000.000Z'}.tar.gz": data},
+                  [(lambda argv: argv[0] != "cat", (0, "", ""))])
+    site = Site("lab1", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
+                agents=())
+    state = RunState(lab="lab1", mode="full", agents=[], autosign=False, started="2026-11-29T10:00:00.000Z")
+    return Context(site, state, tmp_path / "backups", quiet()), data
+
+
+def test_the_backup_is_owner_only_read_back_and_leaves_nothing_on_the_master(tmp_path):
+    ctx, data = _backup_ctx(tmp_path, _backup_files())
+    detail = procedure.backup(ctx)
+    path = tmp_path / "backups" / "lab1-2026-11-29T100000.000Z.tar.gz"
+    assert path.read_bytes() == data and ctx.state.facts.backup.path == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert len(ctx.state.facts.backup.files) == len(_backup_files()) and "read back" in detail
+    assert ["rm", "-f", "/root/regen-backup-2026-11-29T100000.000Z.tar.gz"] in ctx.site.ca.executor.log
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_backup(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    ctx, _ = _backup_ctx(tmp_path, _backup_files())
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(RegenLabError, match="cannot write .*lab1-.*tar.gz: No space left on device"):
+        procedure.backup(ctx)
+    assert list((tmp_path / "backups").iterdir()) == [] and not ctx.state.facts.backup.path
+
+
+def test_backups_are_listed_with_their_ca_and_pruned_keeping_the_newest_and_the_one_in_use(tmp_path):
+    from regen.procedure import backups
+    from regen.procedure.runner import RunState
+
+    files = _backup_files()
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    runs = ["2026-11-27T100000.000Z", "2026-11-28T100000.000Z", "2026-11-29T100000.000Z"]
+    for run in runs:
+        (folder / f"lab1-{run}.tar.gz").write_bytes(_tar(files))
+    (folder / f"lab2-{runs[0]}.tar.gz").write_bytes(b"not a tarball")
+    (folder / "notes.tar.gz").write_bytes(b"")  # not a backup's name: never listed, never removed
+    unfinished = RunState(lab="lab1", mode="full", agents=[], autosign=False)
+    unfinished.facts.backup.path = str(folder / f"lab1-{runs[0]}.tar.gz")
+    unfinished.save(procedure.state_path(tmp_path, "lab1"))
+
+    listed = backups.find(tmp_path)
+    assert [(b.lab, b.run, b.in_use) for b in listed] == [
+        ("lab1", runs[0], True), ("lab1", runs[1], False), ("lab1", runs[2], False), ("lab2", runs[0], False)]
+    ca_crt = files["etc/puppet/puppetserver/ca/ca_crt.pem"]
+    assert listed[0].ca_fingerprint == pki.ca_fingerprint(ca_crt) and listed[3].ca_fingerprint == "unreadable"
+
+    removed = backups.prune(tmp_path, keep=1)
+    assert sorted(b.path.name for b in removed) == [f"lab1-{runs[1]}.tar.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"lab1-{runs[0]}.tar.gz", f"lab1-{runs[2]}.tar.gz", f"lab2-{runs[0]}.tar.gz", "notes.tar.gz"])
+    with pytest.raises(BadInput, match="--keep must be 0 or more"):
+        backups.prune(tmp_path, keep=-1)

@@ -55,13 +55,43 @@ def step(id_: str, steps=procedure.FULL) -> procedure.Step:
 
 # --- step 1: the master ------------------------------------------------------------------------
 
+AUTOSIGN_FALSE = (has("config", "print", "autosign"), (0, "false\n", ""))
+
+
 def test_the_wipe_and_the_new_ca_are_done_only_once_the_ca_really_changed(cas):
     old, new = cas
-    assert step("1.5").check(ctx_for(old, new, ca_rules=[(has("test", "-s"), (0, "", ""))]))
-    assert not step("1.5").check(ctx_for(old, new, ca_rules=[(has("test", "-s"), (1, "", ""))]))  # no master cert
-    assert not step("1.5").check(ctx_for(new, new, ca_rules=[(has("test", "-s"), (0, "", ""))]))  # the CA is the old
+    made, half = (has("test -s"), (0, "", "")), (has("test -s"), (1, "", ""))
+    assert step("1.5").check(ctx_for(old, new, ca_rules=[made, AUTOSIGN_FALSE]))
+    assert not step("1.5").check(ctx_for(old, new, ca_rules=[half, AUTOSIGN_FALSE]))  # no master cert, or not chowned
+    assert not step("1.5").check(ctx_for(new, new, ca_rules=[made, AUTOSIGN_FALSE]))  # the CA is the old
+    # killed after `ca setup`, before the signing policy: 1.5 is not done
+    assert not step("1.5").check(ctx_for(old, new, ca_rules=[made, (has("config", "print"), (0, "true\n", ""))]))
     assert step("1.4").check(ctx_for(old, new))
     assert not step("1.4").check(ctx_for(new, new))  # the old CA is still there: not wiped
+
+
+def test_a_repeated_new_ca_clears_a_half_made_ca_and_keeps_a_whole_one(cas):
+    """1.5 after a kill: a `ca setup` that did not finish is cleared and run again; one that
+    finished is kept, and only what follows it (the signing policy) is done."""
+    old, new = cas
+    ok = (lambda argv: argv[0] != "cat", (0, "", ""))
+    half = ctx_for(old, new, ca_rules=[(has("test -s"), (1, "", "")), ok])
+    procedure.new_ca(half)
+    ran = [" ".join(a) for a in half.site.ca.executor.log]
+    clear = ran.index(f"rm -rf {puppet.SSLDIR} {puppet.CADIR}")
+    assert clear < next(i for i, a in enumerate(ran) if a.startswith("puppetserver ca setup"))
+    assert any(a.startswith("puppet config set autosign false") for a in ran)
+
+    whole = ctx_for(old, new, ca_rules=[(has("test -s"), (0, "", "")), ok])
+    procedure.new_ca(whole)
+    ran = [" ".join(a) for a in whole.site.ca.executor.log]
+    assert not any(a.startswith(("puppetserver ca setup", "rm -rf")) for a in ran), ran
+    assert any(a.startswith("puppet config set autosign false") for a in ran)
+
+    still_old = ctx_for(new, new, ca_rules=[ok])
+    with pytest.raises(RegenLabError, match="the old CA is still in place"):
+        procedure.new_ca(still_old)
+    assert not any(a[0] == "rm" for a in still_old.site.ca.executor.log)
 
 
 def test_services_are_stopped_or_started_by_what_their_init_script_says(cas):
@@ -297,3 +327,51 @@ def test_a_docker_exec_that_never_answers_is_a_command_failure_not_a_traceback(m
         ex.run(["true"], timeout=5)
     with pytest.raises(CommandFailed, match="no answer"):
         ex.read_file("/etc/hostname")
+
+
+def _ca_api(signed: set[str]):
+    """A CA whose `signed` folder holds ``signed`` and whose API answers 204 to each URL."""
+    def curl(argv):
+        urls = [a for a in argv if a.startswith("https://")]
+        return 0, "".join(f"204 {u}\n" for u in urls), ""
+    return [(lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/signed"],
+             (0, " ".join(f"{n}.pem" for n in sorted(signed)), "")),
+            (lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/requests"], (0, "", "")),
+            (lambda argv: argv[0] == "curl", curl),
+            (lambda argv: argv[0] != "cat", (0, "", ""))]
+
+
+def _cleaned(ca) -> list[str]:
+    """The certnames a `puppetserver ca clean` (revoke, then delete) was sent for."""
+    return sorted(a.rsplit("/", 1)[1] for argv in ca.log if argv[0] == "curl" and "DELETE" in argv
+                  for a in argv if a.startswith("https://"))
+
+
+def test_a_repeated_reenrolment_first_cleans_what_the_ca_signed_before(cas, tmp_path):
+    """Killed after the CA signed agent-1 but before the run recorded it: on resume the CA
+    would ignore agent-1's new request ("already has a signed certificate"), so its cert is
+    cleaned first; agents done are saved one by one, each as it ends."""
+    old, new = cas
+    ctx = ctx_for(old, new, autosign=True, ca_rules=_ca_api({"server", "agent-1"}))
+    ctx.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
+    ctx.path = tmp_path / "run.json"
+    procedure.agents_step(ctx)
+    assert _cleaned(ctx.site.ca.executor) == ["agent-1"]
+    assert RunState.load(ctx.path).facts.agents_done == ["agent-1"]  # saved before the step ends
+
+    fresh = ctx_for(old, new, autosign=True, ca_rules=_ca_api({"server"}))
+    fresh.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
+    procedure.agents_step(fresh)
+    assert _cleaned(fresh.site.ca.executor) == []  # nothing of theirs on the new CA: nothing cleaned
+
+
+def test_the_partial_clean_cleans_only_what_is_still_there(cas):
+    """p.1 killed between two agents' clean: run again, it cleans the rest and never fails
+    on a cert already gone (the CA answers 404 to that one)."""
+    old, new = cas
+    ctx = ctx_for(old, new, mode="partial", ca_rules=_ca_api({"server", "agent-1"}))
+    procedure.ca_clean_agents(ctx)
+    assert _cleaned(ctx.site.ca.executor) == ["agent-1"]
+    gone = ctx_for(old, new, mode="partial", ca_rules=_ca_api({"server"}))
+    assert "none left to clean" in procedure.ca_clean_agents(gone)
+    assert _cleaned(gone.site.ca.executor) == []

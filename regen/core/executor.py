@@ -48,8 +48,11 @@ class _ShellFiles:
         return self._run_bytes(["cat", path])  # type: ignore[attr-defined]
 
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644, owner: str = "root:root") -> None:
-        # The file is created with its final mode before any byte is written (keys never sit world-readable).
-        script = 'umask 077 && cat > "$1.tmp" && chmod "$2" "$1.tmp" && chown "$3" "$1.tmp" && mv "$1.tmp" "$1"'
-        self.run(["sh", "-c", script, "sh", path, f"{mode:o}", owner], input=data)  # type: ignore[attr-defined]
+        # The file is created with its final mode before any byte is written (keys never sit world-readable),
+        # and put in place only whole: a controller killed mid-stream ends `cat` early, and the size says so.
+        script = ('umask 077 && cat > "$1.tmp" && [ "$(wc -c < "$1.tmp")" -eq "$4" ] && chmod "$2" "$1.tmp" && '
+                  'chown "$3" "$1.tmp" && mv "$1.tmp" "$1"')
+        self.run(["sh", "-c", script, "sh", path, f"{mode:o}", owner, str(len(data))],  # type: ignore[attr-defined]
+                 input=data)
 
 

@@ -422,7 +422,7 @@ def enroll(lab: Lab, nodes: list[Node]) -> None:
 
 
 def start_puppetdb(lab: Lab, pdb: Node) -> None:
-    puppet.start(pdb.executor, "puppetdb")
+    puppet.start_jvm(pdb.executor, "puppetdb")
     wait_ready(lab, pdb, PUPPETDB_READY_TIMEOUT)
 
 

@@ -60,12 +60,19 @@ def start(ex: Executor, name: str, timeout: int = 300) -> ExecResult:
                   timeout=timeout)
 
 
+def start_jvm(ex: Executor, name: str, timeout: int = 300) -> ExecResult:
+    """``/etc/init.d/NAME start`` of Puppet Server or PuppetDB: returns when the service is
+    ready, also when it was already starting (a start of an interrupted attempt: its init
+    script then waits for it instead of starting another)."""
+    return ex.run([f"/etc/init.d/{name}", "start"], timeout=timeout)
+
+
 def start_server(ex: Executor) -> None:
     """Start Puppet Server (its init script returns when it is ready); when it dies while
     starting, the error says why in the server's own words (its "Error during service
     init" and the cause under it)."""
     try:
-        start(ex, "puppetserver")
+        start_jvm(ex, "puppetserver")
     except CommandFailed as exc:
         res = ex.run(["sh", "-c", 'grep -A1 "Error during service init" "$1" | tail -n 2', "sh", SERVER_LOG],
                      check=False, timeout=20)

@@ -77,8 +77,11 @@ def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
 
 def clean_ssldir(host: Host) -> None:
     """The seed's "delete everything in the SSL directory": the host's cert, key and
-    requests, its local CA bundle and its CRL (what `puppet ssl clean --localca` removes)."""
-    host.executor.run(["sh", "-c", 'rm -rf "$1"/*', "sh", puppet.SSLDIR])
+    requests, its local CA bundle and its CRL (what `puppet ssl clean --localca` removes).
+    A `puppet ssl bootstrap` of an interrupted attempt may still run there (its controller was
+    killed, not the command): it is stopped first, or it would write its cert into the new
+    ssldir. (`[s]` keeps the pattern from matching this shell's own command line.)"""
+    host.executor.run(["sh", "-c", 'pkill -f "puppet [s]sl bootstrap"; rm -rf "$1"/*', "sh", puppet.SSLDIR])
 
 
 def prepare(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
@@ -168,9 +171,12 @@ def backup(ctx: Context) -> str:
     cadir and ssldir tarred on the master, checked (every file present, the CA key and the
     master's key each matching their certs), written owner-only and fsynced on this machine,
     read back and checked against what was taken. The temporary tarball on the master is
-    the run's own (its start time in its name) and removed."""
-    tmp = f"/root/regen-backup-{ctx.state.started.replace(':', '')}.tar.gz"
-    ctx.ca.run(["sh", "-c", 'umask 077 && tar -C / -czf "$1" "$2" "$3"', "sh", tmp, *BACKUP_PATHS])
+    this attempt's own and removed."""
+    tmp = f"/root/regen-backup-{ctx.state.started.replace(':', '')}-{time.time_ns()}.tar.gz"
+    # this attempt's own file: a `tar` of an interrupted attempt may still write its own (the
+    # lab's lock says no other run is on), which is removed with any other left behind
+    ctx.ca.run(["sh", "-c", 'rm -f /root/regen-backup-*.tar.gz; umask 077 && tar -C / -czf "$1" "$2" "$3"', "sh",
+                tmp, *BACKUP_PATHS])
     try:
         data = ctx.ca.read_file(tmp)
     finally:
@@ -334,7 +340,7 @@ def puppetdb_done(ctx: Context) -> bool:
 
 def start_puppetdb(ctx: Context) -> str:
     """2.5: PuppetDB started with its new cert (its init script returns when it is ready)."""
-    puppet.start(ctx.site.puppetdb.executor, "puppetdb")
+    puppet.start_jvm(ctx.site.puppetdb.executor, "puppetdb")
     return f"/etc/init.d/puppetdb start: {puppet.puppetdb_state(ctx.site.puppetdb.executor)}"
 
 

@@ -372,7 +372,7 @@ def _backup_ctx(tmp_path, files: dict[str, bytes]):
     from tests.unit.test_proof import Scripted
 
     data = _tar(files)
-    ca = Scripted("server", {f"/root/regen-backup-{'2026-11-29T100000.000Z'}.tar.gz": data},
+    ca = Scripted("server", {"/root/regen-backup-2026-11-29T100000.000Z-7.tar.gz": data},
                   [(lambda argv: argv[0] != "cat", (0, "", ""))])
     site = Site("lab1", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
                 agents=())
@@ -380,17 +380,27 @@ def _backup_ctx(tmp_path, files: dict[str, bytes]):
     return Context(site, state, tmp_path / "backups", quiet()), data
 
 
-def test_the_backup_is_owner_only_read_back_and_leaves_nothing_on_the_master(tmp_path):
+@pytest.fixture
+def ns7(monkeypatch):
+    """time.time_ns() is 7: the backup's temporary file on the master has a known name."""
+    import time
+
+    monkeypatch.setattr(time, "time_ns", lambda: 7)
+
+
+def test_the_backup_is_owner_only_read_back_and_leaves_nothing_on_the_master(tmp_path, ns7):
     ctx, data = _backup_ctx(tmp_path, _backup_files())
     detail = procedure.backup(ctx)
     path = tmp_path / "backups" / "lab1-2026-11-29T100000.000Z.tar.gz"
     assert path.read_bytes() == data and ctx.state.facts.backup.path == str(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert len(ctx.state.facts.backup.files) == len(_backup_files()) and "read back" in detail
-    assert ["rm", "-f", "/root/regen-backup-2026-11-29T100000.000Z.tar.gz"] in ctx.site.ca.executor.log
+    assert ["rm", "-f", "/root/regen-backup-2026-11-29T100000.000Z-7.tar.gz"] in ctx.site.ca.executor.log
+    tar = next(a for a in ctx.site.ca.executor.log if a[0] == "sh" and "tar -C /" in a[2])
+    assert tar[2].startswith("rm -f /root/regen-backup-*.tar.gz;")  # what an interrupted attempt left
 
 
-def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_backup(tmp_path, monkeypatch):
+def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_backup(tmp_path, monkeypatch, ns7):
     import errno
     import os
 

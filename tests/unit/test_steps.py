@@ -375,3 +375,33 @@ def test_the_partial_clean_cleans_only_what_is_still_there(cas):
     gone = ctx_for(old, new, mode="partial", ca_rules=_ca_api({"server"}))
     assert "none left to clean" in procedure.ca_clean_agents(gone)
     assert _cleaned(gone.site.ca.executor) == []
+
+
+def test_a_file_is_put_in_place_only_whole(tmp_path):
+    """write_file's shell script, run here for real: a stream cut short (its controller killed
+    mid-way, `cat` sees the end early) leaves the old file as it was."""
+    import os
+    import subprocess
+
+    from regen.core.errors import CommandFailed
+    from regen.core.executor import _ShellFiles
+
+    class Local(_ShellFiles):
+        node = "here"
+
+        def __init__(self, cut: int = 0) -> None:
+            self.cut = cut  # bytes of the stream lost on the way
+
+        def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+            argv = [f"{os.getuid()}:{os.getgid()}" if a == "root:root" else a for a in argv]
+            done = subprocess.run(argv, input=input[: len(input) - self.cut], capture_output=True)
+            if check and done.returncode not in ok_codes:
+                raise CommandFailed(self.node, argv, done.returncode, done.stderr.decode())
+            return ExecResult("here", tuple(argv), done.returncode, done.stdout.decode(), done.stderr.decode())
+
+    target = tmp_path / "key.pem"
+    Local().write_file(str(target), b"new key\n", mode=0o600)
+    assert target.read_bytes() == b"new key\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+    with pytest.raises(CommandFailed):
+        Local(cut=3).write_file(str(target), b"newer key\n", mode=0o600)
+    assert target.read_bytes() == b"new key\n"

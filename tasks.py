@@ -13,6 +13,7 @@
     invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
     invoke bench.regen [--agents 3,10,30,100] [--seed-at 10]
+    invoke soak.kill [--trials 30] [--seed S] [--agents 1] [--horizon 60] [--keep]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from regen.core.progress import Progress
 from regen.jobs import bench as bench_lib
 from regen.jobs import rehearsal
 from regen.jobs import scenario as scenario_job
+from regen.jobs import soak as soak_lib
 from regen.lab import engine as engine_lib
 from regen.lab import images as images_lib
 from regen.lab import lab as lab_lib
@@ -249,11 +251,34 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
     bench_lib.regen(sizes, seed_size if seed_size in sizes else None)
 
 
+@task(name="kill", help={"trials": "how many kills (default: 30)",
+                         "seed": "replay the kill instants of an earlier soak (printed at its start)",
+                         "agents": "agents in the soak's lab (default: 1)",
+                         "horizon": "kills fall in [0, HORIZON) seconds after the run starts (default: 60)",
+                         "name": "the soak's lab (default: soak)", "keep": "keep the lab afterwards"})
+@friendly
+def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False):
+    """The kill-anywhere soak: regen.run SIGKILLed at a random instant, then resumed or rolled
+    back (alternately); after each trial the proof passes and every backup is whole."""
+    lab_lib.check_name(name)
+    try:
+        n, count, span = int(trials), int(agents), float(horizon)
+        replay = None if seed is None else int(seed)
+    except ValueError:
+        raise Exit("error: --trials, --agents and --seed take whole numbers, --horizon seconds", code=EXIT_USAGE) \
+            from None
+    lab_lib.LabSpec.parse(name, count)
+    done = soak_lib.kill_soak(n, replay, count, span, name, keep)
+    if len(done) < n or not all(t.passed for t in done):
+        raise Exit("the soak lost something: see the trial that failed above", code=EXIT_PROOF_FAILED)
+
+
 lab = Collection("lab", up, status, logs, down)
 regen = Collection("regen", regen_run, regen_rollback, regen_backups)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab, bench_regen)
+soak = Collection("soak", soak_kill)
 scenarios = Collection("scenarios", scenarios_list)
-ns = Collection(rehearse, lab, regen, images, engine, bench, scenarios)
+ns = Collection(rehearse, lab, regen, images, engine, bench, soak, scenarios)
 ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})

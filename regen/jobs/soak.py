@@ -1,0 +1,171 @@
+"""The kill-anywhere soak: on one lab, the procedure is started as an operator starts it
+(``invoke regen.run`` in its own process), killed with SIGKILL at a random instant (seeded,
+printed), then resumed or rolled back, alternately (a rollback refused because hosts past
+the master have moved is followed by a resume, as the refusal says). After each trial: the
+proof passed, and every backup of the lab is whole and verifies. Nothing lost, or it says
+where."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.config import ROOT, state_dir
+from ..core.console import table
+from ..core.errors import RegenLabError
+from ..core.progress import Progress
+from ..lab import engine
+from ..lab.lab import Lab, LabSpec, lab_names, remove, up
+from ..procedure import backups
+from ..procedure.rollback import restorable
+from ..procedure.runner import ProcedureStateError, RunState, needs_of, state_path
+from ..procedure.steps import steps_for, verify_backup
+from .rehearsal import regenerate, roll_back
+
+
+@dataclass(frozen=True)
+class Trial:
+    n: int
+    kill_at: float  # seconds after the run's start
+    killed_in: str  # the steps running when it was killed; "(ended before)" if it had ended
+    action: str  # resume | rollback | none
+    seconds: float  # the whole trial: the killed run and its resume or rollback
+    passed: bool
+    backups: str  # "N/N whole" or what is wrong
+    detail: str = ""
+
+    def row(self) -> tuple[str, ...]:
+        return (str(self.n), f"{self.kill_at:.1f}s", self.killed_in, self.action, f"{self.seconds:.0f}s",
+                "PASS" if self.passed else "FAIL", self.backups, self.detail[:80])
+
+
+HEADERS = ("trial", "kill at", "killed in", "then", "time", "proof", "backups", "detail")
+
+
+def running_at_kill(state: RunState | None, mcollective: bool) -> str:
+    """The steps that had started (their needs done) but were not recorded when killed."""
+    if state is None:
+        return "before step 0"
+    steps = steps_for(state.mode, mcollective=mcollective)
+    done = state.done
+    running = [s.id for s, needs in zip(steps, needs_of(steps).values(), strict=True)
+               if s.id not in done and needs <= done]
+    return ", ".join(running) or "between steps"
+
+
+def check_backups(state_root: Path, lab: Lab) -> tuple[bool, str]:
+    """Every backup of the lab is a whole tarball that verifies (CA key and master key
+    match their certs); the current run's has the sha256 its state recorded."""
+    found = backups.find(state_root, lab.name)
+    bad = []
+    for b in found:
+        try:
+            verify_backup(b.path.read_bytes(), lab.server.certname)
+        except (RegenLabError, OSError) as exc:
+            bad.append(f"{b.path.name}: {exc}")
+    path = state_path(state_root, lab.name)
+    if path.exists():
+        recorded = RunState.load(path).facts.backup
+        if recorded.path and hashlib.sha256(Path(recorded.path).read_bytes()).hexdigest() != recorded.sha256:
+            bad.append(f"{recorded.path}: sha256 is not the one recorded")
+    return not bad, f"{len(found) - len(bad)}/{len(found)} whole" + ("; " + "; ".join(bad) if bad else "")
+
+
+def _killed_run(lab: Lab, kill_at: float, log: Path) -> int | None:
+    """``invoke regen.run`` in its own process group, SIGKILLed after ``kill_at`` seconds
+    (with every ``docker exec`` it had started). Returns its exit code if it ended before."""
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "regen.run", "--name", lab.name], cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return proc.wait(timeout=kill_at)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
+
+
+def trial(lab: Lab, n: int, kill_at: float, rollback_first: bool, progress: Progress) -> Trial:
+    root = state_dir()
+    t0 = time.monotonic()
+    log = root / "soak" / f"{lab.name}-trial-{n}.log"
+    log.parent.mkdir(mode=0o700, exist_ok=True)
+    with progress.step(f"trial {n}: regen.run, killed after {kill_at:.1f}s"):
+        ended = _killed_run(lab, kill_at, log)
+    path = state_path(root, lab.name)
+    state = RunState.load(path) if path.exists() else None
+    if ended is not None:
+        ok, held = check_backups(root, lab)
+        return Trial(n, kill_at, "(ended before)", "none", time.monotonic() - t0, ended == 0 and ok, held,
+                     f"the run ended by itself, exit {ended}; its output: {log}")
+    during = running_at_kill(state, lab.broker is not None)
+    action, note = "resume", ""
+    if state is not None and not state.finished and rollback_first:
+        try:
+            restorable(state)
+            action = "rollback"
+        except ProcedureStateError as exc:
+            note = f"rollback refused ({str(exc).split(':')[0]}), resumed"
+    with progress.step(f"trial {n}: {action} after a kill in {during}"):
+        if state is None or state.finished:  # killed before its state file, or after its last step
+            report = regenerate(lab, progress, resume=False) if state is None else None
+        elif action == "rollback":
+            report = roll_back(lab, progress)
+        else:
+            report = regenerate(lab, progress, resume=True)
+    passed = report.passed if report is not None else True
+    ok, held = check_backups(root, lab)
+    failed = f"failed step {report.failed_step}" if report is not None and report.failed_step else ""
+    return Trial(n, kill_at, during, action, time.monotonic() - t0, passed and ok, held,
+                 "; ".join(filter(None, [note, failed])))
+
+
+def soak(lab: Lab, trials: int, seed: int, horizon: float = 60.0, progress: Progress | None = None) -> list[Trial]:
+    """``trials`` kills at seeded random instants in [0, horizon) on a lab that is up (its
+    run state starts anew); stops at the first trial that loses something."""
+    progress = progress or Progress()
+    rng = random.Random(seed)
+    state_path(state_dir(), lab.name).unlink(missing_ok=True)
+    done: list[Trial] = []
+    for n in range(1, trials + 1):
+        done.append(trial(lab, n, round(rng.uniform(0, horizon), 1), rollback_first=n % 2 == 0, progress=progress))
+        progress.show(table([done[-1].row()], HEADERS))
+        if not done[-1].passed:
+            break
+    return done
+
+
+def kill_soak(trials: int, seed: int | None = None, agents: int = 1, horizon: float = 60.0, name: str = "soak",
+              keep: bool = False, progress: Progress | None = None) -> list[Trial]:
+    """The soak on a lab of its own (removed at the end unless a trial failed or ``keep``)."""
+    progress = progress or Progress()
+    seed = seed if seed is not None else random.SystemRandom().randrange(1_000_000)
+    progress.show(f"soak: {trials} trials, seed {seed} (replay: --seed {seed}), kills in [0, {horizon:.0f}) s, "
+                  f"{agents} agent(s), lab {name}")
+    client = engine.ensure(progress)
+    if name in lab_names(client):
+        raise RegenLabError(f"lab {name!r} is already up: the soak makes its own (remove it, or give --name)")
+    lab = up(client, LabSpec(name=name, agents=agents), progress)
+    done: list[Trial] = []
+    try:
+        done = soak(lab, trials, seed, horizon, progress)
+    finally:
+        progress.show("\n" + table([t.row() for t in done], HEADERS))
+        by_step: dict[str, int] = {}
+        for t in done:
+            by_step[t.killed_in] = by_step.get(t.killed_in, 0) + 1
+        progress.show("killed in: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_step.items())))
+        progress.show(f"soak: {sum(t.passed for t in done)}/{trials} trials passed, seed {seed}, "
+                      f"{sum(t.seconds for t in done) / max(1, len(done)):.0f} s per trial")
+        if keep or len(done) < trials or not all(t.passed for t in done):
+            progress.say(f"lab {name} kept for inspection")
+        else:
+            remove(client, name)
+    return done

@@ -43,6 +43,12 @@ def regenerate(lab: Lab, progress: Progress, **options) -> Report:
         return proven.regenerate(site_of(lab), state_dir(), progress, **options)
 
 
+def prove(lab: Lab, progress: Progress) -> Report:
+    """The proof and report of the lab's last run, again (the lab's lock held)."""
+    with hold(lab.name):
+        return proven.prove(site_of(lab), state_dir(), progress)
+
+
 def roll_back(lab: Lab, progress: Progress) -> Report:
     """Roll a run that failed back, prove it, write the report (the lab's lock held)."""
     with hold(lab.name):

@@ -27,7 +27,7 @@ from ..procedure import backups
 from ..procedure.rollback import restorable
 from ..procedure.runner import ProcedureStateError, RunState, needs_of, state_path
 from ..procedure.steps import steps_for, verify_backup
-from .rehearsal import regenerate, roll_back
+from .rehearsal import prove, regenerate, roll_back
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Trial:
     n: int
     kill_at: float  # seconds after the run's start
     killed_in: str  # the steps running when it was killed; "(ended before)" if it had ended
-    action: str  # resume | rollback | none
+    action: str  # resume | rollback | proof again | a new run | none (it had ended)
     seconds: float  # the whole trial: the killed run and its resume or rollback
     passed: bool
     backups: str  # "N/N whole" or what is wrong
@@ -97,10 +97,13 @@ def trial(lab: Lab, n: int, kill_at: float, rollback_first: bool, progress: Prog
     t0 = time.monotonic()
     log = root / "soak" / f"{lab.name}-trial-{n}.log"
     log.parent.mkdir(mode=0o700, exist_ok=True)
+    path = state_path(root, lab.name)
+    previous = RunState.load(path).started if path.exists() else None
     with progress.step(f"trial {n}: regen.run, killed after {kill_at:.1f}s"):
         ended = _killed_run(lab, kill_at, log)
-    path = state_path(root, lab.name)
     state = RunState.load(path) if path.exists() else None
+    if state is not None and state.started == previous:  # the state is the last trial's: this run wrote none
+        state = None
     if ended is not None:
         ok, held = check_backups(root, lab)
         return Trial(n, kill_at, "(ended before)", "none", time.monotonic() - t0, ended == 0 and ok, held,
@@ -111,19 +114,24 @@ def trial(lab: Lab, n: int, kill_at: float, rollback_first: bool, progress: Prog
         try:
             restorable(state)
             action = "rollback"
-        except ProcedureStateError as exc:
-            note = f"rollback refused ({str(exc).split(':')[0]}), resumed"
+        except ProcedureStateError:
+            note = "rollback refused (a step past step 1 had started), resumed"
+    if state is not None and state.finished:  # killed in the proof, after the procedure's last step
+        action, during = "proof again", "the proof"
+    elif state is None:  # killed before its state file was written: nothing had changed
+        action = "a new run"
     with progress.step(f"trial {n}: {action} after a kill in {during}"):
-        if state is None or state.finished:  # killed before its state file, or after its last step
-            report = regenerate(lab, progress, resume=False) if state is None else None
+        if state is None:
+            report = regenerate(lab, progress)
+        elif state.finished:
+            report = prove(lab, progress)
         elif action == "rollback":
             report = roll_back(lab, progress)
         else:
             report = regenerate(lab, progress, resume=True)
-    passed = report.passed if report is not None else True
     ok, held = check_backups(root, lab)
-    failed = f"failed step {report.failed_step}" if report is not None and report.failed_step else ""
-    return Trial(n, kill_at, during, action, time.monotonic() - t0, passed and ok, held,
+    failed = f"failed step {report.failed_step}" if report.failed_step else ""
+    return Trial(n, kill_at, during, action, time.monotonic() - t0, report.passed and ok, held,
                  "; ".join(filter(None, [note, failed])))
 
 

@@ -25,6 +25,15 @@ def roll_back(site: Site, state_root: Path, progress: Progress) -> report.Report
     return _proven(site, state_root, progress, lambda: rollback.rollback(site, state_root, progress))
 
 
+def prove(site: Site, state_root: Path, progress: Progress) -> report.Report:
+    """The proof and report of the lab's last run as its state file has it (a run whose
+    procedure finished, but whose proof was cut short)."""
+    path = state_path(state_root, site.name)
+    if not path.exists():
+        raise ProcedureStateError(f"no run of {site.name!r} to prove: no state file {path}")
+    return _proven(site, state_root, progress, lambda: RunState.load(path))
+
+
 def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], RunState]) -> report.Report:
     try:
         state = act()

@@ -151,6 +151,25 @@ def test_a_name_already_up_is_refused(lab, docker_client):
     assert done.returncode == 3 and f"lab '{lab.name}' is already up" in done.stderr  # 3: not in a state to proceed
 
 
+def test_rehearse_on_a_name_already_up_keeps_that_labs_state_file(lab):
+    """The state file points resume and rollback at a run's backup: a rehearsal refused
+    because the lab exists must leave it as it was."""
+    from regen.core.config import state_dir
+    from regen.procedure.runner import state_path
+
+    path = state_path(state_dir(), lab.name)
+    before = path.read_bytes() if path.exists() else None
+    if before is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text('{"schema": 2}')
+    done = subprocess.run([sys.executable, "-m", "invoke", "rehearse", "--name", lab.name], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3 and "is already up" in done.stderr, done.stderr
+    assert path.read_bytes() == (before if before is not None else b'{"schema": 2}')
+    if before is None:
+        path.unlink()
+
+
 def test_status_down_and_logs_of_unknown_labs_and_nodes(lab, docker_client):
     for task in ("lab.status", "lab.down"):
         done = subprocess.run([sys.executable, "-m", "invoke", task, "--name", "no-such-lab"], cwd=ROOT,

@@ -38,6 +38,12 @@ class Executor(Protocol):
 
     def read_file(self, path: str) -> bytes: ...
 
+    def stop_leftovers(self) -> int:
+        """End every command an earlier controller started on this node and left running (it
+        was killed, its commands were not); services those commands started keep running.
+        Returns how many were ended. Only safe while the lab's lock is held."""
+        ...
+
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644, owner: str = "root:root") -> None: ...
 
 

@@ -17,7 +17,7 @@ from ..core.progress import Progress
 from ..ops import puppet
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
-from .steps import BACKUP_PATHS, fingerprint_of_ca, start_master_agent, stop_server, verify_backup
+from .steps import BACKUP_PATHS, fingerprint_of_ca, start_master_agent, stop_leftovers, stop_server, verify_backup
 
 RESTORE_TMP = "/root/regen-restore.tar.gz"
 
@@ -102,6 +102,7 @@ def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> 
     ctx = Context(site, state, state_root / "backups", progress)
     if state.facts.backup.path:  # without one, nothing was deleted yet: the services are started again
         _backup(ctx)  # the backup is read and checked before anything on the master is stopped
+    stop_leftovers(site, progress)
     state.finished = ""
     execute(ctx, STEPS, path)
     state.mode = "rollback"

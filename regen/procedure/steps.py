@@ -78,10 +78,8 @@ def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
 def clean_ssldir(host: Host) -> None:
     """The seed's "delete everything in the SSL directory": the host's cert, key and
     requests, its local CA bundle and its CRL (what `puppet ssl clean --localca` removes).
-    A `puppet ssl bootstrap` of an interrupted attempt may still run there (its controller was
-    killed, not the command): it is stopped first, or it would write its cert into the new
-    ssldir. (`[s]` keeps the pattern from matching this shell's own command line.)"""
-    host.executor.run(["sh", "-c", 'pkill -f "puppet [s]sl bootstrap"; rm -rf "$1"/*', "sh", puppet.SSLDIR])
+    (What an interrupted attempt left running there is ended before a resume: ``stop_leftovers``.)"""
+    host.executor.run(["sh", "-c", 'rm -rf "$1"/*', "sh", puppet.SSLDIR])
 
 
 def prepare(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
@@ -533,6 +531,15 @@ def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True) -
     return tuple(s for s in steps if s.id not in skip)
 
 
+def stop_leftovers(site: Site, progress: Progress) -> None:
+    """Before a resume or a rollback: the commands an interrupted run left running on its hosts
+    (its controller was killed, not they: a `puppet ssl bootstrap`, a `ca generate`, a `tar`)
+    are ended, so that none of them races the steps run again."""
+    ended = parallel(list(site.all_hosts), lambda h: h.executor.stop_leftovers(), limit=AGENT_PARALLEL)
+    if sum(ended):
+        progress.say(f"ended {sum(ended)} command(s) an interrupted run left running on its hosts")
+
+
 def check_server_name(name: str | None, agents: list[str] | None) -> None:
     if not name:
         return
@@ -560,6 +567,7 @@ def run(
         if previous is None or previous.finished:
             raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
         state = previous
+        stop_leftovers(site, progress)
     else:
         if previous is not None and not previous.finished:
             raise ProcedureStateError(

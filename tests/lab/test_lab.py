@@ -244,3 +244,17 @@ def test_mco_is_killed_when_tls_fails_instead_of_hanging(lab):
     assert res.exit_code == 124 and time.monotonic() - started < 20
     assert "time=" not in res.stdout
 
+
+
+def test_leftovers_of_a_killed_controller_are_ended_and_services_kept(lab):
+    """A command whose controller died keeps running on the node (here: started detached,
+    as a killed `docker exec` client leaves it); before a resume it is ended, while the
+    services that commands started (the agent daemon) keep running."""
+    agent = lab.agents[0]
+    subprocess.run(["docker", "exec", "-d", agent.container, "timeout", "-k", "5", "300", "sleep", "300"], check=True)
+    assert puppet.service_running(agent.executor, "puppet")
+    assert agent.executor.stop_leftovers() == 1
+    left = agent.executor.run(["pgrep", "-f", "sleep 300"], check=False)
+    assert left.exit_code == 1, left.stdout  # gone
+    assert puppet.service_running(agent.executor, "puppet")
+    assert agent.executor.stop_leftovers() == 0

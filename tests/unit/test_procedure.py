@@ -33,6 +33,10 @@ class FakeExecutor:
         self.log.append(f"{self.node}: {' '.join(argv)}")
         return ExecResult(self.node, tuple(argv), 0, "", "")
 
+    def stop_leftovers(self) -> int:
+        self.log.append(f"{self.node}: (leftovers stopped)")
+        return 0
+
 
 def fake_site(log: list[str]) -> Site:
     def host(name):
@@ -92,7 +96,10 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, log):
     with pytest.raises(ProcedureStateError, match="interrupted after step 1.3; continue it with --resume"):
         procedure.run(site, tmp_path, steps=steps(log), progress=quiet())
     state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
-    assert log[2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
+    # what the interrupted run left running is ended on every host first
+    assert sorted(log[2:7]) == [f"{h}: (leftovers stopped)" for h in ("agent-1", "agent-2", "postgres", "puppetdb",
+                                                                      "server")]
+    assert log[7:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
     assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"]
     with pytest.raises(ProcedureStateError, match="nothing to resume"):
         procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())

@@ -405,3 +405,31 @@ def test_a_file_is_put_in_place_only_whole(tmp_path):
     with pytest.raises(CommandFailed):
         Local(cut=3).write_file(str(target), b"newer key\n", mode=0o600)
     assert target.read_bytes() == b"new key\n"
+
+
+def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(cas):
+    """An ended `generate` of an interrupted attempt had asked the server to sign: the cert
+    lands just after the check (the kill soak saw it); the second try cleans it first."""
+    signed: set[str] = set()
+    answers = iter([(1, "", "Error:\nExisting file at '/etc/puppet/puppetserver/ca/signed/admin.pem'"),
+                    (0, "", "")])
+
+    def generate(argv):
+        code, out, err = next(answers)
+        if code:
+            signed.add("admin")  # the late signing
+        return code, out, err
+
+    def curl(argv):
+        signed.discard("admin")
+        return 0, "".join(f"204 {u}\n" for u in argv if u.startswith("https://")), ""
+
+    ca = Scripted("server", {}, [
+        (lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/signed"],
+         lambda argv: (0, " ".join(f"{n}.pem" for n in signed), "")),
+        (lambda argv: argv[:3] == ["puppetserver", "ca", "generate"], generate),
+        (lambda argv: argv[0] == "curl", curl),
+        (lambda argv: True, (0, "", ""))])
+    puppet.ca_generate_anew(ca, "server", "admin")
+    assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
+    assert _cleaned(ca) == ["admin"]

@@ -188,6 +188,21 @@ def signed_certs(ca: Executor) -> set[str]:
     return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
 
 
+def ca_forget(ca: Executor, ca_certname: str, certnames: list[str]) -> list[str]:
+    """What the CA holds of these hosts from an interrupted attempt, discarded before they
+    request again: a signed cert cleaned (revoked, deleted), a pending request deleted (the
+    CA would sign the old request, whose key the host no longer has: "The certificate for
+    'CN=...' does not match its private key"). Returns the names it held something of."""
+    wanted = set(certnames)
+    signed = sorted(signed_certs(ca) & wanted)
+    pending = sorted(pending_requests(ca) & wanted - set(signed))
+    if signed:
+        ca_clean(ca, ca_certname, signed)
+    if pending:
+        ca_status_call(ca, ca_certname, pending, "DELETE", None, "204")
+    return signed + pending
+
+
 def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: list[str] | None = None) -> None:
     """``puppetserver ca generate`` that can be repeated: a cert of that name signed by an
     earlier, interrupted attempt is cleaned on the CA first, and files it left on the CA

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..core.errors import BadInput, RegenLabError
+from ..core.errors import BadInput, CommandFailed, RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
 from ..core.wait import parallel
@@ -98,11 +98,10 @@ def reenroll_all(ctx: Context, hosts: list[Host], clean: Callable[[Host], object
     ``prepare`` (``clean`` as there), ``puppet ssl bootstrap``, ``after``; meanwhile the CA
     signs exactly these hosts' requests as they arrive (unless autosign)."""
     maxwait = puppet.maxwait_for(len(hosts))
-    # an interrupted attempt may have had some of these signed already: the CA would ignore
-    # their new requests ("already has a signed certificate"), so those certs go first
-    stale = sorted(puppet.signed_certs(ctx.ca) & {h.certname for h in hosts})
-    if stale:
-        puppet.ca_clean(ctx.ca, ctx.site.ca.certname, stale)
+    # an interrupted attempt may have left these hosts' certs signed (the CA would ignore their
+    # new requests: "already has a signed certificate") or their old requests pending (the CA
+    # would sign those, for keys the hosts no longer have): both go first
+    puppet.ca_forget(ctx.ca, ctx.site.ca.certname, [h.certname for h in hosts])
 
     def job(host: Host) -> Callable[[], None]:
         def run() -> None:
@@ -535,9 +534,20 @@ def stop_leftovers(site: Site, progress: Progress) -> None:
     """Before a resume or a rollback: the commands an interrupted run left running on its hosts
     (its controller was killed, not they: a `puppet ssl bootstrap`, a `ca generate`, a `tar`)
     are ended, so that none of them races the steps run again."""
-    ended = parallel(list(site.all_hosts), lambda h: h.executor.stop_leftovers(), limit=AGENT_PARALLEL)
+    unreachable: list[str] = []
+
+    def one(host: Host) -> int:
+        try:
+            return host.executor.stop_leftovers()
+        except CommandFailed:  # a host that is down runs nothing; the step that needs it says so
+            unreachable.append(host.name)
+            return 0
+
+    ended = parallel(list(site.all_hosts), one, limit=AGENT_PARALLEL)
     if sum(ended):
         progress.say(f"ended {sum(ended)} command(s) an interrupted run left running on its hosts")
+    if unreachable:
+        progress.say(f"could not look for commands left running on {', '.join(sorted(unreachable))} (unreachable)")
 
 
 def check_server_name(name: str | None, agents: list[str] | None) -> None:

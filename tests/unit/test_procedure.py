@@ -450,3 +450,20 @@ def test_backups_are_listed_with_their_ca_and_pruned_keeping_the_newest_and_the_
         [f"lab1-{runs[0]}.tar.gz", f"lab1-{runs[2]}.tar.gz", f"lab2-{runs[0]}.tar.gz", "notes.tar.gz"])
     with pytest.raises(BadInput, match="--keep must be 0 or more"):
         backups.prune(tmp_path, keep=-1)
+
+
+def test_a_resume_goes_on_when_a_host_is_down(tmp_path, log):
+    """Looking for what the interrupted run left running cannot reach a host that is down
+    (the agent-offline scenario): the resume goes on, and the step that needs it says why."""
+    from regen.core.errors import CommandFailed
+
+    site = fake_site(log)
+
+    def down():
+        raise CommandFailed("agent-2", ["sh"], 1, "Error response from daemon: container is not running")
+
+    site.agents[1].executor.stop_leftovers = down
+    with pytest.raises(Interrupted):
+        procedure.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet())
+    state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
+    assert state.finished and log[-2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]

@@ -329,14 +329,16 @@ def test_a_docker_exec_that_never_answers_is_a_command_failure_not_a_traceback(m
         ex.read_file("/etc/hostname")
 
 
-def _ca_api(signed: set[str]):
-    """A CA whose `signed` folder holds ``signed`` and whose API answers 204 to each URL."""
+def _ca_api(signed: set[str], pending: set[str] = frozenset()):
+    """A CA whose `signed` folder holds ``signed``, `requests` ``pending``, and whose API
+    answers 204 to each URL."""
     def curl(argv):
         urls = [a for a in argv if a.startswith("https://")]
         return 0, "".join(f"204 {u}\n" for u in urls), ""
     return [(lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/signed"],
              (0, " ".join(f"{n}.pem" for n in sorted(signed)), "")),
-            (lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/requests"], (0, "", "")),
+            (lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/requests"],
+             (0, " ".join(f"{n}.pem" for n in sorted(pending)), "")),
             (lambda argv: argv[0] == "curl", curl),
             (lambda argv: argv[0] != "cat", (0, "", ""))]
 
@@ -363,6 +365,17 @@ def test_a_repeated_reenrolment_first_cleans_what_the_ca_signed_before(cas, tmp_
     fresh.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
     procedure.agents_step(fresh)
     assert _cleaned(fresh.site.ca.executor) == []  # nothing of theirs on the new CA: nothing cleaned
+
+
+def test_a_request_left_pending_by_an_interrupted_attempt_is_deleted_before_the_host_asks_again(cas):
+    """Killed while agent-1's request waited: the CA must not sign that old request (its key
+    is gone with the emptied ssldir), so it is deleted, never revoked, before agent-1 asks again."""
+    old, new = cas
+    ctx = ctx_for(old, new, autosign=True, ca_rules=_ca_api({"server"}, pending={"agent-1"}))
+    ctx.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
+    procedure.agents_step(ctx)
+    calls = [a for a in ctx.site.ca.executor.log if a[0] == "curl"]
+    assert _cleaned(ctx.site.ca.executor) == ["agent-1"] and not any("PUT" in a for a in calls)
 
 
 def test_the_partial_clean_cleans_only_what_is_still_there(cas):

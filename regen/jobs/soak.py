@@ -25,8 +25,8 @@ from ..lab import engine
 from ..lab.lab import Lab, LabSpec, lab_names, remove, up
 from ..procedure import backups
 from ..procedure.rollback import restorable
-from ..procedure.runner import ProcedureStateError, RunState, needs_of, state_path
-from ..procedure.steps import steps_for, verify_backup
+from ..procedure.runner import ProcedureStateError, RunState, state_path
+from ..procedure.steps import verify_backup
 from .rehearsal import prove, regenerate, roll_back
 
 
@@ -49,14 +49,11 @@ class Trial:
 HEADERS = ("trial", "kill at", "killed in", "then", "time", "proof", "backups", "detail")
 
 
-def running_at_kill(state: RunState | None, mcollective: bool) -> str:
+def running_at_kill(state: RunState | None) -> str:
     """The steps that had started (their needs done) but were not recorded when killed."""
     if state is None:
         return "before step 0"
-    steps = steps_for(state.mode, mcollective=mcollective)
-    done = state.done
-    running = [s.id for s, needs in zip(steps, needs_of(steps).values(), strict=True)
-               if s.id not in done and needs <= done]
+    running = [i for i in state.begun if i not in state.done]  # begun (saved before it ran), not recorded
     return ", ".join(running) or "between steps"
 
 
@@ -108,7 +105,7 @@ def trial(lab: Lab, n: int, kill_at: float, rollback_first: bool, progress: Prog
         ok, held = check_backups(root, lab)
         return Trial(n, kill_at, "(ended before)", "none", time.monotonic() - t0, ended == 0 and ok, held,
                      f"the run ended by itself, exit {ended}; its output: {log}")
-    during = running_at_kill(state, lab.broker is not None)
+    during = running_at_kill(state)
     action, note = "resume", ""
     if state is not None and not state.finished and rollback_first:
         try:

@@ -124,6 +124,7 @@ class RunState:
     finished: str = ""
     facts: Facts = field(default_factory=Facts)
     steps: list[StepResult] = field(default_factory=list)
+    begun: list[str] = field(default_factory=list)  # every step whose run began, saved before it runs
     schema: int = SCHEMA
 
     @property
@@ -263,6 +264,8 @@ def _attempt(ctx: Context, step: Step) -> None:
         ctx.save(lambda: ctx.state.steps.append(StepResult(step.id, step.title, started, now(),
                                                            round(time.monotonic() - t0, 2), result, detail)))
 
+    # saved before the step touches anything: a kill inside it leaves it known as begun
+    ctx.save(lambda: ctx.state.begun.append(step.id) if step.id not in ctx.state.begun else None)
     with ctx.progress.step(f"step {step.id}: {step.title}"):
         try:
             if step.check(ctx):

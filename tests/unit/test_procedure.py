@@ -276,6 +276,13 @@ def _failed_in(state: procedure.RunState, step_id: str) -> procedure.RunState:
     return state
 
 
+def _begun(state: procedure.RunState, step_id: str) -> procedure.RunState:
+    """A run killed inside ``step_id``: the step began (saved before it ran), no attempt recorded."""
+    state.steps = [s for s in state.steps if s.result != "failed"]
+    state.begun = [s.id for s in state.steps] + [step_id]
+    return state
+
+
 def _finished(state: procedure.RunState) -> procedure.RunState:
     state.finished = "2026-11-28T07:00:00.000Z"
     return state
@@ -288,11 +295,15 @@ def test_a_run_that_failed_in_step_1_can_be_rolled_back():
     stopped = _state(["0", "1.2", "1.3"], backup=False)  # killed before its backup: nothing deleted
     stopped.steps = stopped.steps[:-1]
     rollback.restorable(stopped)  # the services are started again
+    again = _state(["0", "1.1", "1.3", "1.4", "1.5"])  # a rollback killed in r.2, run again
+    again.begun = ["0", "1.1", "1.3", "1.4", "1.5", "1.8", "r.1", "r.2"]
+    rollback.restorable(again)
 
 
 @pytest.mark.parametrize("state, why", [
     (_state(["0", "1.1", "1.8", "2.1", "2.2"]), "steps 2.1, 2.2 were started, and may have moved hosts"),
     (_failed_in(_state(["0", "1.1", "1.8"]), "2.1"), "steps 2.1 were started"),
+    (_begun(_state(["0", "1.1", "1.5"]), "2.2"), "steps 2.2 were started"),  # killed inside 2.2: no attempt recorded
     (_state(["0"], backup=False), "the run has no backup, yet steps 1.8 were started"),
     (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
     (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),

@@ -53,7 +53,8 @@ def running_at_kill(state: RunState | None) -> str:
     """The steps that had started (their needs done) but were not recorded when killed."""
     if state is None:
         return "before step 0"
-    running = [i for i in state.begun if i not in state.done]  # begun (saved before it ran), not recorded
+    done = state.done
+    running = [i for i in state.begun if i not in done]  # begun (saved before it ran), not recorded
     return ", ".join(running) or "between steps"
 
 

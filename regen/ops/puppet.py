@@ -188,16 +188,23 @@ def signed_certs(ca: Executor) -> set[str]:
     return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
 
 
+def ca_clean_signed(ca: Executor, ca_certname: str, certnames: list[str]) -> list[str]:
+    """``ca_clean`` of those of these certnames the CA holds a signed cert of (a clean
+    repeated after an interruption skips what is already gone); returns them."""
+    held = signed_certs(ca)
+    signed = [n for n in certnames if n in held]
+    if signed:
+        ca_clean(ca, ca_certname, signed)
+    return signed
+
+
 def ca_forget(ca: Executor, ca_certname: str, certnames: list[str]) -> list[str]:
     """What the CA holds of these hosts from an interrupted attempt, discarded before they
     request again: a signed cert cleaned (revoked, deleted), a pending request deleted (the
     CA would sign the old request, whose key the host no longer has: "The certificate for
     'CN=...' does not match its private key"). Returns the names it held something of."""
-    wanted = set(certnames)
-    signed = sorted(signed_certs(ca) & wanted)
-    pending = sorted(pending_requests(ca) & wanted - set(signed))
-    if signed:
-        ca_clean(ca, ca_certname, signed)
+    signed = ca_clean_signed(ca, ca_certname, certnames)
+    pending = sorted(pending_requests(ca) & set(certnames) - set(signed))
     if pending:
         ca_status_call(ca, ca_certname, pending, "DELETE", None, "204")
     return signed + pending
@@ -209,8 +216,7 @@ def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: l
     host removed (``generate`` refuses both). A signing that attempt had asked for may land
     on the server a moment later (seen in the kill soak): then it is cleaned and tried again."""
     for attempt in range(3):
-        if certname in signed_certs(ca):
-            ca_clean(ca, ca_certname, [certname])
+        ca_clean_signed(ca, ca_certname, [certname])
         ca.run(["rm", "-f", hostcert(certname), hostkey(certname), f"{SSLDIR}/public_keys/{certname}.pem"])
         try:
             ca_generate(ca, certname, alt_names)

@@ -33,12 +33,12 @@ def restorable(state: RunState) -> None:
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
     if not state.facts.backup.path:
-        changed = sorted(({s.id for s in state.steps} | set(state.begun)) - {"0", "1.1", "1.2", "1.3"})
+        changed = sorted(state.begun_ids - {"0", "1.1", "1.2", "1.3"})
         if changed:  # never: 1.4 needs the backup; a state file edited by hand or damaged
             raise ProcedureStateError(f"the run has no backup, yet steps {', '.join(changed)} were started: "
                                       "nothing to restore from; continue the run with --resume")
-    begun = {s.id for s in state.steps} | set(state.begun)
-    beyond = sorted(i for i in begun if not (i == "0" or i.startswith(("1.", "r."))))  # r.: an earlier rollback
+    # r.*: an earlier rollback of this run, interrupted
+    beyond = sorted(i for i in state.begun_ids if not (i == "0" or i.startswith(("1.", "r."))))
     if beyond:  # begun counts, not only done: a step killed or failed half-way may have changed its host
         raise ProcedureStateError(
             f"steps {', '.join(beyond)} were started, and may have moved hosts to the new CA: restoring the "

@@ -131,6 +131,12 @@ class RunState:
     def done(self) -> set[str]:
         return {s.id for s in self.steps if s.result in ("done", "skipped")}
 
+    @property
+    def begun_ids(self) -> set[str]:
+        """Every step that began (saved before it ran) or has an attempt recorded (a state
+        file written before ``begun`` existed has only those)."""
+        return set(self.begun) | {s.id for s in self.steps}
+
     def save(self, path: Path) -> None:
         write_private(path, json.dumps(asdict(self), indent=2))
 

@@ -457,10 +457,8 @@ def signing_policy_done(ctx: Context) -> bool:
 def ca_clean_agents(ctx: Context) -> str:
     """The seed's partial case: the old certs revoked (on the CRL) and removed on the CA,
     as `puppetserver ca clean` does, for every agent of the run in two API calls."""
-    signed = puppet.signed_certs(ctx.ca)
-    names = [host.certname for host in ctx.agents() if host.certname in signed]  # an interrupted p.1 did some
-    if names:
-        puppet.ca_clean(ctx.ca, ctx.site.ca.certname, names)
+    # an interrupted p.1 may have cleaned some already
+    names = puppet.ca_clean_signed(ctx.ca, ctx.site.ca.certname, [host.certname for host in ctx.agents()])
     return "revoked and deleted on the CA (what `puppetserver ca clean --certname` does): " + \
         (",".join(names) or "none left to clean")
 

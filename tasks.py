@@ -208,7 +208,7 @@ def regen_rollback(c, name=""):
                                     "needs is always kept)"})
 @friendly
 def regen_backups(c, name="", keep=None):
-    """List the CA backups on this machine (lab, run, age, size, CA fingerprint); prune with --keep N."""
+    """List the backups on this machine (lab, run, of what, age, size, CA or parts); prune with --keep N runs."""
     if name:
         lab_lib.check_name(name)
     try:

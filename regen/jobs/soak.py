@@ -7,7 +7,6 @@ where."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import signal
@@ -22,8 +21,8 @@ from ..core.console import table
 from ..core.errors import RegenLabError
 from ..core.progress import Progress
 from ..lab import engine
-from ..lab.lab import Lab, LabSpec, lab_names, remove, up
-from ..procedure import backups
+from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
+from ..procedure import backups, hostbackup
 from ..procedure.rollback import restorable
 from ..procedure.runner import ProcedureStateError, RunState, state_path
 from ..procedure.steps import verify_backup
@@ -59,20 +58,31 @@ def running_at_kill(state: RunState | None) -> str:
 
 
 def check_backups(state_root: Path, lab: Lab) -> tuple[bool, str]:
-    """Every backup of the lab is a whole tarball that verifies (CA key and master key
-    match their certs); the current run's has the sha256 its state recorded."""
+    """Every backup of the lab is whole and verifies: the master's (CA key and master key
+    match their certs), the other hosts' (every part there, each key matching); the current
+    run's have the sha256 its state recorded."""
     found = backups.find(state_root, lab.name)
+    parts = {p.name: p for p in hostbackup.parts(site_of(lab))}
     bad = []
     for b in found:
         try:
-            verify_backup(b.path.read_bytes(), lab.server.certname)
+            data = b.path.read_bytes()
+            if b.kind == "master":
+                verify_backup(data, lab.server.certname)
+            else:
+                held = hostbackup.members(data)
+                if set(held) != set(parts):
+                    raise RegenLabError(f"holds {', '.join(sorted(held))}, not {', '.join(sorted(parts))}")
+                for name, tarball in held.items():
+                    hostbackup.verify_part(parts[name], tarball)
         except (RegenLabError, OSError) as exc:
             bad.append(f"{b.path.name}: {exc}")
     path = state_path(state_root, lab.name)
     if path.exists():
         recorded = RunState.load(path).facts.backup
-        if recorded.path and hashlib.sha256(Path(recorded.path).read_bytes()).hexdigest() != recorded.sha256:
-            bad.append(f"{recorded.path}: sha256 is not the one recorded")
+        for kept, digest in ((recorded.path, recorded.sha256), (recorded.hosts_path, recorded.hosts_sha256)):
+            if kept and not hostbackup.whole(Path(kept), digest):
+                bad.append(f"{kept}: sha256 is not the one recorded")
     return not bad, f"{len(found) - len(bad)}/{len(found)} whole" + ("; " + "; ".join(bad) if bad else "")
 
 

@@ -120,6 +120,18 @@ def key_matches_cert(key_pem: bytes, cert: x509.Certificate) -> bool:
     return key.public_key().public_bytes(enc, pub) == cert.public_key().public_bytes(enc, pub)
 
 
+def key_matches_public(key_pem: bytes, public_pem: bytes) -> bool:
+    """Whether a private key belongs to a PEM public key (MCollective's server keypair)."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        public = serialization.load_pem_public_key(public_pem)
+    except (ValueError, TypeError):
+        return False
+    pub = serialization.PublicFormat.SubjectPublicKeyInfo
+    enc = serialization.Encoding.DER
+    return key.public_key().public_bytes(enc, pub) == public.public_bytes(enc, pub)
+
+
 _PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|\Z)", re.S)
 
 

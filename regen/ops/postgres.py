@@ -21,6 +21,15 @@ def postgres_tls(ca: Executor, ca_certname: str, pg: Executor) -> None:
     pg.write_file(f"{PG_SSL}/postgres.crt", cert, owner="postgres:postgres")
     pg.write_file(f"{PG_SSL}/ca.pem", bundle, owner="postgres:postgres")
     ca.run(["rm", "-f", puppet.hostkey("postgres"), puppet.hostcert("postgres")])
-    version = pg.run(["ls", "/etc/postgresql"]).stdout.split()[0]
-    pg.write_file(f"/etc/postgresql/{version}/main/conf.d/20-ssl.conf", b"ssl = on\n", owner="postgres:postgres")
-    pg.run(["pg_ctlcluster", version, "main", "reload"])
+    pg.write_file(f"/etc/postgresql/{_version(pg)}/main/conf.d/20-ssl.conf", b"ssl = on\n",
+                  owner="postgres:postgres")
+    reload(pg)
+
+
+def _version(pg: Executor) -> str:
+    return pg.run(["ls", "/etc/postgresql"]).stdout.split()[0]
+
+
+def reload(pg: Executor) -> None:
+    """The cluster reads its configuration and TLS files anew (connections stay up)."""
+    pg.run(["pg_ctlcluster", _version(pg), "main", "reload"])

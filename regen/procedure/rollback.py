@@ -1,11 +1,13 @@
-"""Rolling a failed regeneration back: the master's cadir and ssldir restored from the
-verified backup of step 1.1, Puppet Server started again under the old CA.
+"""Rolling a failed regeneration back, from any point before its first agent is touched:
+the master's cadir, ssldir and puppet.conf restored from step 1.1's verified backup, Puppet
+Server started under the old CA; then the other hosts whose steps began (PostgreSQL, PuppetDB,
+the broker, MCollective's keys) restored from step 1.0's backup and their services started.
 
-Only while nothing but the master has changed (the run failed in step 1; before the
-backup, 1.1, nothing was deleted and the rollback only starts the services again): once PuppetDB,
-the broker or agents hold certs of the new CA, restoring the master alone would cut them
-off, and the way out is to resume the run. The rollback is recorded in the same state file
-as the run, with its own steps (``r.*``), so its report shows the failure and the way back."""
+Once step 3 has stopped an agent, that agent may hold a cert of the new CA or none: restoring
+the servers would cut it off, and the way out is to resume the run. (Before the backup, 1.1,
+nothing was deleted and the rollback only starts the services again.) The rollback is recorded
+in the same state file as the run, with its own steps (``r.*``), so its report shows the
+failure and the way back."""
 
 from __future__ import annotations
 
@@ -15,34 +17,57 @@ from pathlib import Path
 from ..core.errors import RegenLabError
 from ..core.progress import Progress
 from ..ops import puppet
+from . import hostbackup
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
-from .steps import BACKUP_PATHS, fingerprint_of_ca, start_master_agent, stop_leftovers, stop_server, verify_backup
+from .steps import (
+    BACKUP_PATHS,
+    fingerprint_of_ca,
+    start_master_agent,
+    stop_leftovers,
+    stop_master_agent,
+    stop_server,
+    verify_backup,
+)
 
 RESTORE_TMP = "/root/regen-restore.tar.gz"
 
 
 def restorable(state: RunState) -> None:
-    """Raise unless this run can be rolled back: a full run, its backup made and kept,
-    no host but the master touched."""
+    """Raise unless this run can be rolled back: a full run, its backups made and kept,
+    no agent touched yet."""
     if state.mode == "rollback":
         raise ProcedureStateError(f"the run of {state.lab!r} was already rolled back at {state.finished}")
     if state.finished:
         raise ProcedureStateError(f"the run of {state.lab!r} finished at {state.finished}: a rollback undoes only "
-                                  "a run that failed in step 1")
+                                  "a run that failed before its agents were re-enrolled")
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
+    begun = state.begun_ids
     if not state.facts.backup.path:
-        changed = sorted(state.begun_ids - {"0", "1.1", "1.2", "1.3"})
+        changed = sorted(begun - {"0", "1.0", "1.1", "1.2", "1.3"})
         if changed:  # never: 1.4 needs the backup; a state file edited by hand or damaged
             raise ProcedureStateError(f"the run has no backup, yet steps {', '.join(changed)} were started: "
                                       "nothing to restore from; continue the run with --resume")
-    # r.*: an earlier rollback of this run, interrupted
-    beyond = sorted(i for i in state.begun_ids if not (i == "0" or i.startswith(("1.", "r."))))
-    if beyond:  # begun counts, not only done: a step killed or failed half-way may have changed its host
+    # r.*: an earlier rollback of this run, interrupted. Begun counts, not only done: a step
+    # killed or failed half-way may have changed its host.
+    beyond = sorted(i for i in begun if not (i in ("0", "3") or i.startswith(("1.", "2.", "r."))))
+    touched = state.facts.agents_touched
+    if "3" in begun and touched is None:  # a state file of an earlier Regen Lab: which agents is unknown
+        beyond = sorted({*beyond, "3"})
+    if beyond:
         raise ProcedureStateError(
-            f"steps {', '.join(beyond)} were started, and may have moved hosts to the new CA: restoring the "
-            "master alone would cut them off; continue the run with --resume instead")
+            f"steps {', '.join(beyond)} were started, and may have moved agents to the new CA: restoring the "
+            "servers would cut them off; continue the run with --resume instead")
+    if touched:
+        raise ProcedureStateError(
+            f"step 3 has begun re-enrolling agents ({', '.join(touched[:5])}{' ...' if len(touched) > 5 else ''}): "
+            "restoring the servers would cut them off; continue the run with --resume instead")
+    others = sorted(begun & {"2.1", "2.2", "2.3", "2.4", "2.5"})
+    if others and not state.facts.backup.hosts_path:  # a state file of an earlier Regen Lab
+        raise ProcedureStateError(
+            f"steps {', '.join(others)} changed other hosts and this run kept no backup of them (step 1.0): "
+            "continue the run with --resume instead")
 
 
 def _backup(ctx: Context) -> bytes:
@@ -69,7 +94,7 @@ def restore(ctx: Context) -> str:
     old = ctx.state.facts.before.ca_fingerprint
     if fp != old:
         raise RegenLabError(f"after the restore the CA is {fp}, not the old {old}")
-    return f"{ctx.state.facts.backup.path} unpacked into /{BACKUP_PATHS[0]} and /{BACKUP_PATHS[1]}; CA {fp[:23]}..."
+    return f"{ctx.state.facts.backup.path} unpacked into {', '.join('/' + p for p in BACKUP_PATHS)}; CA {fp[:23]}..."
 
 
 def restored(ctx: Context) -> bool:
@@ -82,12 +107,21 @@ def start_old_server(ctx: Context) -> str:
     return "puppet resource service puppetserver ensure=running (returns when ready)"
 
 
+def stop_master(ctx: Context) -> str:
+    """r.1: the master's agent (started again in 1.9, it runs with the new CA's cert) and Puppet Server."""
+    return f"{stop_master_agent(ctx)}; {stop_server(ctx)}"
+
+
 STEPS = (
-    Step("r.1", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),
-    Step("r.2", "restore the cadir and ssldir from the verified backup", restore, restored),
+    Step("r.1", "stop the master's agent and Puppet Server", stop_master,
+         lambda ctx: not puppet.service_running(ctx.ca, "puppet") and
+         not puppet.service_running(ctx.ca, "puppetserver")),
+    Step("r.2", "restore the cadir, ssldir and puppet.conf from the verified backup", restore, restored),
     Step("r.3", "start Puppet Server under the old CA", start_old_server,
          lambda ctx: restored(ctx) and puppet.server_status(ctx.ca) == "running"),
-    Step("r.4", "start the master's agent service", start_master_agent,
+    Step("r.4", "restore the other hosts that changed (PostgreSQL, PuppetDB, broker, MCollective keys)",
+         hostbackup.restore, hostbackup.restored),
+    Step("r.5", "start the master's agent service", start_master_agent,
          lambda ctx: puppet.service_running(ctx.ca, "puppet")),
 )
 
@@ -102,7 +136,9 @@ def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> 
     restorable(state)
     ctx = Context(site, state, state_root / "backups", progress)
     if state.facts.backup.path:  # without one, nothing was deleted yet: the services are started again
-        _backup(ctx)  # the backup is read and checked before anything on the master is stopped
+        _backup(ctx)  # the backups are read and checked before anything is stopped
+    if hostbackup.to_restore(site, state):
+        hostbackup.load(ctx)
     stop_leftovers(site, progress)
     state.finished = ""
     execute(ctx, STEPS, path)

@@ -68,11 +68,15 @@ class Before:
 
 @dataclass
 class Backup:
-    """Step 1.1's verified backup of the master's cadir and ssldir (owner-only)."""
+    """Step 1.1's verified backup of the master's cadir, ssldir and puppet.conf, and step
+    1.0's of the other hosts' TLS material (both owner-only)."""
 
     path: str = ""
     sha256: str = ""
     files: dict[str, str] = field(default_factory=dict)  # every file of it, by path, its sha256
+    hosts_path: str = ""
+    hosts_sha256: str = ""
+    hosts: dict[str, dict[str, str]] = field(default_factory=dict)  # by part, every file's sha256
 
 
 @dataclass
@@ -104,11 +108,14 @@ class Facts:
     new_ca_fingerprint: str = ""
     agents_done: list[str] = field(default_factory=list)  # re-enrolled in step 3 (saved as each one ends)
     mco: MCollectiveFacts = field(default_factory=MCollectiveFacts)
+    # agents step 3 began on (saved before it stops one); None: a state file older than this field
+    agents_touched: list[str] | None = field(default_factory=list)
 
     @classmethod
     def of(cls, data: dict) -> Facts:
         return cls(Before(**data["before"]), Backup(**data["backup"]), Times(**data["times"]),
-                   data["new_ca_fingerprint"], list(data["agents_done"]), MCollectiveFacts(**data["mco"]))
+                   data["new_ca_fingerprint"], list(data["agents_done"]), MCollectiveFacts(**data["mco"]),
+                   data.get("agents_touched"))
 
 
 @dataclass

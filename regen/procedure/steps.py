@@ -37,6 +37,7 @@ from ..core.progress import Progress
 from ..core.wait import parallel
 from ..ops import mcollective, pki, puppet, puppetdb
 from ..ops.postgres import postgres_tls
+from . import hostbackup
 from .runner import (  # noqa: F401 (re-exported: the procedure's types, for its users)
     REPORTS_TIMEOUT,
     Context,
@@ -157,7 +158,8 @@ def record_mcollective(ctx: Context) -> None:
 
 # --- step 1: the master ------------------------------------------------------------------
 
-BACKUP_PATHS = ("etc/puppet/puppetserver/ca", "var/lib/puppet/ssl")
+# puppet.conf: step 1.5 sets the master's autosign (and its server name if it moved)
+BACKUP_PATHS = ("etc/puppet/puppetserver/ca", "var/lib/puppet/ssl", "etc/puppet/puppet.conf")
 BACKUP_REQUIRED = ("etc/puppet/puppetserver/ca/ca_crt.pem", "etc/puppet/puppetserver/ca/ca_key.pem",
                    "etc/puppet/puppetserver/ca/ca_crl.pem", "etc/puppet/puppetserver/ca/serial",
                    "var/lib/puppet/ssl/certs/ca.pem")
@@ -169,15 +171,9 @@ def backup(ctx: Context) -> str:
     master's key each matching their certs), written owner-only and fsynced on this machine,
     read back and checked against what was taken. The temporary tarball on the master is
     this attempt's own and removed."""
-    tmp = f"/root/regen-backup-{ctx.state.started.replace(':', '')}-{time.time_ns()}.tar.gz"
     # this attempt's own file: a `tar` of an interrupted attempt may still write its own (the
     # lab's lock says no other run is on), which is removed with any other left behind
-    ctx.ca.run(["sh", "-c", 'rm -f /root/regen-backup-*.tar.gz; umask 077 && tar -C / -czf "$1" "$2" "$3"', "sh",
-                tmp, *BACKUP_PATHS])
-    try:
-        data = ctx.ca.read_file(tmp)
-    finally:
-        ctx.ca.run(["rm", "-f", tmp], check=False)
+    data = hostbackup.tar_on(ctx.ca, "/root/regen-backup", tuple(f"/{p}" for p in BACKUP_PATHS))
     files = verify_backup(data, ctx.site.ca.certname)
     path = write_private(ctx.backup_dir / backup_name(ctx.site.name, ctx.state.started), data)
     digest = hashlib.sha256(data).hexdigest()
@@ -226,8 +222,7 @@ def verify_backup(data: bytes, master_certname: str) -> dict[str, str]:
 
 def backup_done(ctx: Context) -> bool:
     backup = ctx.state.facts.backup
-    return bool(backup.path) and Path(backup.path).exists() and \
-        hashlib.sha256(Path(backup.path).read_bytes()).hexdigest() == backup.sha256
+    return bool(backup.path) and hostbackup.whole(Path(backup.path), backup.sha256)
 
 
 def stop_master_agent(ctx: Context) -> str:
@@ -410,6 +405,9 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
     started: dict[str, float] = {}
 
     def stop(host: Host) -> None:
+        # saved before the agent is touched: a rollback is possible only while this is empty
+        ctx.save(lambda: ctx.state.facts.agents_touched.append(host.name)  # type: ignore[union-attr]
+                 if host.name not in (ctx.state.facts.agents_touched or []) else None)
         started[host.name] = time.monotonic()
         if restart(host):
             puppet.stop(host.executor, "puppet")
@@ -493,6 +491,9 @@ AGENTS = (
 FULL = (
     Step("0", "record the old CA, the master's alt names, one agent's old credentials", record_before,
          lambda ctx: bool(ctx.state.facts.before.ca_fingerprint and ctx.state.facts.before.witness)),
+    # the other hosts' TLS material, while Puppet Server still serves (nothing of theirs changes before step 2)
+    Step("1.0", "back up the other hosts' TLS files (PostgreSQL, PuppetDB, broker, MCollective keys)",
+         hostbackup.take, hostbackup.taken),
     Step("1.2", "stop the master's agent service", stop_master_agent,
          lambda ctx: not puppet.service_running(ctx.ca, "puppet")),
     Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),

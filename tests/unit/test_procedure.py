@@ -262,11 +262,20 @@ def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
     assert stopped.failed_step == "3" and not stopped.passed
 
 
-def _state(done: list[str], mode: str = "full", backup: bool = True) -> procedure.RunState:
+def _state(done: list[str], mode: str = "full", backup: bool = True, hosts: bool = True) -> procedure.RunState:
     state = procedure.RunState(lab="l", mode=mode, agents=["agent-1"], autosign=False)
     state.steps = [attempt(i, "done") for i in done] + [attempt("1.8", "failed")]
     if backup:
         state.facts.backup.path = "/nowhere.tar.gz"
+    if hosts:
+        state.facts.backup.hosts_path = "/nowhere.hosts.tar"
+    return state
+
+
+def _touched(state: procedure.RunState, agents: list[str] | None) -> procedure.RunState:
+    """Step 3 began; ``agents``: those it had touched (None: a state file older than that record)."""
+    state.begun = [s.id for s in state.steps] + ["3"]
+    state.facts.agents_touched = agents
     return state
 
 
@@ -300,16 +309,30 @@ def test_a_run_that_failed_in_step_1_can_be_rolled_back():
     rollback.restorable(again)
 
 
+@pytest.mark.parametrize("state", [
+    _state(["0", "1.0", "1.1", "1.8", "2.1", "2.2", "2.3", "2.4", "2.5", "1.9"]),  # every server changed
+    _failed_in(_state(["0", "1.0", "1.1", "1.8"]), "2.1"),  # PostgreSQL may hold the new CA's cert
+    _begun(_state(["0", "1.0", "1.1", "1.5"]), "2.2"),  # killed inside 2.2: no attempt recorded
+    _touched(_state(["0", "1.0", "1.1", "1.8", "2.2"]), []),  # step 3 began, no agent stopped yet
+])
+def test_a_run_can_be_rolled_back_until_its_first_agent_is_touched(state):
+    from regen.procedure import rollback
+
+    rollback.restorable(state)
+
+
 @pytest.mark.parametrize("state, why", [
-    (_state(["0", "1.1", "1.8", "2.1", "2.2"]), "steps 2.1, 2.2 were started, and may have moved hosts"),
-    (_failed_in(_state(["0", "1.1", "1.8"]), "2.1"), "steps 2.1 were started"),
-    (_begun(_state(["0", "1.1", "1.5"]), "2.2"), "steps 2.2 were started"),  # killed inside 2.2: no attempt recorded
+    (_touched(_state(["0", "1.1", "1.8", "2.2"]), ["agent-1"]), r"step 3 has begun re-enrolling agents \(agent-1\)"),
+    (_touched(_state(["0", "1.1", "1.8", "2.2"]), None), "steps 3 were started, and may have moved agents"),
+    (_state(["0", "1.1", "1.8", "2.2", "3", "3.s"]), "steps 3.s were started"),
+    (_state(["0", "1.1", "1.8", "2.1", "2.2"], hosts=False), "steps 2.1, 2.2 changed other hosts and this run kept "
+                                                             r"no backup of them \(step 1.0\)"),
     (_state(["0"], backup=False), "the run has no backup, yet steps 1.8 were started"),
     (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
     (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),
-    (_finished(_state(["0", "1.1", "1.8", "3"])), "finished at .*: a rollback undoes only a run that failed in step 1"),
+    (_finished(_state(["0", "1.1", "1.8", "3"])), "finished at .*: a rollback undoes only a run that failed before"),
 ])
-def test_a_rollback_is_refused_once_other_hosts_changed_or_with_nothing_to_restore(state, why):
+def test_a_rollback_is_refused_once_agents_were_touched_or_with_nothing_to_restore(state, why):
     from regen.procedure import rollback
 
     with pytest.raises(ProcedureStateError, match=why):
@@ -390,7 +413,7 @@ def _backup_ctx(tmp_path, files: dict[str, bytes]):
     from tests.unit.test_proof import Scripted
 
     data = _tar(files)
-    ca = Scripted("server", {"/root/regen-backup-2026-11-29T100000.000Z-7.tar.gz": data},
+    ca = Scripted("server", {"/root/regen-backup-7.tar.gz": data},
                   [(lambda argv: argv[0] != "cat", (0, "", ""))])
     site = Site("lab1", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
                 agents=())
@@ -413,9 +436,10 @@ def test_the_backup_is_owner_only_read_back_and_leaves_nothing_on_the_master(tmp
     assert path.read_bytes() == data and ctx.state.facts.backup.path == str(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert len(ctx.state.facts.backup.files) == len(_backup_files()) and "read back" in detail
-    assert ["rm", "-f", "/root/regen-backup-2026-11-29T100000.000Z-7.tar.gz"] in ctx.site.ca.executor.log
+    assert ["rm", "-f", "/root/regen-backup-7.tar.gz"] in ctx.site.ca.executor.log
     tar = next(a for a in ctx.site.ca.executor.log if a[0] == "sh" and "tar -C /" in a[2])
-    assert tar[2].startswith("rm -f /root/regen-backup-*.tar.gz;")  # what an interrupted attempt left
+    assert 'rm -f "$p"-*.tar.gz;' in tar[2] and tar[4:6] == ["/root/regen-backup", "/root/regen-backup-7.tar.gz"]
+    assert tar[6:] == ["etc/puppet/puppetserver/ca", "var/lib/puppet/ssl", "etc/puppet/puppet.conf"]
 
 
 def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_backup(tmp_path, monkeypatch, ns7):
@@ -443,22 +467,35 @@ def test_backups_are_listed_with_their_ca_and_pruned_keeping_the_newest_and_the_
     runs = ["2026-11-27T100000.000Z", "2026-11-28T100000.000Z", "2026-11-29T100000.000Z"]
     for run in runs:
         (folder / f"lab1-{run}.tar.gz").write_bytes(_tar(files))
+    hosts = io.BytesIO()
+    with tarfile.open(fileobj=hosts, mode="w") as tar:
+        for part in ("postgres", "puppetdb"):
+            info = tarfile.TarInfo(f"{part}.tar.gz")
+            info.size = len(_tar({"etc/x": b"x"}))
+            tar.addfile(info, io.BytesIO(_tar({"etc/x": b"x"})))
+    for run in runs[:2]:
+        (folder / f"lab1-{run}.hosts.tar").write_bytes(hosts.getvalue())
     (folder / f"lab2-{runs[0]}.tar.gz").write_bytes(b"not a tarball")
     (folder / "notes.tar.gz").write_bytes(b"")  # not a backup's name: never listed, never removed
     unfinished = RunState(lab="lab1", mode="full", agents=[], autosign=False)
     unfinished.facts.backup.path = str(folder / f"lab1-{runs[0]}.tar.gz")
+    unfinished.facts.backup.hosts_path = str(folder / f"lab1-{runs[0]}.hosts.tar")
     unfinished.save(procedure.state_path(tmp_path, "lab1"))
 
     listed = backups.find(tmp_path)
-    assert [(b.lab, b.run, b.in_use) for b in listed] == [
-        ("lab1", runs[0], True), ("lab1", runs[1], False), ("lab1", runs[2], False), ("lab2", runs[0], False)]
+    assert [(b.lab, b.run, b.kind, b.in_use) for b in listed] == [
+        ("lab1", runs[0], "master", True), ("lab1", runs[0], "other hosts", True),
+        ("lab1", runs[1], "master", False), ("lab1", runs[1], "other hosts", False),
+        ("lab1", runs[2], "master", False), ("lab2", runs[0], "master", False)]
     ca_crt = files["etc/puppet/puppetserver/ca/ca_crt.pem"]
-    assert listed[0].ca_fingerprint == pki.ca_fingerprint(ca_crt) and listed[3].ca_fingerprint == "unreadable"
+    assert listed[0].holds == pki.ca_fingerprint(ca_crt) and listed[5].holds == "unreadable"
+    assert listed[1].holds == "postgres, puppetdb"
 
-    removed = backups.prune(tmp_path, keep=1)
-    assert sorted(b.path.name for b in removed) == [f"lab1-{runs[1]}.tar.gz"]
+    removed = backups.prune(tmp_path, keep=1)  # runs: the newest one kept, and the one in use
+    assert sorted(b.path.name for b in removed) == [f"lab1-{runs[1]}.hosts.tar", f"lab1-{runs[1]}.tar.gz"]
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"lab1-{runs[0]}.tar.gz", f"lab1-{runs[2]}.tar.gz", f"lab2-{runs[0]}.tar.gz", "notes.tar.gz"])
+        [f"lab1-{runs[0]}.hosts.tar", f"lab1-{runs[0]}.tar.gz", f"lab1-{runs[2]}.tar.gz", f"lab2-{runs[0]}.tar.gz",
+         "notes.tar.gz"])
     with pytest.raises(BadInput, match="--keep must be 0 or more"):
         backups.prune(tmp_path, keep=-1)
 

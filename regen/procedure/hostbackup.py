@@ -1,0 +1,244 @@
+"""The other hosts' TLS material, kept before anything of theirs changes (step 1.0) and put
+back by a rollback (its step r.4): PostgreSQL's cert, key and configuration (changed in 2.1),
+PuppetDB's ssldir, jetty.ini and puppet.conf (2.2, 2.5), the broker's ssldir, stores and
+puppet.conf (2.3), MCollective's keys on the admin's host and on every agent (2.4).
+
+One owner-only tar on this machine per run, holding one gzipped tar per part; each part is
+checked when taken (its files there, each private key matching its cert or public key) and
+the whole read back. A rollback restores only the parts whose steps began."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import RegenLabError
+from ..core.executor import Executor
+from ..core.files import write_private
+from ..core.wait import parallel
+from ..ops import mcollective, pki, puppet, puppetdb
+from ..ops.postgres import PG_SSL
+from ..ops.postgres import reload as reload_postgres
+from .runner import Context, RunState
+from .site import Host, Site
+
+PUPPET_CONF = "/etc/puppet/puppet.conf"  # where a re-enrolment points a host at a master that moved
+LIMIT = 8  # hosts backed up or restored side by side
+
+
+def _always(ex: Executor) -> bool:
+    return True
+
+
+def _nothing(ex: Executor) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Part:
+    """What the procedure changes on one host for one purpose, and how it is put back."""
+
+    name: str  # its member in the backup: postgres, puppetdb, broker, mco-admin, mco-<agent>
+    host: Host
+    paths: tuple[str, ...]  # absolute
+    steps: tuple[str, ...]  # the steps that change them: a rollback restores them once one began
+    pairs: tuple[tuple[str, str], ...] = ()  # (a cert or public key, its private key): must match in the backup
+    services: tuple[str, ...] = ()  # stopped before the restore
+    start: Callable[[Executor], object] = _nothing  # after the restore
+    running: Callable[[Executor], bool] = _always  # what the restore's check asks of the services
+
+
+def parts(site: Site) -> list[Part]:
+    """Every part of the site, PostgreSQL first (PuppetDB checks its cert when it starts)."""
+    pg, pdb = site.postgres, site.puppetdb
+    out = [
+        Part("postgres", pg, ("/etc/postgresql",), ("2.1",), ((f"{PG_SSL}/postgres.crt", f"{PG_SSL}/postgres.key"),),
+             start=reload_postgres),
+        Part("puppetdb", pdb, (puppet.SSLDIR, puppetdb.JETTY_INI, PUPPET_CONF), ("2.2", "2.5"),
+             ((puppet.hostcert(pdb.certname), puppet.hostkey(pdb.certname)),), ("puppetdb",),
+             start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
+             running=lambda ex: puppet.puppetdb_state(ex) == "running"),
+    ]
+    if site.broker:
+        broker, admin = site.broker, site.admin
+        out += [
+            Part("broker", broker, (puppet.SSLDIR, mcollective.BROKER_SSL, PUPPET_CONF), ("2.3",),
+                 ((puppet.hostcert(broker.certname), puppet.hostkey(broker.certname)),), ("activemq",),
+                 start=mcollective.start_broker, running=lambda ex: puppet.service_running(ex, "activemq")),
+            Part("mco-admin", admin, (mcollective.ADMIN_DIR, mcollective.MCO_SSL), ("2.4",),
+                 ((mcollective.ADMIN_CERT, mcollective.ADMIN_KEY),)),
+            # the daemons restarted also after the broker alone is restored: they reconnect at once
+            *(Part(f"mco-{a.name}", a, (mcollective.MCO_SSL,), ("2.3", "2.4"),
+                   ((mcollective.SERVER_PUBLIC, mcollective.SERVER_PRIVATE),),
+                   start=mcollective.restart_daemon, running=lambda ex: puppet.service_running(ex, "mcollective"))
+              for a in site.agents),
+        ]
+    return out
+
+
+def tar_on(ex: Executor, prefix: str, paths: tuple[str, ...]) -> bytes:
+    """``tar -czf`` of ``paths`` on a host, into an owner-only file of this attempt's own
+    (one an interrupted attempt left, with the same prefix, is removed), read, removed."""
+    tmp = f"{prefix}-{time.time_ns()}.tar.gz"
+    ex.run(["sh", "-c", 'p=$1 t=$2; shift 2; rm -f "$p"-*.tar.gz; umask 077 && tar -C / -czf "$t" "$@"', "sh",
+            prefix, tmp, *(p.lstrip("/") for p in paths)])
+    try:
+        return ex.read_file(tmp)
+    finally:
+        ex.run(["rm", "-f", tmp], check=False)
+
+
+def verify_part(part: Part, data: bytes) -> dict[str, str]:
+    """A part's tarball is readable, holds each of its paths, each private key matches its
+    cert or public key; returns every regular file's sha256 by path (relative to /)."""
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+        members = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise RegenLabError(f"the backup of {part.name} is not a readable tar.gz ({exc}); nothing was changed") \
+            from None
+    with tar:
+        names = {m.name for m in members}
+        missing = [p for p in part.paths if p.lstrip("/") not in names]
+        for public, private in part.pairs:
+            missing += [p for p in (public, private) if p.lstrip("/") not in names]
+        if missing:
+            raise RegenLabError(f"the backup of {part.name} ({part.host.name}) lacks {', '.join(missing)}; "
+                                "nothing was changed")
+
+        def read(path: str) -> bytes:
+            member = tar.extractfile(path.lstrip("/"))
+            assert member is not None
+            return member.read()
+
+        for public, private in part.pairs:
+            pem = read(public)
+            ok = pki.key_matches_cert(read(private), pki.load_certs(pem, public)[0]) if b"CERTIFICATE" in pem \
+                else pki.key_matches_public(read(private), pem)
+            if not ok:
+                raise RegenLabError(f"the backup of {part.name} ({part.host.name}): {private} does not match "
+                                    f"{public}; nothing was changed")
+        return {m.name: hashlib.sha256(read(m.name)).hexdigest() for m in members if m.isfile()}
+
+
+def file_name(lab: str, started: str) -> str:
+    return f"{lab}-{started.replace(':', '')}.hosts.tar"
+
+
+def take(ctx: Context) -> str:
+    """1.0, before anything changes (Puppet Server still serves): every part tarred on its
+    host, checked, gathered in one owner-only tar on this machine, fsynced, read back."""
+    site_parts = parts(ctx.site)
+    tarballs = parallel(site_parts, lambda p: tar_on(p.host.executor, "/root/regen-keep", p.paths), limit=LIMIT)
+    hashes: dict[str, dict[str, str]] = {}
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w") as tar:
+        for part, data in zip(site_parts, tarballs, strict=True):
+            hashes[part.name] = verify_part(part, data)
+            info = tarfile.TarInfo(f"{part.name}.tar.gz")
+            info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    data = outer.getvalue()
+    path = write_private(ctx.backup_dir / file_name(ctx.site.name, ctx.state.started), data)
+    digest = hashlib.sha256(data).hexdigest()
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        path.unlink(missing_ok=True)
+        raise RegenLabError(f"the backup {path} read back differs from what was written; nothing was changed")
+    backup = ctx.state.facts.backup
+    backup.hosts_path, backup.hosts_sha256, backup.hosts = str(path), digest, hashes
+    names = [p.name for p in site_parts]
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return f"{path} ({len(data) // 1024} KiB; {shown}; every key matches its cert; read back)"
+
+
+def taken(ctx: Context) -> bool:
+    backup = ctx.state.facts.backup
+    return bool(backup.hosts_path) and whole(Path(backup.hosts_path), backup.hosts_sha256)
+
+
+def whole(path: Path, sha256: str) -> bool:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
+
+
+def members(data: bytes) -> dict[str, bytes]:
+    """The parts' tarballs in a backup, by part name."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            return {m.name.removesuffix(".tar.gz"): tar.extractfile(m).read()  # type: ignore[union-attr]
+                    for m in tar.getmembers() if m.isfile()}
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise RegenLabError(f"the backup of the other hosts is not a readable tar ({exc})") from None
+
+
+def to_restore(site: Site, state: RunState) -> list[Part]:
+    """The parts whose steps began: what a rollback puts back."""
+    begun = state.begun_ids
+    return [p for p in parts(site) if set(p.steps) & begun]
+
+
+def load(ctx: Context) -> dict[str, bytes]:
+    """The backup read and checked again (the sha256 recorded when it was taken), each part
+    to restore present and verifying; before anything is touched."""
+    backup = ctx.state.facts.backup
+    path = Path(backup.hosts_path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RegenLabError(f"the backup {path} cannot be read ({exc.strerror}): nothing was changed") from None
+    if hashlib.sha256(data).hexdigest() != backup.hosts_sha256:
+        raise RegenLabError(f"the backup {path} is not the one step 1.0 verified (sha256 differs): nothing was changed")
+    found = members(data)
+    for part in to_restore(ctx.site, ctx.state):
+        if part.name not in found:
+            raise RegenLabError(f"the backup {path} holds nothing of {part.name}: nothing was changed")
+        verify_part(part, found[part.name])
+    return found
+
+
+def differences(part: Part, wanted: dict[str, str]) -> list[str]:
+    """The files of a part's backup that are missing or differ on its host now."""
+    res = part.host.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
+                                  *(p.lstrip("/") for p in part.paths)], check=False)
+    now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
+    return sorted(n for n, digest in wanted.items() if now.get(n) != digest)
+
+
+def restore(ctx: Context) -> str:
+    """r.4: each part whose steps began put back on its host (its services stopped, its
+    paths removed, the backup unpacked with owners and modes, the services started),
+    PostgreSQL first."""
+    todo = to_restore(ctx.site, ctx.state)
+    if not todo:
+        return "no step past 1.8 began: no other host changed, nothing to restore"
+    found = load(ctx)
+
+    def one(part: Part) -> None:
+        ex = part.host.executor
+        for service in part.services:
+            puppet.stop(ex, service)
+        tmp = f"/root/regen-restore-{part.name}.tar.gz"
+        ex.write_file(tmp, found[part.name], mode=0o600)
+        ex.run(["sh", "-c", 't=$1; shift; for p in "$@"; do rm -rf "$p"; done; tar -C / -xzpf "$t"; rc=$?; '
+                'rm -f "$t"; exit $rc', "sh", tmp, *part.paths])
+        part.start(ex)
+
+    first = [p for p in todo if p.name == "postgres"]
+    parallel(first, one)
+    parallel([p for p in todo if p not in first], one, limit=LIMIT)
+    return f"restored from {ctx.state.facts.backup.hosts_path}: {', '.join(p.name for p in todo)}; " \
+           "services started again"
+
+
+def restored(ctx: Context) -> bool:
+    todo = to_restore(ctx.site, ctx.state)
+    wanted = ctx.state.facts.backup.hosts
+    return bool(todo) and all(not differences(p, wanted.get(p.name, {})) and p.running(p.host.executor)
+                              for p in todo)

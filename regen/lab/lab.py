@@ -352,6 +352,9 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
         # start-stop-daemon matches processes of other users through /proc/PID/exe, which
         # needs ptrace rights; root on a real host has them.
         cap_add=["SYS_PTRACE"], environment=env, ports=ports,
+        # a node comes back when the engine does (as a host after a power cut), with its
+        # enabled services (regenlab-node); one stopped on purpose stays down
+        restart_policy={"Name": "unless-stopped"},
         labels={LABEL_LAB: spec.name, LABEL_ROLE: ns.role, LABEL_NODE: ns.name},
         network=f"{spec.name}-net",
         networking_config={f"{spec.name}-net": client.api.create_endpoint_config(aliases=[ns.name, *ns.aliases])},

@@ -82,6 +82,15 @@ def start_server(ex: Executor) -> None:
         raise RegenLabError(f"Puppet Server did not start; it says: {cause[:600]}\n{exc}") from None
 
 
+def serves(ex: Executor, port: int, cert: str) -> bool:
+    """The service on ``port`` of this host presents the cert now in ``cert`` (not one it
+    loaded before the file changed: a service a reboot started early)."""
+    script = ('a=$(timeout 10 openssl s_client -connect 127.0.0.1:"$1" </dev/null 2>/dev/null | '
+              'openssl x509 -noout -fingerprint -sha256 2>/dev/null); '
+              'b=$(openssl x509 -in "$2" -noout -fingerprint -sha256 2>/dev/null); [ -n "$a" ] && [ "$a" = "$b" ]')
+    return ex.run(["sh", "-c", script, "sh", str(port), cert], check=False, timeout=30).exit_code == 0
+
+
 def service_running(ex: Executor, name: str) -> bool:
     return ex.run([f"/etc/init.d/{name}", "status"], check=False, timeout=30).exit_code == 0
 

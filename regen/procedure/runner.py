@@ -210,6 +210,9 @@ class Step:
     run: Callable[[Context], str | None]
     check: Callable[[Context], bool] = lambda ctx: False
     needs: tuple[str, ...] = PREVIOUS
+    # a service it started: a resume checks it again even when done (a reboot stops it, or
+    # starts it before its files were new) and runs it again if it no longer holds
+    recheck: bool = False
 
 
 def needs_of(steps: tuple[Step, ...]) -> dict[str, set[str]]:
@@ -237,9 +240,12 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
     needs = needs_of(steps)
     order = [s.id for s in steps]
     last = order.index(stop_after) if stop_after in order else len(order) - 1
-    todo = {s.id: s for s in steps[: last + 1] if s.id not in state.done}
-    done = set(state.done) | {i for i in order[: last + 1] if i not in todo}
     ctx.path = path
+    undone = {s.id for s in steps[: last + 1] if s.recheck and s.id in state.done and not s.check(ctx)}
+    if undone:
+        ctx.progress.say(f"steps {', '.join(sorted(undone))} no longer hold (a host restarted?): run again")
+    todo = {s.id: s for s in steps[: last + 1] if s.id not in state.done or s.id in undone}
+    done = (set(state.done) - undone) | {i for i in order[: last + 1] if i not in todo}
     running: dict[Future, Step] = {}
     failure: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -165,12 +165,20 @@ BACKUP_REQUIRED = ("etc/puppet/puppetserver/ca/ca_crt.pem", "etc/puppet/puppetse
                    "var/lib/puppet/ssl/certs/ca.pem")
 
 
+def quiesce_master(ctx: Context) -> None:
+    """The master's agent and Puppet Server stopped if they run: 1.3 stopped them, but a
+    master that rebooted since has started them again (its services are enabled)."""
+    ctx.ca.run(["sh", "-c", 'for s in puppet puppetserver; do /etc/init.d/$s status >/dev/null 2>&1 && '
+                '{ /etc/init.d/$s stop || exit 1; }; done; exit 0'], timeout=300)
+
+
 def backup(ctx: Context) -> str:
     """1.1, once Puppet Server has stopped (nothing writes to the CA while it is copied): the
     cadir and ssldir tarred on the master, checked (every file present, the CA key and the
     master's key each matching their certs), written owner-only and fsynced on this machine,
     read back and checked against what was taken. The temporary tarball on the master is
     this attempt's own and removed."""
+    quiesce_master(ctx)
     # this attempt's own file: a `tar` of an interrupted attempt may still write its own (the
     # lab's lock says no other run is on), which is removed with any other left behind
     data = hostbackup.tar_on(ctx.ca, "/root/regen-backup", tuple(f"/{p}" for p in BACKUP_PATHS))
@@ -239,6 +247,7 @@ def stop_server(ctx: Context) -> str:
 
 
 def wipe(ctx: Context) -> str:
+    quiesce_master(ctx)
     ctx.ca.run(["rm", "-rf", puppet.SSLDIR, puppet.CADIR])
     return f"rm -rf {puppet.SSLDIR} {puppet.CADIR}"
 
@@ -252,14 +261,16 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
     moved (the old name is someone else's now), and the master's own agent and
     `puppetserver ca` are pointed at that name. ``alt_names`` replaces both (a scenario's fault)."""
     moved = ctx.state.server_name
-    alt = alt_names if alt_names is not None else [moved] if moved else ctx.state.facts.before.master_alt_names
+    alt = alt_names if alt_names is not None else wanted_alt_names(ctx)
     if moved:
         puppet.set_server(ctx.ca, moved)
-    if not ca_made(ctx):
+    if not ca_made(ctx, alt):
         fp = fingerprint_of_ca(ctx)
         if fp == ctx.state.facts.before.ca_fingerprint:  # never: 1.4 wiped it; but the old CA is never touched here
             raise RegenLabError("the old CA is still in place: step 1.4 has not wiped it")
-        # a `ca setup` killed half-way leaves a cadir it refuses to overwrite: cleared first
+        # a `ca setup` killed half-way leaves a cadir it refuses to overwrite, and a master that
+        # rebooted made a CA of its own at start (as Puppet Server does with none): both cleared
+        quiesce_master(ctx)
         ctx.ca.run(["rm", "-rf", puppet.SSLDIR, puppet.CADIR])
         puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
@@ -275,21 +286,35 @@ def master_names(ctx: Context) -> str:
     return f"new master cert's DNS names: [{', '.join(dict.fromkeys(cert.dns_names))}]"
 
 
-def ca_made(ctx: Context) -> bool:
-    """`ca setup` ran to its end: a new CA, the master's cert and key, owned by `puppet`."""
+def wanted_alt_names(ctx: Context) -> list[str]:
+    """The old cert's alt names, or the master's new name only if it moved."""
+    moved = ctx.state.server_name
+    return [moved] if moved else ctx.state.facts.before.master_alt_names
+
+
+def ca_made(ctx: Context, alt: list[str]) -> bool:
+    """`ca setup` ran to its end: a new CA, the master's cert (with the alt names asked
+    for) and key, owned by `puppet`."""
     fp = fingerprint_of_ca(ctx)
     script = 'test -s "$1" && test -s "$2" && test "$(stat -c %U "$3")" = puppet'
-    return fp is not None and fp != ctx.state.facts.before.ca_fingerprint and ctx.ca.run(
-        ["sh", "-c", script, "sh", puppet.hostcert(ctx.site.ca.certname), puppet.hostkey(ctx.site.ca.certname),
-         puppet.CADIR], check=False).exit_code == 0
+    if fp is None or fp == ctx.state.facts.before.ca_fingerprint or ctx.ca.run(
+            ["sh", "-c", script, "sh", puppet.hostcert(ctx.site.ca.certname), puppet.hostkey(ctx.site.ca.certname),
+             puppet.CADIR], check=False).exit_code != 0:
+        return False
+    cert = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
+    return set(alt) <= set(cert.dns_names)
 
 
 def new_ca_done(ctx: Context) -> bool:
     """1.5 whole: the CA made, and what follows `ca setup` (the signing policy) in place."""
-    return ca_made(ctx) and puppet.autosign_setting(ctx.ca) == str(ctx.autosign).lower()
+    return ca_made(ctx, wanted_alt_names(ctx)) and puppet.autosign_setting(ctx.ca) == str(ctx.autosign).lower()
 
 
 def start_server(ctx: Context) -> str:
+    """1.8; a Puppet Server that runs already (a reboot started it) but serves another cert
+    than the master's new one is stopped first."""
+    if puppet.service_running(ctx.ca, "puppetserver"):
+        puppet.stop(ctx.ca, "puppetserver")
     puppet.start_server(ctx.ca)
     ctx.state.facts.new_ca_fingerprint = fingerprint_of_ca(ctx) or ""
     return "/etc/init.d/puppetserver start (returns when ready)"
@@ -330,8 +355,23 @@ def puppetdb_done(ctx: Context) -> bool:
         puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.certname)
 
 
+def server_serves_new_cert(ctx: Context) -> bool:
+    return puppet.server_status(ctx.ca) == "running" and \
+        puppet.serves(ctx.ca, 8140, puppet.hostcert(ctx.site.ca.certname))
+
+
+def puppetdb_serves_new_cert(ctx: Context) -> bool:
+    host = ctx.site.puppetdb
+    return puppet.puppetdb_state(host.executor) == "running" and \
+        puppet.serves(host.executor, 8081, puppet.hostcert(host.certname))
+
+
 def start_puppetdb(ctx: Context) -> str:
-    """2.5: PuppetDB started with its new cert (its init script returns when it is ready)."""
+    """2.5: PuppetDB started with its new cert (its init script returns when it is ready).
+    One a reboot started before its files were new is stopped first; one still starting
+    (an interrupted attempt's) is waited for by the init script."""
+    if puppet.puppetdb_state(ctx.site.puppetdb.executor) == "running":
+        puppet.stop(ctx.site.puppetdb.executor, "puppetdb")
     puppet.start_jvm(ctx.site.puppetdb.executor, "puppetdb")
     return f"/etc/init.d/puppetdb start: {puppet.puppetdb_state(ctx.site.puppetdb.executor)}"
 
@@ -358,7 +398,8 @@ def broker_done(ctx: Context) -> bool:
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(host.executor)}
     new = {pki.fingerprint(c) for c in pki.load_certs(ctx.ca.read_file(puppet.CACERT))}
     old = set(ctx.state.facts.before.ca_certs)
-    return new <= trusted and not old & trusted and puppet.service_running(host.executor, "activemq")
+    return new <= trusted and not old & trusted and puppet.service_running(host.executor, "activemq") and \
+        puppet.serves(host.executor, mcollective.STOMP_PORT, puppet.hostcert(host.certname))
 
 
 def mco_credentials(ctx: Context) -> str:
@@ -473,11 +514,11 @@ EXTENSIONS = (
     Step("2.2", "PuppetDB stopped, its host re-enrolled, jetty.ini on the new cert", puppetdb_reenroll,
          puppetdb_done, needs=("1.8",)),
     Step("2.3", "ActiveMQ broker re-enrolled, keystore and truststore rebuilt, restarted", broker_redo, broker_done,
-         needs=("1.8", "2.2")),
+         needs=("1.8", "2.2"), recheck=True),
     Step("2.4", "MCollective: new server keypair and admin client cert installed", mco_credentials,
          mco_credentials_done, needs=("1.8", "2.2")),
-    Step("2.5", "PuppetDB started (once PostgreSQL has its new cert)", start_puppetdb,
-         lambda ctx: puppet.puppetdb_state(ctx.site.puppetdb.executor) == "running", needs=("2.1", "2.2")),
+    Step("2.5", "PuppetDB started (once PostgreSQL has its new cert)", start_puppetdb, puppetdb_serves_new_cert,
+         needs=("2.1", "2.2"), recheck=True),
 )
 AGENTS = (
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign", agents_step,
@@ -501,12 +542,11 @@ FULL = (
     Step("1.1", "back up ssldir and cadir, Puppet Server stopped (verified, read back)", backup, backup_done),
     Step("1.4", "delete the ssldir and the cadir", wipe, wiped),
     Step("1.5", "new CA and master cert (`puppetserver ca setup`, its alt names)", new_ca, new_ca_done),
-    Step("1.8", "start Puppet Server", start_server,
-         lambda ctx: puppet.server_status(ctx.ca) == "running"),
+    Step("1.8", "start Puppet Server", start_server, server_serves_new_cert, recheck=True),
     *EXTENSIONS,
     # the master's agent too starts once PuppetDB is back: its first run stores there
     Step("1.9", "start the master's agent service", start_master_agent,
-         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5")),
+         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5"), recheck=True),
     *AGENTS,
 )
 
@@ -549,6 +589,20 @@ def stop_leftovers(site: Site, progress: Progress) -> None:
         progress.say(f"could not look for commands left running on {', '.join(sorted(unreachable))} (unreachable)")
 
 
+def settle(site: Site, state: RunState, progress: Progress) -> None:
+    """Before a resume: the agents step 3 re-enrolled keep their daemons stopped until 3.s
+    starts them (their first run must find PuppetDB back); one that rebooted since has
+    started its daemon early, and is stopped again."""
+    if "3.s" in state.done:
+        return
+    done = [site.agent(a) for a in state.facts.agents_done]
+    running = [h for h, up in zip(done, parallel(done, lambda h: puppet.service_running(h.executor, "puppet"),
+                                                 limit=AGENT_PARALLEL), strict=True) if up]
+    if running:
+        parallel(running, lambda h: puppet.stop(h.executor, "puppet"), limit=AGENT_PARALLEL)
+        progress.say(f"stopped the agent daemon a restart had started early on {', '.join(h.name for h in running)}")
+
+
 def check_server_name(name: str | None, agents: list[str] | None) -> None:
     if not name:
         return
@@ -577,6 +631,7 @@ def run(
             raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
         state = previous
         stop_leftovers(site, progress)
+        settle(site, state, progress)
     else:
         if previous is not None and not previous.finished:
             raise ProcedureStateError(

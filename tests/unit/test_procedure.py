@@ -515,3 +515,31 @@ def test_a_resume_goes_on_when_a_host_is_down(tmp_path, log):
         procedure.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet())
     state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet())
     assert state.finished and log[-2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
+
+
+def test_a_resume_runs_again_a_done_service_step_that_no_longer_holds(tmp_path, log):
+    """A host rebooted after its service step was done: the step is checked again on resume
+    (``recheck``) and run again; a done step without ``recheck`` is never looked at again."""
+    from regen.procedure.runner import Context, RunState, execute
+
+    serving = {"server": True}
+    ran: list[str] = []
+
+    def start(ctx):
+        ran.append("1.8")
+        serving["server"] = True
+
+    steps = (Step("1.3", "stop", lambda ctx: ran.append("1.3"), lambda ctx: False),
+             Step("1.8", "start", start, lambda ctx: serving["server"], recheck=True),
+             Step("2.1", "cert", lambda ctx: ran.append("2.1")))
+    state = RunState(lab="l", mode="full", agents=[], autosign=False)
+    path = tmp_path / "run.json"
+    ctx = Context(fake_site(log), state, tmp_path, quiet())
+    with pytest.raises(Interrupted):
+        execute(ctx, steps, path, stop_after="1.8")
+    assert ran == ["1.3"]  # 1.8 was found done (skipped)
+    serving["server"] = False  # the master rebooted: its server serves an old cert, or nothing
+    execute(Context(fake_site(log), RunState.load(path), tmp_path, quiet()), steps, path)
+    assert ran == ["1.3", "1.8", "2.1"]  # 1.3 (done, no recheck) not again
+    assert [(s.id, s.result) for s in RunState.load(path).steps] == [("1.3", "done"), ("1.8", "skipped"),
+                                                                     ("1.8", "done"), ("2.1", "done")]

@@ -131,8 +131,19 @@ def test_the_broker_is_done_only_when_its_truststore_holds_the_new_ca_and_not_th
     certs = {"new": (new[1], new[0]), "both": (new[1], new[0], old[1], old[0]), "old": (old[1], old[0])}[store]
     ctx = ctx_for(old, new, broker_files={puppet.hostcert("broker"): pem(new[2])},
                   broker_rules=[(has("keytool", "-list"), keytool_rfc(*certs)),
-                                (has("/etc/init.d/activemq", "status"), (0, "", ""))])
+                                (has("/etc/init.d/activemq", "status"), (0, "", "")),
+                                (has("openssl s_client"), (0, "", ""))])  # it serves its cert on disk
     assert step("2.3").check(ctx) is done
+
+
+def test_a_broker_serving_another_cert_than_its_new_one_is_not_done(cas):
+    """A broker a reboot started before its stores were rebuilt: files right, served cert not."""
+    old, new = cas
+    ctx = ctx_for(old, new, broker_files={puppet.hostcert("broker"): pem(new[2])},
+                  broker_rules=[(has("keytool", "-list"), keytool_rfc(new[1], new[0])),
+                                (has("/etc/init.d/activemq", "status"), (0, "", "")),
+                                (has("openssl s_client"), (1, "", ""))])
+    assert step("2.3").check(ctx) is False
 
 
 # --- step 3 and the partial case --------------------------------------------------------------------

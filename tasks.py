@@ -13,7 +13,7 @@
     invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
     invoke bench.regen [--agents 3,10,30,100] [--seed-at 10]
-    invoke soak.kill [--trials 30] [--seed S] [--agents 1] [--horizon 60] [--keep]
+    invoke soak.kill [--trials 30] [--seed S] [--agents 1] [--horizon 60] [--disturb kill,node,engine] [--keep]
 """
 
 from __future__ import annotations
@@ -255,12 +255,19 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
                          "seed": "replay the kill instants of an earlier soak (printed at its start)",
                          "agents": "agents in the soak's lab (default: 1)",
                          "horizon": "kills fall in [0, HORIZON) seconds after the run starts (default: 60)",
-                         "name": "the soak's lab (default: soak)", "keep": "keep the lab afterwards"})
+                         "name": "the soak's lab (default: soak)", "keep": "keep the lab afterwards",
+                         "disturb": "kill,node,engine (default: all three): every 10th trial restarts the engine "
+                                    "(this machine's own dockerd only; every lab on it restarts), every 5th from the "
+                                    "3rd a node, the others kill"})
 @friendly
-def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False):
-    """The kill-anywhere soak: regen.run SIGKILLed at a random instant, then resumed or rolled
-    back (alternately); after each trial the proof passes and every backup is whole."""
+def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False, disturb="kill,node,engine"):
+    """The kill-anywhere soak: regen.run SIGKILLed, a node or the engine restarted, at a random
+    instant; then resumed or rolled back (alternately); each trial's proof passes, every backup whole."""
     lab_lib.check_name(name)
+    kinds = tuple(k.strip() for k in disturb.split(",") if k.strip())
+    if not kinds or set(kinds) - set(soak_lib.DISTURBANCES):
+        raise Exit(f"error: --disturb takes some of {','.join(soak_lib.DISTURBANCES)}, not {disturb!r}",
+                   code=EXIT_USAGE)
     try:
         n, count, span = int(trials), int(agents), float(horizon)
         replay = None if seed is None else int(seed)
@@ -268,7 +275,7 @@ def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep
         raise Exit("error: --trials, --agents and --seed take whole numbers, --horizon seconds", code=EXIT_USAGE) \
             from None
     lab_lib.LabSpec.parse(name, count)
-    done = soak_lib.kill_soak(n, replay, count, span, name, keep)
+    done = soak_lib.kill_soak(n, replay, count, span, name, keep, disturbances=kinds)
     if len(done) < n or not all(t.passed for t in done):
         raise Exit("the soak lost something: see the trial that failed above", code=EXIT_PROOF_FAILED)
 

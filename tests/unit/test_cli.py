@@ -31,6 +31,7 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["regen.run", "--name", "lab1", "--agents", "agent-1,../x"], "--agents '../x' is not a node name"),
     (["regen.run", "--name", "lab1", "--agents", "agent-1", "--server-name", "new"], "not with --agents"),
     (["rehearse", "--scenario", "../../etc/passwd"], "is not a scenario's name"),
+    (["soak.kill", "--disturb", "kill,reboot"], "--disturb takes some of kill,node,engine, not 'kill,reboot'"),
 ])
 def test_bad_arguments_get_one_clear_line(args, message):
     """Checked before any engine is reached: with none answering, the mistake is still what is said."""

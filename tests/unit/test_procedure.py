@@ -8,6 +8,7 @@ import io
 import json
 import stat
 import tarfile
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -543,3 +544,47 @@ def test_a_resume_runs_again_a_done_service_step_that_no_longer_holds(tmp_path, 
     assert ran == ["1.3", "1.8", "2.1"]  # 1.3 (done, no recheck) not again
     assert [(s.id, s.result) for s in RunState.load(path).steps] == [("1.3", "done"), ("1.8", "skipped"),
                                                                      ("1.8", "done"), ("2.1", "done")]
+
+
+def test_a_resume_stops_the_daemons_a_restart_started_early_on_agents_already_re_enrolled(log):
+    """Agents re-enrolled in step 3 keep their daemons stopped until 3.s; one that restarted
+    since runs its daemon (enabled at boot) and is stopped again; once 3.s is done, none is."""
+    site = fake_site(log)  # every `status` answers 0: every daemon runs
+    state = procedure.RunState(lab="l", mode="full", agents=[a.name for a in site.agents], autosign=False)
+    state.facts.agents_done = [site.agents[0].name]
+    procedure.settle(site, state, quiet())
+    stops = [line for line in log if line.endswith("/etc/init.d/puppet stop")]
+    assert stops == [f"{site.agents[0].name}: /etc/init.d/puppet stop"]
+    log.clear()
+    state.steps = [attempt("3.s", "done")]
+    procedure.settle(site, state, quiet())
+    assert log == []
+
+
+def test_a_ca_whose_master_cert_lacks_the_alt_names_asked_for_is_not_kept():
+    """A master that rebooted between 1.4 and 1.5 made a CA of its own at start: kept only if
+    its master cert carries the alt names the run asks for."""
+    from tests.unit.test_proof import Scripted
+
+    root, inter, _, _ = make_puppet_ca()
+    key = ec.generate_private_key(ec.SECP256R1())
+    master = _cert("server", key, "Puppet CA: server", key, ca=False, sans=("server", "puppet"))
+    files = {"/etc/puppet/puppetserver/ca/ca_crt.pem": pem(inter, root),
+             "/var/lib/puppet/ssl/certs/server.pem": pem(master)}
+    ca = Scripted("server", files, [(lambda argv: argv[0] == "sh", (0, "", ""))])
+    site = Site("l", Host("server", "server", ca), *(Host(n, n, ca) for n in ("puppetdb", "postgres")), agents=())
+    state = procedure.RunState(lab="l", mode="full", agents=[], autosign=False)
+    state.facts.before.ca_fingerprint = "AA:old"
+    ctx = procedure.Context(site, state, Path("/nowhere"), quiet())
+    assert procedure.ca_made(ctx, ["puppet"])
+    assert not procedure.ca_made(ctx, ["puppet.dc2.example"])
+
+
+def test_the_soak_restarts_the_engine_every_10th_trial_a_node_every_5th_from_the_3rd_and_kills_otherwise():
+    from regen.jobs.soak import plan
+
+    every = ("kill", "node", "engine")
+    assert [plan(n, every) for n in range(1, 11)] == ["kill", "kill", "node", "kill", "kill", "kill", "kill",
+                                                      "node", "kill", "engine"]
+    assert {plan(n, ("kill",)) for n in range(1, 31)} == {"kill"}
+    assert plan(10, ("kill", "node")) == "kill" and plan(13, ("kill", "node")) == "node"

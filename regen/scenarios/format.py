@@ -16,6 +16,7 @@ import yaml
 from ..core.commands import command
 from ..core.config import ROOT
 from ..core.errors import BadInput
+from ..core.yamlfile import Checker, read_yaml
 from ..lab.lab import MAX_AGENTS, LabSpec
 from ..procedure import faults, proof, rollback
 from ..procedure import steps as procedure
@@ -96,56 +97,6 @@ class Scenario:
         return last.args.get("passed") is False or any(a.kind == "move-master" for a in self.actions)
 
 
-class _Checker:
-    """Walks a composed YAML document; every error names the file, line and field."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, node: yaml.Node | None, where: str, msg: str) -> BadInput:
-        line = node.start_mark.line + 1 if node is not None else 1
-        return BadInput(f"{self.path}:{line}: {where}: {msg}")
-
-    def mapping(self, node: yaml.Node, where: str, allowed: dict[str, bool]) -> dict[str, yaml.Node]:
-        """A mapping with only ``allowed`` keys (True: required)."""
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, where, "must be a mapping (key: value lines)")
-        out: dict[str, yaml.Node] = {}
-        for key_node, value in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.fail(key_node, where or "scenario", "keys must be plain words, not lists or mappings")
-            key = key_node.value
-            if key not in allowed:
-                raise self.fail(key_node, f"{where}.{key}" if where else key,
-                                f"unknown field; allowed: {', '.join(allowed)}")
-            if key in out:
-                raise self.fail(key_node, f"{where}.{key}" if where else key, "given twice")
-            out[key] = value
-        missing = [k for k, req in allowed.items() if req and k not in out]
-        if missing:
-            raise self.fail(node, where or "scenario", f"missing field {missing[0]!r}")
-        return out
-
-    def scalar(self, node: yaml.Node, where: str, kind: type):
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, where, f"must be a {kind.__name__}")
-        value = yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
-        if kind is str:
-            return str(value)
-        if kind is bool and not isinstance(value, bool):
-            raise self.fail(node, where, f"must be true or false, not {node.value!r}")
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise self.fail(node, where, f"must be a whole number, not {node.value!r}")
-        return value
-
-    def str_list(self, node: yaml.Node, where: str) -> list[str]:
-        if isinstance(node, yaml.ScalarNode):
-            return [self.scalar(node, where, str)]
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, where, "must be a string or a list of strings")
-        return [self.scalar(item, f"{where}[{i}]", str) for i, item in enumerate(node.value)]
-
-
 ACTION_FIELDS: dict[str, dict[str, bool]] = {name: kind.fields for name, kind in KINDS.items()}
 RUN_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "run")  # their outcome: steps and proofs
 COMMAND_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "command")  # their outcome: an output
@@ -157,28 +108,8 @@ def step_ids() -> set[str]:
 
 def load(path: Path) -> Scenario:
     """Read and validate one scenario file; raise BadInput naming the file, line and field."""
-    check = _Checker(path)
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise BadInput(f"{path}: larger than {MAX_BYTES // 1024} KiB: not a scenario file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise BadInput(f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x})") from None
-    try:
-        _plain_yaml(path, text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise BadInput(f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if root is None:
-        raise BadInput(f"{path}:1: the file is empty")
+    check = Checker(path, "scenario")
+    root = read_yaml(path, MAX_BYTES, MAX_DEPTH, "a scenario")
     top = check.mapping(root, "", {"name": True, "description": True, "lab": False, "sequence": True, "fix": False})
     name = check.scalar(top["name"], "name", str)
     if name != path.stem:
@@ -219,30 +150,7 @@ def load(path: Path) -> Scenario:
                     agent_version if agent_version != version else 0)
 
 
-_OPENS = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
-          yaml.FlowSequenceStartToken)
-_CLOSES = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
-_REFUSED = {yaml.TagToken: "YAML tags (`!name`, `!!type`) are not part of the format",
-            yaml.AnchorToken: "anchors (`&name`) are not part of the format",
-            yaml.AliasToken: "aliases (`*name`) are not part of the format"}
-
-
-def _plain_yaml(path: Path, text: str) -> None:
-    """Plain YAML only, found with the scanner before anything is built: no tags, anchors or
-    aliases, and no nesting deeper than MAX_DEPTH (a file of 20,000 brackets would exhaust
-    the parser's recursion)."""
-    depth = 0
-    for token in yaml.scan(text):
-        refused = next((msg for kind, msg in _REFUSED.items() if isinstance(token, kind)), None)
-        if refused:
-            raise BadInput(f"{path}:{token.start_mark.line + 1}: {refused}")
-        depth += isinstance(token, _OPENS) - isinstance(token, _CLOSES)
-        if depth > MAX_DEPTH:
-            raise BadInput(f"{path}:{token.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels: "
-                           "not a scenario")
-
-
-def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str], before: str = "") -> Action:
+def _action(check: Checker, node: yaml.Node, where: str, nodes: set[str], before: str = "") -> Action:
     """One action; ``before`` is the kind of the last action with an outcome (what an
     ``expect`` is checked against: a run's steps and proofs, or a command's output)."""
     if isinstance(node, yaml.ScalarNode) and node.value in KINDS and KINDS[node.value].bare:
@@ -265,7 +173,7 @@ def _action(check: _Checker, node: yaml.Node, where: str, nodes: set[str], befor
     return Action(kind, args, key_node.start_mark.line + 1)
 
 
-def _field(check: _Checker, key: str, value: yaml.Node, w: str, nodes: set[str], before: str):
+def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: set[str], before: str):
     """One field of an action, read and checked; a field means the same in every action."""
 
     def node_name(n: yaml.Node, where: str) -> str:
@@ -315,7 +223,7 @@ def _field(check: _Checker, key: str, value: yaml.Node, w: str, nodes: set[str],
     return check.scalar(value, w, str)  # failed_step, stop_after, command, clock: plain text
 
 
-def _needles(check: _Checker, node: yaml.Node, where: str, before: str) -> list[Needle]:
+def _needles(check: Checker, node: yaml.Node, where: str, before: str) -> list[Needle]:
     """``evidence``: after a command, texts of its output; after a run, each text with
     where it must appear (``{step: ID, shows: TEXT}`` or ``{proof: NAME, shows: TEXT}``),
     never anywhere: the tool's own titles and echoed options must not count."""

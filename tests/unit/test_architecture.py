@@ -16,9 +16,10 @@ ALLOWED = {
     "core": set(),
     "ops": {"core"},
     "procedure": {"core", "ops"},
-    "lab": {"core", "ops", "procedure"},
-    "scenarios": {"core", "ops", "procedure", "lab"},
-    "jobs": {"core", "ops", "procedure", "lab", "scenarios"},
+    "sites": {"core"},
+    "lab": {"core", "ops", "procedure", "sites"},
+    "scenarios": {"core", "ops", "procedure", "sites", "lab"},
+    "jobs": {"core", "ops", "procedure", "sites", "lab", "scenarios"},
 }
 FOLDERS = sorted(ALLOWED)
 

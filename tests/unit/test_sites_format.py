@@ -1,0 +1,111 @@
+"""Site files: the shipped examples load; every mistake is refused with its file, line and
+field before anything starts; agent patterns expand as a shell's brace ranges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regen.core.errors import BadInput
+from regen.sites import format as site
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+GOOD = """\
+master:
+  certname: puppet.example.com
+  dns_alt_names: [puppet]
+puppetdb:
+  certname: puppetdb.example.com
+  postgres: pg.example.com
+mcollective:
+  broker: broker.example.com
+agents:
+  - web01.example.com
+  - web02.example.com
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "mysite") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_three_examples_load_with_their_shapes():
+    assert [p.stem for p in EXAMPLES] == ["compilers", "puppet8", "small"]
+    specs = {p.stem: site.load(p) for p in EXAMPLES}
+    small, compilers, p8 = specs["small"], specs["compilers"], specs["puppet8"]
+    assert (small.master.certname, small.master.dns_alt_names) == ("puppet.example.com", ("puppet",))
+    assert small.broker == "activemq.example.com" and len(small.agents) == 5 and not small.autosign
+    assert [c.certname for c in compilers.compilers] == ["compiler01.prod.example", "compiler02.prod.example"]
+    assert compilers.compilers[0].dns_alt_names == ("puppet", "puppet.prod.example")
+    assert compilers.agents == tuple(f"web0{i}.prod.example" for i in range(1, 5))
+    assert compilers.reach["ca.prod.example"] == site.Reach("10.1.0.10", "admin", 22, True)
+    assert (p8.puppet, p8.broker, p8.autosign) == (8, "", True)
+    assert "no MCollective" in p8.topology() and "Puppet 8" in p8.topology()
+
+
+def test_a_good_file_takes_its_name_from_the_file_and_defaults(tmp_path):
+    spec = site.load(write(tmp_path, GOOD))
+    assert (spec.name, spec.puppet, spec.agent_puppet, spec.autosign) == ("mysite", 7, 7, False)
+    assert spec.hosts == ("puppet.example.com", "puppetdb.example.com", "pg.example.com", "broker.example.com",
+                          "web01.example.com", "web02.example.com")
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    (GOOD.replace("  certname: puppet.example.com\n", ""), ":2: master: missing field 'certname'"),
+    (GOOD.replace("puppet.example.com", "Puppet_Master", 1), ":2: master.certname: 'Puppet_Master' is not a DNS"),
+    (GOOD.replace("[puppet]", "[puppet, 'bad name']"), ":3: master.dns_alt_names[1]: 'bad name' is not a DNS"),
+    (GOOD.replace("web02.example.com", "web01.example.com"), ":11: agents[1]: 'web01.example.com' is already "
+                                                             "agents[0]"),
+    (GOOD.replace("pg.example.com", "puppetdb.example.com"), ":6: puppetdb.postgres: 'puppetdb.example.com' is "
+                                                             "already puppetdb.certname"),
+    (GOOD + "signing: sometimes\n", ":12: signing: must be one of manual, autosign, not 'sometimes'"),
+    (GOOD + "puppet: 6\n", ":12: puppet: Puppet 6 is not available"),
+    (GOOD + "puppet: 8\n", ":8: mcollective: Debian's Puppet 8 ships no MCollective"),
+    (GOOD + "colour: blue\n", ":12: colour: unknown field"),
+    (GOOD.replace("puppetdb:\n  certname: puppetdb.example.com\n  postgres: pg.example.com\n", ""),
+     ":1: site: missing field 'puppetdb'"),
+    (GOOD.replace("  postgres: pg.example.com\n", ""), ":5: puppetdb: missing field 'postgres'"),
+    (GOOD.replace("  certname: puppetdb.example.com\n", "  certname: puppetdb.example.com\n  on_master: true\n"),
+     ":5: puppetdb: give its host's `certname`, or `on_master: true`"),
+    (GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n", "agents:\n  pattern: w{5..1}.x\n"),
+     ":10: agents.pattern: the range {5..1} counts down"),
+    (GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n", "agents:\n  pattern: w{1..201}.x\n"),
+     ":10: agents.pattern: the range {1..201} gives more than 200 names"),
+    (GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n",
+                  "agents:\n  names: [a.x]\n  pattern: w{1..2}.x\n"), ":10: agents: give `names`"),
+    (GOOD + "compilers:\n  - certname: c1.example.com\n    ca_server: elsewhere.example.com\n",
+     ":14: compilers[0].ca_server: must be the master's certname 'puppet.example.com'"),
+    (GOOD + "connect:\n  stranger.example.com: {address: 10.0.0.1}\n", ":13: connect.stranger.example.com: "
+                                                                        "unknown field"),
+    (GOOD + "connect:\n  web01.example.com: {address: 10.0.0.1, port: 70000}\n",
+     ":13: connect.web01.example.com.port: must be a TCP port"),
+    (GOOD + "name: Not_A_Name\n", ":12: name: 'Not_A_Name' is not a DNS name"),
+    (GOOD + "x: !!python/object:os.system echo\n", ":12: YAML tags"),
+    ("[" * 40, "nested deeper than 8 levels"),
+    ("", ":1: the file is empty"),
+])
+def test_a_broken_site_file_is_refused_with_its_file_line_and_field(tmp_path, text, error):
+    path = write(tmp_path, text)
+    with pytest.raises(BadInput) as caught:
+        site.load(path)
+    assert str(caught.value).startswith(str(path)) and error in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize(("pattern", "names"), [
+    ("web{01..03}.x", ["web01.x", "web02.x", "web03.x"]),
+    ("n{8..10}", ["n8", "n9", "n10"]),
+    ("r{1..2}-c{1..2}", ["r1-c1", "r1-c2", "r2-c1", "r2-c2"]),
+    ("plain.example", ["plain.example"]),
+])
+def test_a_pattern_expands_as_brace_ranges(pattern, names):
+    assert site.expand(pattern) == names
+
+
+def test_an_unknown_site_names_the_examples():
+    with pytest.raises(BadInput, match="no such file .*compilers, puppet8, small"):
+        site.find("nowhere")
+    assert site.find("small").name == "small"

@@ -38,8 +38,10 @@ from regen.lab import images as images_lib
 from regen.lab import lab as lab_lib
 from regen.procedure import backups as backups_lib
 from regen.scenarios import format as scenario_lib
+from regen.sites import format as sites_lib
 
 NAME_HELP = "the lab's name (default: regenlab)"
+SITE_HELP = "a site file (a path, or the name of one of examples/): the lab in its shape, names and versions"
 SUITE_HELP = "Debian suite of the server, PuppetDB and PostgreSQL: bookworm (Puppet 7, default) or trixie (Puppet 8)"
 AGENT_SUITE_HELP = "the agents' suite, if not the same (a mixed fleet: --suite trixie --agent-suite bookworm)"
 
@@ -75,15 +77,27 @@ def _name(c, name):
     return name or c.config.regenlab.name
 
 
+def _alone(option: str, **given) -> None:
+    """``option`` sets the lab's shape: the options that would too are refused beside it."""
+    clash = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
+    if clash:
+        raise Exit(f"error: {', '.join(clash)} do not go with {option}: its file sets the lab", code=EXIT_USAGE)
+
+
 @task(help={"name": NAME_HELP, "agents": "how many agent nodes (default: 3)",
             "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "keep": "keep the lab when it fails to come up, for inspection",
-            "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)"})
+            "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)",
+            "site": SITE_HELP})
 @friendly
-def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False):
-    """Start a lab and wait until every agent's first catalog run is in PuppetDB."""
-    spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
-                                 publish=publish, agent_suite=agent_suite)
+def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False, site=""):
+    """Start a lab (in a site file's shape with --site); wait until every agent's first run is in PuppetDB."""
+    if site:
+        _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, publish)
+    else:
+        spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
+                                     publish=publish, agent_suite=agent_suite)
     progress = Progress()
     client = engine_lib.ensure(progress)
     lab = lab_lib.up(client, spec, progress, keep=keep)
@@ -150,14 +164,18 @@ def ensure_engine(c):
 
 @task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
             "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
-            "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)"})
+            "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
+            "site": SITE_HELP})
 @friendly
-def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite=""):
+def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site=""):
     """The main job: lab up, the whole regeneration (or a scenario), its proof and report, lab down."""
+    if site:
+        _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name)
+        verdict(rehearsal.rehearse(spec, keep=keep), "the rehearsal (its lab is kept)", spec.name)
+        return
     if scenario:
-        if agents or suite != DEFAULT_SUITE or agent_suite:
-            raise Exit("error: --agents and --suite do not go with --scenario: the scenario file sets its lab",
-                       code=EXIT_USAGE)
+        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
         scn = scenario_lib.find(scenario)
         if not scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)

@@ -11,6 +11,7 @@ IMAGES_DIR = ROOT / "images"
 LABEL_LAB = "regenlab.lab"
 LABEL_ROLE = "regenlab.role"
 LABEL_NODE = "regenlab.node"
+LABEL_SITE = "regenlab.site"  # a lab made from a site file: its path and topology
 
 DEFAULT_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("REGENLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")

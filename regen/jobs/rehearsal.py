@@ -61,6 +61,6 @@ def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None
     rehearsal passes, and kept when it fails (or with ``keep``) for inspection."""
     progress = progress or Progress()
     with fresh_lab(spec, progress, keep) as (lab, verdict):
-        result = regenerate(lab, progress, skip=skip)
+        result = regenerate(lab, progress, skip=skip, autosign=spec.site.autosign if spec.site else False)
         verdict.passed = result.passed
         return result

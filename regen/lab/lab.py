@@ -19,7 +19,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from ..core.commands import command
-from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE
+from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE, LABEL_SITE
 from ..core.errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
 from ..core.executor import Executor
 from ..core.lock import hold
@@ -30,6 +30,7 @@ from ..ops.postgres import postgres_tls
 from ..procedure.roles import ORDER as ROLE_ORDER
 from ..procedure.roles import ROLES, cert_paths
 from ..procedure.site import Host, Site
+from ..sites.format import SiteSpec
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
 
@@ -62,6 +63,7 @@ class LabSpec:
     suite: str = DEFAULT_SUITE
     publish: bool = False
     agent_suite: str = ""  # "": the same as suite
+    site: SiteSpec | None = None  # the lab in the shape of a site file (its names, roles, versions)
 
     @classmethod
     def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False,
@@ -76,15 +78,48 @@ class LabSpec:
         agent_suite = check_suite(agent_suite) if agent_suite and agent_suite != suite else ""
         return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite)
 
+    @classmethod
+    def of_site(cls, site: SiteSpec, name: str = "", publish: bool = False) -> LabSpec:
+        """A lab of the site file's shape, named as the site unless ``name``. What the lab cannot
+        build yet is refused here, before anything starts."""
+        missing = [what for what, there in (("compilers", site.compilers), ("PuppetDB on the master",
+                                                                            site.puppetdb_on_master),
+                                              ("a site without PuppetDB", not site.puppetdb)) if there]
+        if missing:
+            raise BadInput(f"{site.path}: {', '.join(missing)}: not in the lab yet (the format accepts it; the lab "
+                           "builds a master, PuppetDB and PostgreSQL on their own hosts, a broker, agents)")
+        suites = {7: "bookworm", 8: "trixie"}
+        return cls.parse(name or site.name, len(site.agents), suite=suites[site.puppet],
+                         agent_suite=suites[site.agent_puppet], publish=publish).with_site(site)
+
+    def with_site(self, site: SiteSpec) -> LabSpec:
+        return replace(self, site=site)
+
     @property
     def mcollective(self) -> bool:
         """MCollective needs its package on the admin's host (the master) and on every agent."""
+        if self.site is not None:
+            return bool(self.site.broker)
         return self.suite in MCOLLECTIVE_SUITES and self.suite_of("agent") in MCOLLECTIVE_SUITES
 
     def suite_of(self, role: str) -> str:
         return (self.agent_suite or self.suite) if role == "agent" else self.suite
 
+    @property
+    def server_alt_names(self) -> tuple[str, ...]:
+        return self.site.master.dns_alt_names if self.site else SERVER_ALT_NAMES
+
     def nodes(self) -> list[NodeSpec]:
+        if self.site is not None:
+            site = self.site
+            return [
+                NodeSpec(site.postgres, "postgres"),
+                NodeSpec(site.master.certname, "server", aliases=site.master.dns_alt_names),
+                NodeSpec(site.puppetdb, "puppetdb"),
+                # MCollective's configs and probes reach the broker as `broker`
+                *([NodeSpec(site.broker, "broker", aliases=("broker",))] if site.broker else []),
+                *(NodeSpec(a, "agent") for a in site.agents),
+            ]
         return [
             NodeSpec("postgres", "postgres"),
             NodeSpec("server", "server", aliases=ROLES["server"].aliases),
@@ -154,6 +189,14 @@ class Lab:
         return lab
 
     @property
+    def site_description(self) -> str:
+        """The site file the lab was made from, with its topology ("" for a lab of options)."""
+        try:
+            return self.container(self.server).labels.get(LABEL_SITE, "")
+        except NotFound:
+            return ""
+
+    @property
     def network(self) -> str:
         return f"{self.name}-net"
 
@@ -176,13 +219,24 @@ class Lab:
     def by_role(self, role: str) -> list[Node]:
         return [n for n in self.nodes if n.role == role]
 
+    def one(self, role: str) -> Node:
+        found = self.by_role(role)
+        if not found:
+            raise NodeNotFound(f"lab {self.name!r} has no {role} node; its nodes: "
+                               f"{', '.join(n.name for n in self.nodes)}")
+        return found[0]
+
     @property
     def server(self) -> Node:
-        return self.node("server")
+        return self.one("server")
 
     @property
     def puppetdb(self) -> Node:
-        return self.node("puppetdb")
+        return self.one("puppetdb")
+
+    @property
+    def postgres(self) -> Node:
+        return self.one("postgres")
 
     @property
     def agents(self) -> list[Node]:
@@ -281,8 +335,8 @@ def site_of(lab: Lab) -> Site:
     def host(node: Node) -> Host:
         return Host(node.name, node.certname, node.executor)
 
-    return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.node("postgres")),
-                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None)
+    return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.postgres),
+                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None, lab.site_description)
 
 
 def _node_order(node: Node) -> tuple[int, int, str]:
@@ -328,6 +382,8 @@ def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bo
                                    labels={LABEL_LAB: spec.name})
             parallel(spec.nodes(), lambda ns: _create_node(client, spec, ns,
                                                             images[spec.suite_of(ns.role)][ROLES[ns.role].image].tag))
+        if spec.site is not None:
+            _wire(lab, spec.site)
         _provision(lab, progress)
     except BaseException:
         if keep:
@@ -342,7 +398,7 @@ def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bo
 def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image: str) -> Container:
     env = {}
     if ns.role == "server":
-        env["REGENLAB_DNS_ALT_NAMES"] = ",".join(SERVER_ALT_NAMES)
+        env["REGENLAB_DNS_ALT_NAMES"] = ",".join(spec.server_alt_names or (ns.name,))
     ports = {}
     port = ROLES[ns.role].port
     if spec.publish and port:
@@ -355,7 +411,8 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
         # a node comes back when the engine does (as a host after a power cut), with its
         # enabled services (regenlab-node); one stopped on purpose stays down
         restart_policy={"Name": "unless-stopped"},
-        labels={LABEL_LAB: spec.name, LABEL_ROLE: ns.role, LABEL_NODE: ns.name},
+        labels={LABEL_LAB: spec.name, LABEL_ROLE: ns.role, LABEL_NODE: ns.name,
+                **({LABEL_SITE: f"{spec.site.path} ({spec.site.topology()})"} if spec.site else {})},
         network=f"{spec.name}-net",
         networking_config={f"{spec.name}-net": client.api.create_endpoint_config(aliases=[ns.name, *ns.aliases])},
     )
@@ -363,8 +420,20 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
     return container
 
 
+def _wire(lab: Lab, site: SiteSpec) -> None:
+    """The names of a site file's hosts in the configs the images ship with the lab's own
+    names: Puppet Server's `puppetdb.conf`, PuppetDB's `database.ini`, and every host's
+    `server` where the master does not answer to `puppet`."""
+    edits = [(lab.server, "/etc/puppet/puppetdb.conf", f"s#https://puppetdb:8081#https://{site.puppetdb}:8081#"),
+             (lab.puppetdb, "/etc/puppetdb/conf.d/database.ini", f"s#//postgres:5432/#//{site.postgres}:5432/#")]
+    if "puppet" not in site.master.dns_alt_names:
+        edits += [(n, "/etc/puppet/puppet.conf", f"s/^server = puppet$/server = {site.master.certname}/")
+                  for n in lab.nodes if n.role != "postgres"]
+    parallel(edits, lambda e: e[0].executor.run(["sed", "-i", e[2], e[1]]))
+
+
 def _provision(lab: Lab, progress: Progress) -> None:
-    server, pdb, pg, broker = lab.server, lab.puppetdb, lab.node("postgres"), lab.broker
+    server, pdb, pg, broker = lab.server, lab.puppetdb, lab.postgres, lab.broker
     agents = lab.agents
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
@@ -375,7 +444,8 @@ def _provision(lab: Lab, progress: Progress) -> None:
     others = [*([broker] if broker else []), *agents]
     with ThreadPoolExecutor(max_workers=4) as pool:
         with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; puppetdb enrolled"):
-            parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor), lambda: enroll(lab, [pdb])],
+            parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor, pg.certname),
+                      lambda: enroll(lab, [pdb])],
                      lambda f: f())
         pdb_started = pool.submit(start_puppetdb, lab, pdb)
         others_enrolled = pool.submit(enroll, lab, others)

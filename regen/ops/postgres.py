@@ -9,18 +9,19 @@ from . import puppet
 PG_SSL = "/etc/postgresql/ssl"
 
 
-def postgres_tls(ca: Executor, ca_certname: str, pg: Executor) -> None:
-    """Issue PostgreSQL's certificate on the CA, install it with the CA bundle, switch TLS
-    on, reload. The key is moved, not copied: it leaves the CA host. Safe to repeat after an
+def postgres_tls(ca: Executor, ca_certname: str, pg: Executor, certname: str = "postgres") -> None:
+    """Issue PostgreSQL's certificate (for its host's ``certname``, the name PuppetDB
+    connects to and verifies) on the CA, install it with the CA bundle, switch TLS on,
+    reload. The key is moved, not copied: it leaves the CA host. Safe to repeat after an
     interruption: a cert an earlier attempt had signed is cleaned on the CA first."""
-    puppet.ca_generate_anew(ca, ca_certname, "postgres", ["postgres"])
-    cert = ca.read_file(puppet.hostcert("postgres"))
-    key = ca.read_file(puppet.hostkey("postgres"))
+    puppet.ca_generate_anew(ca, ca_certname, certname, [certname])
+    cert = ca.read_file(puppet.hostcert(certname))
+    key = ca.read_file(puppet.hostkey(certname))
     bundle = ca.read_file(puppet.LOCALCACERT)
     pg.write_file(f"{PG_SSL}/postgres.key", key, mode=0o600, owner="postgres:postgres")
     pg.write_file(f"{PG_SSL}/postgres.crt", cert, owner="postgres:postgres")
     pg.write_file(f"{PG_SSL}/ca.pem", bundle, owner="postgres:postgres")
-    ca.run(["rm", "-f", puppet.hostkey("postgres"), puppet.hostcert("postgres")])
+    ca.run(["rm", "-f", puppet.hostkey(certname), puppet.hostcert(certname)])
     pg.write_file(f"/etc/postgresql/{_version(pg)}/main/conf.d/20-ssl.conf", b"ssl = on\n",
                   owner="postgres:postgres")
     reload(pg)

@@ -174,7 +174,7 @@ def old_credentials_refused(
         return ProofResult(name, claim, UNKNOWN, unusable)
     server = ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
     urls = {"server": f"https://{server}:8140/puppet/v3/environments",
-            "puppetdb": "https://puppetdb:8081/pdb/query/v4/nodes"}
+            "puppetdb": f"https://{site.puppetdb.certname}:8081/pdb/query/v4/nodes"}
 
     def probe(url: str, cert: str, key: str):
         return ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from ..core.errors import RegenLabError
 from ..core.progress import Progress
+from ..core.wait import parallel
 from . import proof, report, rollback, steps
+from .roles import ROLES
 from .runner import Interrupted, ProcedureStateError, RunState, state_path
-from .site import Site
+from .site import Host, Site
 
 
 def regenerate(site: Site, state_root: Path, progress: Progress, **options) -> report.Report:
@@ -34,6 +36,20 @@ def prove(site: Site, state_root: Path, progress: Progress) -> report.Report:
     return _proven(site, state_root, progress, lambda: RunState.load(path))
 
 
+def inventory(site: Site) -> list[dict[str, str]]:
+    """Each host's part, its role's Debian package and that package's version (`dpkg-query`);
+    "?" where the host does not answer."""
+
+    def one(item: tuple[Host, str]) -> dict[str, str]:
+        host, role = item
+        package = ROLES[role].package
+        res = host.executor.run(["dpkg-query", "-W", "-f", "${Version}", package], check=False, timeout=30)
+        return {"host": host.name, "part": role, "package": package,
+                "version": res.stdout.strip() if res.exit_code == 0 else "?"}
+
+    return parallel(site.roles(), one)
+
+
 def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], RunState]) -> report.Report:
     try:
         state = act()
@@ -47,7 +63,7 @@ def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], 
         state = RunState.load(path)
     with progress.step("proof"):
         proofs = proof.prove(site, state)
-    result = report.build(state, proofs)
+    result = report.build(state, proofs, site.description, inventory(site))
     json_path, md_path = report.write(result, state_root)
     progress.show(report.summary(result))
     progress.say(f"report: {md_path} and {json_path.name}")

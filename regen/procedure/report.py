@@ -5,7 +5,7 @@ private key is ever in it (it holds fingerprints, serials and quoted errors only
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +28,8 @@ class Report:
     downtime_seconds: float | None
     steps: list[StepResult]
     proofs: list[ProofResult]
+    site: str = ""  # the site file and its topology ("": a lab of options)
+    hosts: list[dict[str, str]] = field(default_factory=list)  # each host: its part, package and version
 
     @property
     def failed_step(self) -> str | None:
@@ -50,7 +52,8 @@ def _parse(ts: str) -> datetime | None:
         return None
 
 
-def build(state: RunState, proofs: list[ProofResult]) -> Report:
+def build(state: RunState, proofs: list[ProofResult], site: str = "",
+          hosts: list[dict[str, str]] | None = None) -> Report:
     times = state.facts.times
     start = times.server_stopped_at
     end = times.restored_at if state.mode == "rollback" else times.last_agent_back_at
@@ -62,7 +65,17 @@ def build(state: RunState, proofs: list[ProofResult]) -> Report:
         # by start time: steps that ran side by side show as overlapping spans
         steps=[replace(s, detail=redact_keys(s.detail)) for s in sorted(state.steps, key=lambda s: s.started)],
         proofs=[replace(p, evidence=redact_keys(p.evidence)) for p in proofs],
+        site=site, hosts=hosts or [],
     )
+
+
+def versions(hosts: list[dict[str, str]]) -> str:
+    """One line: each package's versions with how many hosts run it."""
+    count: dict[str, int] = {}
+    for h in hosts:
+        key = f"{h['package']} {h['version']}"
+        count[key] = count.get(key, 0) + 1
+    return ", ".join(f"{k} ({n})" for k, n in count.items())
 
 
 def summary(report: Report) -> str:
@@ -81,7 +94,9 @@ def summary(report: Report) -> str:
             if report.downtime_seconds is not None else "downtime: not measured (the server was not stopped)")
     evidence = "\n".join(f"  proof {p.id} ({p.name}): {p.evidence}" for p in report.proofs)
     verdict = "REHEARSAL PASSED" if report.passed else "REHEARSAL FAILED"
-    return f"{steps}\n\n{down}\n\n{proofs}\n{evidence}\n\n{verdict}"
+    site = (f"site: {report.site}\n" if report.site else "") + \
+        (f"hosts: {versions(report.hosts)}\n\n" if report.hosts else "\n" if report.site else "")
+    return f"{site}{steps}\n\n{down}\n\n{proofs}\n{evidence}\n\n{verdict}"
 
 
 def markdown(report: Report) -> str:
@@ -90,7 +105,12 @@ def markdown(report: Report) -> str:
              f"- started {report.started}, finished {report.finished}",
              f"- downtime: {report.downtime_from or '-'} -> {report.downtime_to or '-'}"
              f" ({report.downtime_seconds if report.downtime_seconds is not None else '-'} s)",
-             f"- verdict: **{'passed' if report.passed else 'FAILED'}**", "", "## Steps", "",
+             f"- verdict: **{'passed' if report.passed else 'FAILED'}**",
+             *([f"- site: {report.site}"] if report.site else []), "",
+             *(["## Hosts", "", "| host | part | package | version |", "|---|---|---|---|",
+                *(f"| {h['host']} | {h['part']} | {h['package']} | {h['version']} |" for h in report.hosts), ""]
+               if report.hosts else []),
+             "## Steps", "",
              "| step | title | started | ended | seconds | result | detail |", "|---|---|---|---|---|---|---|"]
     for s in report.steps:
         detail = s.detail.replace("|", "\\|").replace("\n", " ")

@@ -22,11 +22,11 @@ class Role:
     port: int | None = None  # what `lab.up --publish` publishes on 127.0.0.1
     puppet_host: bool = True  # enrolled with the CA as a Puppet host (its files in the ssldir)
 
-    def cert(self, certname: str) -> str:
-        return puppet.hostcert(certname) if self.puppet_host else f"{PG_SSL}/{certname}.crt"
+    def cert(self, certname: str) -> str:  # PostgreSQL's files have fixed names (ops/postgres.py)
+        return puppet.hostcert(certname) if self.puppet_host else f"{PG_SSL}/postgres.crt"
 
     def key(self, certname: str) -> str:
-        return puppet.hostkey(certname) if self.puppet_host else f"{PG_SSL}/{certname}.key"
+        return puppet.hostkey(certname) if self.puppet_host else f"{PG_SSL}/postgres.key"
 
     def bundle(self) -> str:
         return puppet.LOCALCACERT if self.puppet_host else f"{PG_SSL}/ca.pem"

@@ -29,6 +29,7 @@ class Site:
     postgres: Host
     agents: tuple[Host, ...]
     broker: Host | None = None  # ActiveMQ for MCollective; None: the site has no MCollective
+    description: str = ""  # the site file it was made from and its topology ("": the default lab)
 
     @property
     def admin(self) -> Host:
@@ -43,6 +44,11 @@ class Site:
 
     def cert_paths(self, host: Host) -> tuple[str, str]:
         return cert_paths("postgres" if host is self.postgres else "agent", host.certname)
+
+    def roles(self) -> list[tuple[Host, str]]:
+        """Every host with its role (roles.ROLES), the master first."""
+        return [(self.ca, "server"), (self.puppetdb, "puppetdb"), (self.postgres, "postgres"),
+                *([(self.broker, "broker")] if self.broker else []), *((a, "agent") for a in self.agents)]
 
     @property
     def all_hosts(self) -> tuple[Host, ...]:

@@ -328,8 +328,9 @@ def start_master_agent(ctx: Context) -> str:
 # --- step 2: extensions -----------------------------------------------------------------
 
 def postgres_cert(ctx: Context) -> str:
-    postgres_tls(ctx.ca, ctx.site.ca.certname, ctx.site.postgres.executor)
-    return "puppetserver ca generate --certname postgres; installed; pg_ctlcluster reload"
+    pg = ctx.site.postgres
+    postgres_tls(ctx.ca, ctx.site.ca.certname, pg.executor, pg.certname)
+    return f"puppetserver ca generate --certname {pg.certname}; installed; pg_ctlcluster reload"
 
 
 def postgres_done(ctx: Context) -> bool:

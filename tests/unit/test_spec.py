@@ -61,3 +61,30 @@ def test_a_role_is_one_type_with_its_image_folder_and_its_files():
     assert cert_paths("postgres", "postgres") == ("/etc/postgresql/ssl/postgres.crt", "/etc/postgresql/ssl/ca.pem")
     assert cert_paths("agent", "agent-1") == (puppet.hostcert("agent-1"), puppet.LOCALCACERT)
     assert ROLES["server"].aliases == ("puppet",) and {r.port for r in ROLES.values()} == {8140, 8081, None}
+
+
+def test_a_lab_of_a_site_file_has_its_names_aliases_versions_and_roles():
+    from regen.sites.format import find
+
+    small = LabSpec.of_site(find("small"))
+    assert small.name == "small" and small.suite == "bookworm" and small.mcollective
+    assert [(n.name, n.role, n.aliases) for n in small.nodes()] == [
+        ("pg.example.com", "postgres", ()), ("puppet.example.com", "server", ("puppet",)),
+        ("puppetdb.example.com", "puppetdb", ()), ("activemq.example.com", "broker", ("broker",)),
+        *((a, "agent", ()) for a in ("web01.example.com", "web02.example.com", "db01.example.com",
+                                     "mail.example.com", "backup.example.com"))]
+    assert small.server_alt_names == ("puppet",)
+    p8 = LabSpec.of_site(find("puppet8"), name="p8lab")
+    assert (p8.name, p8.suite, p8.suite_of("agent"), p8.mcollective) == ("p8lab", "trixie", "trixie", False)
+    assert "broker" not in {n.role for n in p8.nodes()}
+
+
+def test_what_the_lab_cannot_build_yet_is_refused_before_anything_starts(tmp_path):
+    from regen.sites.format import find, load
+
+    with pytest.raises(BadInput, match="compilers: not in the lab yet"):
+        LabSpec.of_site(find("compilers"))
+    on_master = tmp_path / "m.yaml"
+    on_master.write_text("master: {certname: m.x}\npuppetdb: {on_master: true, postgres: pg.x}\nagents: [a.x]\n")
+    with pytest.raises(BadInput, match="PuppetDB on the master: not in the lab yet"):
+        LabSpec.of_site(load(on_master))

@@ -457,3 +457,18 @@ def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(
     puppet.ca_generate_anew(ca, "server", "admin")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert _cleaned(ca) == ["admin"]
+
+
+def test_the_report_names_the_site_and_each_hosts_package_and_version():
+    from regen.procedure.runner import RunState
+
+    state = RunState(lab="small", mode="full", agents=["web01.example.com"], autosign=False)
+    hosts = [{"host": "puppet.example.com", "part": "server", "package": "puppetserver", "version": "7.17.3-1"},
+             {"host": "web01.example.com", "part": "agent", "package": "puppet-agent", "version": "7.23.0-1"},
+             {"host": "web02.example.com", "part": "agent", "package": "puppet-agent", "version": "7.23.0-1"}]
+    built = report.build(state, [], "examples/small.yaml (master puppet.example.com ...)", hosts)
+    md = report.markdown(built)
+    assert "- site: examples/small.yaml (master puppet.example.com ...)" in md
+    assert "| web01.example.com | agent | puppet-agent | 7.23.0-1 |" in md
+    assert "hosts: puppetserver 7.17.3-1 (1), puppet-agent 7.23.0-1 (2)" in report.summary(built)
+    assert "site:" not in report.summary(report.build(state, []))  # a lab of options: no site line

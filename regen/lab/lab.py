@@ -82,12 +82,11 @@ class LabSpec:
     def of_site(cls, site: SiteSpec, name: str = "", publish: bool = False) -> LabSpec:
         """A lab of the site file's shape, named as the site unless ``name``. What the lab cannot
         build yet is refused here, before anything starts."""
-        missing = [what for what, there in (("compilers", site.compilers), ("PuppetDB on the master",
-                                                                            site.puppetdb_on_master),
+        missing = [what for what, there in (("PuppetDB on the master", site.puppetdb_on_master),
                                               ("a site without PuppetDB", not site.puppetdb)) if there]
         if missing:
             raise BadInput(f"{site.path}: {', '.join(missing)}: not in the lab yet (the format accepts it; the lab "
-                           "builds a master, PuppetDB and PostgreSQL on their own hosts, a broker, agents)")
+                           "builds a master, compilers, PuppetDB and PostgreSQL on their own hosts, a broker, agents)")
         suites = {7: "bookworm", 8: "trixie"}
         return cls.parse(name or site.name, len(site.agents), suite=suites[site.puppet],
                          agent_suite=suites[site.agent_puppet], publish=publish).with_site(site)
@@ -109,12 +108,33 @@ class LabSpec:
     def server_alt_names(self) -> tuple[str, ...]:
         return self.site.master.dns_alt_names if self.site else SERVER_ALT_NAMES
 
+    def env_of(self, ns: NodeSpec) -> dict[str, str]:
+        """A node's boot settings (images/*/files/*.sh): its alt names; in a site's lab, the
+        name its agent asks for catalogs (`puppet` where the master or the compilers answer to
+        it, else the master's certname) and, behind compilers, the CA's host."""
+        env: dict[str, str] = {}
+        if ns.role == "server":
+            env["REGENLAB_DNS_ALT_NAMES"] = ",".join(self.server_alt_names or (ns.name,))
+        site = self.site
+        if site is None or ns.role == "postgres":
+            return env
+        if ns.role == "compiler":
+            env.update(REGENLAB_COMPILER="1", REGENLAB_BOOT="",
+                       REGENLAB_DNS_ALT_NAMES=",".join(ns.aliases or (ns.name,)))
+        puppet_answers = "puppet" in site.master.dns_alt_names or \
+            bool(site.compilers) and all("puppet" in c.dns_alt_names for c in site.compilers)
+        env["REGENLAB_SERVER"] = "puppet" if puppet_answers else site.master.certname
+        if site.compilers:
+            env["REGENLAB_CA_SERVER"] = site.master.certname
+        return env
+
     def nodes(self) -> list[NodeSpec]:
         if self.site is not None:
             site = self.site
             return [
                 NodeSpec(site.postgres, "postgres"),
                 NodeSpec(site.master.certname, "server", aliases=site.master.dns_alt_names),
+                *(NodeSpec(c.certname, "compiler", aliases=c.dns_alt_names) for c in site.compilers),
                 NodeSpec(site.puppetdb, "puppetdb"),
                 # MCollective's configs and probes reach the broker as `broker`
                 *([NodeSpec(site.broker, "broker", aliases=("broker",))] if site.broker else []),
@@ -243,6 +263,10 @@ class Lab:
         return self.by_role("agent")
 
     @property
+    def compilers(self) -> list[Node]:
+        return self.by_role("compiler")
+
+    @property
     def broker(self) -> Node | None:
         """The ActiveMQ broker of MCollective; None in a lab without MCollective (Puppet 8)."""
         found = self.by_role("broker")
@@ -336,7 +360,8 @@ def site_of(lab: Lab) -> Site:
         return Host(node.name, node.certname, node.executor)
 
     return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.postgres),
-                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None, lab.site_description)
+                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None, lab.site_description,
+                tuple(host(c) for c in lab.compilers))
 
 
 def _node_order(node: Node) -> tuple[int, int, str]:
@@ -396,9 +421,7 @@ def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bo
 
 
 def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image: str) -> Container:
-    env = {}
-    if ns.role == "server":
-        env["REGENLAB_DNS_ALT_NAMES"] = ",".join(spec.server_alt_names or (ns.name,))
+    env = spec.env_of(ns)
     ports = {}
     port = ROLES[ns.role].port
     if spec.publish and port:
@@ -422,19 +445,17 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
 
 def _wire(lab: Lab, site: SiteSpec) -> None:
     """The names of a site file's hosts in the configs the images ship with the lab's own
-    names: Puppet Server's `puppetdb.conf`, PuppetDB's `database.ini`, and every host's
-    `server` where the master does not answer to `puppet`."""
-    edits = [(lab.server, "/etc/puppet/puppetdb.conf", f"s#https://puppetdb:8081#https://{site.puppetdb}:8081#"),
-             (lab.puppetdb, "/etc/puppetdb/conf.d/database.ini", f"s#//postgres:5432/#//{site.postgres}:5432/#")]
-    if "puppet" not in site.master.dns_alt_names:
-        edits += [(n, "/etc/puppet/puppet.conf", f"s/^server = puppet$/server = {site.master.certname}/")
-                  for n in lab.nodes if n.role != "postgres"]
+    names: the servers' `puppetdb.conf`, PuppetDB's `database.ini` (each host's `server` and
+    `ca_server` are boot settings: ``LabSpec.env_of``)."""
+    edits = [(n, "/etc/puppet/puppetdb.conf", f"s#https://puppetdb:8081#https://{site.puppetdb}:8081#")
+             for n in (lab.server, *lab.compilers)]
+    edits.append((lab.puppetdb, "/etc/puppetdb/conf.d/database.ini", f"s#//postgres:5432/#//{site.postgres}:5432/#"))
     parallel(edits, lambda e: e[0].executor.run(["sed", "-i", e[2], e[1]]))
 
 
 def _provision(lab: Lab, progress: Progress) -> None:
     server, pdb, pg, broker = lab.server, lab.puppetdb, lab.postgres, lab.broker
-    agents = lab.agents
+    agents, compilers = lab.agents, lab.compilers
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
     # PuppetDB's JVM start is the long pole: PostgreSQL's cert and the PuppetDB host come
@@ -443,11 +464,13 @@ def _provision(lab: Lab, progress: Progress) -> None:
     # while PuppetDB starts.
     others = [*([broker] if broker else []), *agents]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        with progress.step("PostgreSQL: certificate from the lab's CA, TLS on; puppetdb enrolled"):
+        enrolled = f"{pdb.name}{f' and {len(compilers)} compilers' if compilers else ''} enrolled"
+        with progress.step(f"PostgreSQL: certificate from the lab's CA, TLS on; {enrolled}"):
             parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor, pg.certname),
-                      lambda: enroll(lab, [pdb])],
+                      lambda: enroll(lab, [pdb, *compilers])],
                      lambda f: f())
         pdb_started = pool.submit(start_puppetdb, lab, pdb)
+        compilers_started = pool.submit(parallel, compilers, lambda n: start_compiler(lab, n)) if compilers else None
         others_enrolled = pool.submit(enroll, lab, others)
         credentials = pool.submit(mcollective.install_credentials, server.executor, server.certname, server.executor,
                                   [a.executor for a in agents]) if broker else None
@@ -465,6 +488,9 @@ def _provision(lab: Lab, progress: Progress) -> None:
                 parallel(agents, lambda n: puppet.start(n.executor, "mcollective"))
         with progress.step("PuppetDB running (`/etc/init.d/puppetdb start`)"):
             pdb_started.result()
+        if compilers_started:
+            with progress.step(f"{len(compilers)} compilers' Puppet Server running (CA service disabled)"):
+                compilers_started.result()
     runners = [server, *agents]
     with progress.step(f"agent service started on {len(runners)} nodes (`/etc/init.d/puppet start`)"):
         parallel(runners, lambda n: puppet.start(n.executor, "puppet"))
@@ -492,6 +518,11 @@ def enroll(lab: Lab, nodes: list[Node]) -> None:
     maxwait = puppet.maxwait_for(len(nodes))
     puppet.enroll_all(lab.server.executor, lab.server.certname,
                       [(n.certname, lambda n=n: puppet.bootstrap(n.executor, maxwait)) for n in nodes])
+
+
+def start_compiler(lab: Lab, compiler: Node) -> None:
+    puppet.start_jvm(compiler.executor, "puppetserver")
+    wait_ready(lab, compiler, SERVER_READY_TIMEOUT)
 
 
 def start_puppetdb(lab: Lab, pdb: Node) -> None:

@@ -1,7 +1,8 @@
 """The other hosts' TLS material, kept before anything of theirs changes (step 1.0) and put
 back by a rollback (its step r.4): PostgreSQL's cert, key and configuration (changed in 2.1),
 PuppetDB's ssldir, jetty.ini and puppet.conf (2.2, 2.5), the broker's ssldir, stores and
-puppet.conf (2.3), MCollective's keys on the admin's host and on every agent (2.4).
+puppet.conf (2.3), MCollective's keys on the admin's host and on every agent (2.4), each
+compiler's ssldir and puppet.conf (2.6).
 
 One owner-only tar on this machine per run, holding one gzipped tar per part; each part is
 checked when taken (its files there, each private key matching its cert or public key) and
@@ -64,6 +65,11 @@ def parts(site: Site) -> list[Part]:
              start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
              running=lambda ex: puppet.puppetdb_state(ex) == "running"),
     ]
+    out += [Part(f"compiler-{c.name}", c, (puppet.SSLDIR, PUPPET_CONF), ("2.6",),
+                 ((puppet.hostcert(c.certname), puppet.hostkey(c.certname)),), ("puppetserver",),
+                 start=lambda ex: puppet.start_jvm(ex, "puppetserver"),
+                 running=lambda ex: puppet.service_running(ex, "puppetserver"))
+            for c in site.compilers]
     if site.broker:
         broker, admin = site.broker, site.admin
         out += [

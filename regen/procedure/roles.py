@@ -34,6 +34,8 @@ class Role:
 
 ROLES: dict[str, Role] = {r.name: r for r in (
     Role("server", "server", "puppetserver", ("puppetserver", "puppet"), aliases=("puppet",), port=8140),
+    # a Puppet Server without the CA (the master's), behind a shared name such as `puppet`
+    Role("compiler", "server", "puppetserver", ("puppetserver", "puppet")),
     Role("puppetdb", "puppetdb", "puppetdb", ("puppetdb", "puppet"), port=8081),
     Role("postgres", "postgres", "postgresql", ("postgresql",), puppet_host=False),
     Role("broker", "broker", "activemq", ("activemq",)),

@@ -30,6 +30,7 @@ class Site:
     agents: tuple[Host, ...]
     broker: Host | None = None  # ActiveMQ for MCollective; None: the site has no MCollective
     description: str = ""  # the site file it was made from and its topology ("": the default lab)
+    compilers: tuple[Host, ...] = ()  # Puppet Servers without the CA (theirs is the master's)
 
     @property
     def admin(self) -> Host:
@@ -47,9 +48,11 @@ class Site:
 
     def roles(self) -> list[tuple[Host, str]]:
         """Every host with its role (roles.ROLES), the master first."""
-        return [(self.ca, "server"), (self.puppetdb, "puppetdb"), (self.postgres, "postgres"),
+        return [(self.ca, "server"), *((c, "compiler") for c in self.compilers), (self.puppetdb, "puppetdb"),
+                (self.postgres, "postgres"),
                 *([(self.broker, "broker")] if self.broker else []), *((a, "agent") for a in self.agents)]
 
     @property
     def all_hosts(self) -> tuple[Host, ...]:
-        return (self.ca, self.puppetdb, self.postgres, *([self.broker] if self.broker else []), *self.agents)
+        return (self.ca, *self.compilers, self.puppetdb, self.postgres, *([self.broker] if self.broker else []),
+                *self.agents)

@@ -55,6 +55,7 @@ from .site import Host, Site
 AGENT_PARALLEL = 8
 MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
 MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
+COMPILER_STEPS = ("2.6",)  # only on a site with compilers
 # used with fullmatch (`$` would let a final newline in)
 DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
@@ -403,6 +404,24 @@ def broker_done(ctx: Context) -> bool:
         puppet.serves(host.executor, mcollective.STOMP_PORT, puppet.hostcert(host.certname))
 
 
+def compilers_redo(ctx: Context) -> str:
+    """2.6: each compiler's Puppet Server stopped, its host re-enrolled (its request carries
+    its `dns_alt_names`, such as `puppet`: the CA allows alt names), started again, serving
+    its new cert."""
+    compilers = list(ctx.site.compilers)
+    parallel(compilers, lambda h: puppet.stop(h.executor, "puppetserver"))
+    reenroll_all(ctx, compilers)
+    parallel(compilers, lambda h: puppet.start_jvm(h.executor, "puppetserver"))
+    names = {h.name: ",".join(pki.info(pki.load_certs(h.executor.read_file(puppet.hostcert(h.certname)))[0]).dns_names)
+             for h in compilers}
+    return "stopped, re-enrolled, started: " + "; ".join(f"{n} (DNS names {d})" for n, d in names.items())
+
+
+def compilers_done(ctx: Context) -> bool:
+    return all(_host_chains_to_new_ca(ctx, h, puppet.hostcert(h.certname)) and
+               puppet.serves(h.executor, 8140, puppet.hostcert(h.certname)) for h in ctx.site.compilers)
+
+
 def mco_credentials(ctx: Context) -> str:
     """2.4: a new MCollective server keypair and admin client cert from the new CA."""
     ids = mcollective.install_credentials(ctx.ca, ctx.site.ca.certname, ctx.site.admin.executor,
@@ -520,11 +539,14 @@ EXTENSIONS = (
          mco_credentials_done, needs=("1.8", "2.2")),
     Step("2.5", "PuppetDB started (once PostgreSQL has its new cert)", start_puppetdb, puppetdb_serves_new_cert,
          needs=("2.1", "2.2"), recheck=True),
+    Step("2.6", "compilers re-enrolled with their alt names, restarted", compilers_redo, compilers_done,
+         needs=("1.8",), recheck=True),
 )
 AGENTS = (
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign", agents_step,
          lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents), needs=("1.8", "2.2", "p.1")),
-    Step("3.s", "agents' services started (once PuppetDB is back)", agents_start, needs=("3", "2.5")),
+    # the agents' runs go through the compilers, where the site has them
+    Step("3.s", "agents' services started (once PuppetDB is back)", agents_start, needs=("3", "2.5", "2.6")),
     Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back, needs=("3.s",)),
     Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart,
          needs=("3", "2.3", "2.4")),
@@ -547,7 +569,7 @@ FULL = (
     *EXTENSIONS,
     # the master's agent too starts once PuppetDB is back: its first run stores there
     Step("1.9", "start the master's agent service", start_master_agent,
-         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5"), recheck=True),
+         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5", "2.6"), recheck=True),
     *AGENTS,
 )
 
@@ -560,10 +582,13 @@ PARTIAL = (
 )
 
 
-def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True) -> tuple[Step, ...]:
+def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True,
+              compilers: bool = False) -> tuple[Step, ...]:
     steps = FULL if mode == "full" else PARTIAL
     if not mcollective:
         steps = tuple(s for s in steps if s.id not in MCOLLECTIVE_STEPS)
+    if not compilers:
+        steps = tuple(s for s in steps if s.id not in COMPILER_STEPS)
     unknown = set(skip) - {s.id for s in steps}
     if unknown:
         raise BadInput(f"unknown step(s) {', '.join(sorted(unknown))}; steps: {', '.join(s.id for s in steps)}")
@@ -648,6 +673,7 @@ def run(
         reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
     ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                   reports_timeout=reports_timeout)
-    execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None),
+    execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None,
+                                                           compilers=bool(site.compilers)),
             path, stop_after)
     return state

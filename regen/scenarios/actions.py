@@ -63,7 +63,7 @@ class Regen(Kind):
         a = action.args
         options: dict = {k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a}
         steps = procedure.steps_for("partial" if a.get("agents") else "full", tuple(a.get("skip", ())),
-                                    mcollective=runner.lab.broker is not None)
+                                    mcollective=runner.lab.broker is not None, compilers=bool(runner.lab.compilers))
         runner.run_steps = faults.apply(steps, a.get("faults", {}))
         stop = a.get("stop_after")
         if stop == "random":  # any step, the last one included

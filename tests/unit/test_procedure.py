@@ -194,6 +194,9 @@ def test_a_need_left_out_of_the_run_counts_as_met():
     partial = procedure.steps_for("partial")
     assert needs_of(partial)["3"] == {"p.1"} and needs_of(partial)["3.s"] == {"3"}
     assert needs_of(procedure.steps_for("full", skip=("2.5",)))["3.s"] == {"3"}
+    with_compilers = procedure.steps_for("full", compilers=True)
+    assert needs_of(with_compilers)["2.6"] == {"1.8"} and needs_of(with_compilers)["3.s"] == {"3", "2.5", "2.6"}
+    assert needs_of(with_compilers)["1.9"] == {"1.8", "2.5", "2.6"} and "2.6" not in {s.id for s in full}
 
 
 def test_unknown_steps_and_agents_are_refused(tmp_path, log):

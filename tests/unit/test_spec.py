@@ -57,7 +57,9 @@ def test_a_role_is_one_type_with_its_image_folder_and_its_files():
 
     for role in ROLES.values():
         assert (IMAGES_DIR / role.image / "Dockerfile").exists(), role.name
-    assert {n.role for n in LabSpec(agents=2).nodes()} == set(ROLES)
+    assert {n.role for n in LabSpec(agents=2).nodes()} == set(ROLES) - {"compiler"}  # compilers: a site's
+    from regen.sites.format import find
+    assert {n.role for n in LabSpec.of_site(find("compilers")).nodes()} == set(ROLES)
     assert cert_paths("postgres", "postgres") == ("/etc/postgresql/ssl/postgres.crt", "/etc/postgresql/ssl/ca.pem")
     assert cert_paths("agent", "agent-1") == (puppet.hostcert("agent-1"), puppet.LOCALCACERT)
     assert ROLES["server"].aliases == ("puppet",) and {r.port for r in ROLES.values()} == {8140, 8081, None}
@@ -80,11 +82,27 @@ def test_a_lab_of_a_site_file_has_its_names_aliases_versions_and_roles():
 
 
 def test_what_the_lab_cannot_build_yet_is_refused_before_anything_starts(tmp_path):
-    from regen.sites.format import find, load
+    from regen.sites.format import load
 
-    with pytest.raises(BadInput, match="compilers: not in the lab yet"):
-        LabSpec.of_site(find("compilers"))
     on_master = tmp_path / "m.yaml"
     on_master.write_text("master: {certname: m.x}\npuppetdb: {on_master: true, postgres: pg.x}\nagents: [a.x]\n")
     with pytest.raises(BadInput, match="PuppetDB on the master: not in the lab yet"):
         LabSpec.of_site(load(on_master))
+
+
+def test_behind_compilers_every_host_asks_the_master_for_certs_and_puppet_for_catalogs():
+    from regen.sites.format import find
+
+    spec = LabSpec.of_site(find("compilers"))
+    nodes = {n.name: n for n in spec.nodes()}
+    compiler = nodes["compiler01.prod.example"]
+    assert compiler.role == "compiler" and compiler.aliases == ("puppet", "puppet.prod.example")
+    assert spec.env_of(compiler) == {"REGENLAB_COMPILER": "1", "REGENLAB_BOOT": "",
+                                     "REGENLAB_DNS_ALT_NAMES": "puppet,puppet.prod.example",
+                                     "REGENLAB_SERVER": "puppet", "REGENLAB_CA_SERVER": "ca.prod.example"}
+    assert spec.env_of(nodes["ca.prod.example"]) == {"REGENLAB_DNS_ALT_NAMES": "ca.prod.example",
+                                                     "REGENLAB_SERVER": "puppet",
+                                                     "REGENLAB_CA_SERVER": "ca.prod.example"}
+    assert spec.env_of(nodes["web01.prod.example"])["REGENLAB_CA_SERVER"] == "ca.prod.example"
+    assert spec.env_of(nodes["postgres.prod.example"]) == {}
+    assert LabSpec.parse("x", 1).env_of(LabSpec.parse("x", 1).nodes()[2]) == {}  # a lab of options: the images' own

@@ -1,5 +1,6 @@
-# Sets certname (the container's hostname) and, if given, dns_alt_names in
-# puppet.conf's [main], as an operator does when installing a host.
+# Sets certname (the container's hostname) and, if given, dns_alt_names, server
+# and ca_server in puppet.conf's [main], as an operator does when installing a host
+# (a site file's lab: its master's name, its CA on the master behind compilers).
 conf=/etc/puppet/puppet.conf
 set_main() {
     if grep -q "^$1 *=" "$conf"; then
@@ -10,5 +11,7 @@ set_main() {
 }
 set_main certname "$(hostname)"
 [ -n "${REGENLAB_DNS_ALT_NAMES:-}" ] && set_main dns_alt_names "$REGENLAB_DNS_ALT_NAMES"
+[ -n "${REGENLAB_SERVER:-}" ] && set_main server "$REGENLAB_SERVER"
+[ -n "${REGENLAB_CA_SERVER:-}" ] && set_main ca_server "$REGENLAB_CA_SERVER"
 mkdir -p /var/log/puppet
 exit 0

@@ -339,6 +339,7 @@ class ReportSummary:
     certname: str
     status: str
     receive_time: str
+    producer: str = ""  # the Puppet Server that sent it (a compiler, or the master)
 
 
 def puppetdb_query(ex: Executor, endpoint: str, query: list | None = None) -> list[dict]:
@@ -351,9 +352,10 @@ def puppetdb_query(ex: Executor, endpoint: str, query: list | None = None) -> li
 
 
 def latest_reports(ex: Executor) -> dict[str, ReportSummary]:
-    rows = puppetdb_query(ex, "reports", ["extract", ["certname", "status", "receive_time"],
+    rows = puppetdb_query(ex, "reports", ["extract", ["certname", "status", "receive_time", "producer"],
                                           ["=", "latest_report?", True]])
-    return {r["certname"]: ReportSummary(r["certname"], r["status"], r["receive_time"]) for r in rows}
+    return {r["certname"]: ReportSummary(r["certname"], r["status"], r["receive_time"], r.get("producer") or "")
+            for r in rows}
 
 
 def wait_reports(

@@ -166,13 +166,33 @@ def old_credentials_refused(
     site: Site, state: RunState, where: tuple[str, ...] = ("server", "puppetdb"),
 ) -> ProofResult:
     witness = site.agent(state.facts.before.witness)
-    ex = witness.executor
-    name, claim = "old-cert-refused", f"{witness.name}'s old cert and key are refused by {' and '.join(where)}"
-    old_cert, old_key = f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem"
-    unusable = old_credentials_ok(ex, old_cert, old_key, state.facts.before.agent_serials.get(witness.name))
+    return _refused(site, witness, "old-cert-refused", f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
+                    state.facts.before.agent_serials.get(witness.name), where)
+
+
+def old_compiler_cert_refused(site: Site, state: RunState) -> ProofResult:
+    """A compiler's old cert and key (kept in step 0 on it) against the master and PuppetDB."""
+    before = state.facts.before
+    name = "old-compiler-cert-refused"
+    if not site.compilers:
+        return _nothing(name, "a compiler's old cert is refused", "no compiler")
+    compiler = next((c for c in site.compilers if c.name == before.compiler_witness), site.compilers[0])
+    return _refused(site, compiler, name, f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
+                    before.compiler_serial, ("server", "puppetdb"), master=True)
+
+
+def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, serial: int | None,
+             where: tuple[str, ...], master: bool = False) -> ProofResult:
+    """``host``'s old cert and key (kept in step 0) probed against Puppet Server (the name
+    the host uses for catalogs, or the master itself) and PuppetDB, each after the host's new
+    cert got HTTP 200 there: refused only with a certificate alert."""
+    ex = host.executor
+    claim = f"{host.name}'s old cert and key are refused by {' and '.join(where)}"
+    unusable = old_credentials_ok(ex, old_cert, old_key, serial)
     if unusable:
         return ProofResult(name, claim, UNKNOWN, unusable)
-    server = ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
+    server = site.ca.certname if master else \
+        ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
     urls = {"server": f"https://{server}:8140/puppet/v3/environments",
             "puppetdb": f"https://{site.puppetdb.certname}:8081/pdb/query/v4/nodes"}
 
@@ -185,7 +205,7 @@ def old_credentials_refused(
 
     parts, verdicts = [], []
     for part in where:
-        new = probe(urls[part], puppet.hostcert(witness.certname), puppet.hostkey(witness.certname))
+        new = probe(urls[part], puppet.hostcert(host.certname), puppet.hostkey(host.certname))
         if tls_answer(new) != "accepted" or new.stdout.strip() != "200":  # the positive control
             verdicts.append(UNKNOWN)
             parts.append(f"{part}: could not tell: the new cert itself is not served ({said(new)})")
@@ -204,6 +224,45 @@ def old_credentials_refused(
             parts.append(f"{part}: could not tell: the old cert's probe got no certificate alert ({said(old)})")
     verdict = FAIL if FAIL in verdicts else UNKNOWN if UNKNOWN in verdicts else PASS
     return ProofResult(name, claim, verdict, "; ".join(parts))
+
+
+def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+    """Each compiler serves its cert on disk, which chains to the new CA and carries the alt
+    names it asks for (its `dns_alt_names`), and each agent's latest report in PuppetDB was
+    sent by a compiler (its `producer`) after the regeneration began."""
+    name = "compilers-serve"
+    claim = "every agent's run goes through a compiler that serves its new cert with its alt names"
+    if not site.compilers:
+        return _nothing(name, claim, "no compiler")
+    bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
+    bad, fine = [], []
+    for c in site.compilers:
+        ex = c.executor
+        cert = pki.load_certs(ex.read_file(puppet.hostcert(c.certname)))[0]
+        names = set(pki.info(cert).dns_names)
+        asked = {n.strip() for n in ex.run(["puppet", "config", "print", "dns_alt_names"]).stdout.split(",")
+                 if n.strip()}
+        problems = [what for what, wrong in (
+            ("does not chain to the new CA", pki.fingerprint(pki.root_of(bundle)) == state.facts.before.ca_fingerprint
+             or pki.chain_to(cert, bundle) is None),
+            (f"lacks alt names {', '.join(sorted(asked - names))}", not asked <= names),
+            ("serves another cert than its own on disk", not puppet.serves(ex, 8140, puppet.hostcert(c.certname))),
+        ) if wrong]
+        (bad if problems else fine).append(f"{c.name}: {'; '.join(problems)}" if problems else
+                                           f"{c.name} (DNS names {', '.join(sorted(names))})")
+    since = state.facts.times.server_stopped_at or state.started
+    compilers = {c.certname for c in site.compilers}
+    reports = puppet.latest_reports(site.puppetdb.executor)
+    via = {a.name: reports[a.certname].producer if a.certname in reports else "" for a in agents}
+    astray = [f"{a.name} (report {'from ' + via[a.name] if via[a.name] else 'missing'})" for a in agents
+              if via[a.name] not in compilers or reports[a.certname].receive_time <= since]
+    used = sorted({p for p in via.values() if p in compilers})
+    evidence = (f"{len(fine)}/{len(site.compilers)} compilers serve their new cert: {'; '.join(fine + bad)}; "
+                f"{len(agents) - len(astray)}/{len(agents)} agents' fresh reports sent by a compiler "
+                f"({', '.join(used) or 'none'})")
+    if astray:
+        evidence += f"; not through a compiler: {', '.join(astray)}"
+    return _result(name, claim, not bad and not astray, evidence)
 
 
 def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
@@ -397,6 +456,7 @@ class Proof:
     claim: str
     check: Callable[[Site, RunState, list[Host]], ProofResult]
     needs_broker: bool = False
+    needs_compilers: bool = False
 
 
 def _chain(expect_new_ca: bool, name: str, claim: str, every_host: bool) -> Proof:
@@ -423,6 +483,10 @@ PROOFS: dict[str, tuple[Proof, ...]] = {
               lambda site, state, agents: old_mco_client_refused(site, state), needs_broker=True),
         Proof("broker-truststore", "the broker's truststore holds the new CA and not the old one",
               lambda site, state, agents: broker_trusts_only_the_new_ca(site, state), needs_broker=True),
+        Proof("compilers-serve", "every agent's run goes through a compiler that serves its new cert with its alt "
+              "names", compilers_serve, needs_compilers=True),
+        Proof("old-compiler-cert-refused", "a compiler's old cert is refused by the master and PuppetDB",
+              lambda site, state, agents: old_compiler_cert_refused(site, state), needs_compilers=True),
     ),
     "partial": (
         _chain(False, "ca-kept", "the CA is unchanged and the re-enrolled agents' certs chain to it", False),
@@ -446,8 +510,8 @@ PROOFS: dict[str, tuple[Proof, ...]] = {
 NAMES = frozenset(p.name for proofs in PROOFS.values() for p in proofs)
 
 
-def proofs_of(mode: str, broker: bool) -> tuple[Proof, ...]:
-    return tuple(p for p in PROOFS[mode] if broker or not p.needs_broker)
+def proofs_of(mode: str, broker: bool, compilers: bool = False) -> tuple[Proof, ...]:
+    return tuple(p for p in PROOFS[mode] if (broker or not p.needs_broker) and (compilers or not p.needs_compilers))
 
 
 def _guarded(proof: Proof, site: Site, state: RunState, agents: list[Host]) -> ProofResult:
@@ -464,4 +528,4 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
         return []
     agents = [site.agent(a) for a in state.agents]
     return [replace(_guarded(p, site, state, agents), id=str(i))
-            for i, p in enumerate(proofs_of(state.mode, site.broker is not None), 1)]
+            for i, p in enumerate(proofs_of(state.mode, site.broker is not None, bool(site.compilers)), 1)]

@@ -64,6 +64,8 @@ class Before:
     master_alt_names: list[str] = field(default_factory=list)  # read from the master's old cert
     agent_serials: dict[str, int] = field(default_factory=dict)  # every agent's old cert
     witness: str = ""  # the agent whose old cert and key are kept on it for the refusal proof
+    compiler_witness: str = ""  # the compiler whose old cert and key are kept on it, likewise
+    compiler_serial: int | None = None
 
 
 @dataclass

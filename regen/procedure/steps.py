@@ -141,6 +141,14 @@ def record_before(ctx: Context) -> str:
     before.witness = witness.name
     witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
                           "sh", puppet.OLD_CREDS, puppet.hostcert(witness.certname), puppet.hostkey(witness.certname)])
+    if ctx.site.compilers:
+        compiler = ctx.site.compilers[0]
+        before.compiler_witness = compiler.name
+        before.compiler_serial = pki.info(pki.load_certs(
+            compiler.executor.read_file(puppet.hostcert(compiler.certname)))[0]).serial
+        compiler.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" '
+                               '"$1/key.pem"', "sh", puppet.OLD_CREDS, puppet.hostcert(compiler.certname),
+                               puppet.hostkey(compiler.certname)])
     if ctx.site.broker:
         record_mcollective(ctx)
     return f"old CA {before.ca_fingerprint[:23]}...; master alt names {','.join(before.master_alt_names)}"

@@ -320,3 +320,63 @@ def test_a_check_that_raises_could_not_tell(cas):
     assert [r.id for r in results] == ["1", "2", "3", "4"]
     assert all(not r.passed for r in results)
     assert {r.verdict for r in results} <= {UNKNOWN, FAIL}
+
+
+# --- compilers ---------------------------------------------------------------------------------
+
+def _compiler_ca(sans=("compiler01", "puppet")):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.unit.test_pki import _cert
+
+    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    root = _cert("Puppet CA: ca", root_key, "Puppet CA: ca", root_key, ca=True)
+    return root, _cert("compiler01", leaf_key, "Puppet CA: ca", root_key, ca=False, sans=sans)
+
+
+def compiler_site(bundle: bytes, leaf: bytes, asked: str = "puppet", serves: bool = True,
+                  producer: str = "compiler01", received: str = "2026-11-29T10:05:00.000Z") -> Site:
+    import json
+
+    ca = Scripted("ca", {puppet.CACERT: bundle})
+    compiler = Scripted("compiler01", {puppet.hostcert("compiler01"): leaf}, [
+        (has("config", "print", "dns_alt_names"), (0, asked + "\n", "")),
+        (has("openssl s_client"), (0 if serves else 1, "", "")),
+    ])
+    reports = [{"certname": "agent-1", "status": "unchanged", "receive_time": received, "producer": producer}]
+    pdb = Scripted("puppetdb", rules=[(has("curl", "reports"), (0, json.dumps(reports), ""))])
+    return Site("l", Host("ca", "ca", ca), Host("puppetdb", "puppetdb", pdb),
+                Host("postgres", "postgres", Scripted("pg")), (Host("agent-1", "agent-1", Scripted("agent-1")),),
+                compilers=(Host("compiler01", "compiler01", compiler),))
+
+
+@pytest.mark.parametrize(("change", "verdict", "said"), [
+    ({}, PASS, "1/1 agents' fresh reports sent by a compiler (compiler01)"),
+    ({"producer": "ca"}, FAIL, "not through a compiler: agent-1 (report from ca)"),
+    ({"received": "2026-11-29T09:00:00.000Z"}, FAIL, "not through a compiler: agent-1"),
+    ({"asked": "puppet,puppet.prod.example"}, FAIL, "compiler01: lacks alt names puppet.prod.example"),
+    ({"serves": False}, FAIL, "compiler01: serves another cert than its own on disk"),
+])
+def test_agents_go_through_compilers_that_serve_their_new_cert_with_its_alt_names(cas, change, verdict, said):
+    old, _ = cas
+    root, leaf = _compiler_ca()
+    site = compiler_site(pem(root), pem(leaf), **change)
+    state = state_for(old, 1)
+    state.facts.times.server_stopped_at = "2026-11-29T10:00:00.000Z"
+    result = proof.compilers_serve(site, state, list(site.agents))
+    assert result.verdict == verdict and said in result.evidence, result.evidence
+
+
+def test_a_compiler_whose_cert_is_the_old_cas_does_not_serve(cas):
+    old, _ = cas
+    root, leaf = _compiler_ca()
+    state = state_for(old, 1)
+    state.facts.before.ca_fingerprint = pki.fingerprint(root)  # the CA never changed
+    result = proof.compilers_serve(compiler_site(pem(root), pem(leaf)), state, [])
+    assert result.verdict == FAIL and "does not chain to the new CA" in result.evidence
+
+
+def test_the_compiler_proofs_are_in_the_full_proof_only_where_the_site_has_compilers():
+    names = [p.name for p in proof.proofs_of("full", broker=False, compilers=True)]
+    assert names[-2:] == ["compilers-serve", "old-compiler-cert-refused"]
+    assert "compilers-serve" not in [p.name for p in proof.proofs_of("full", broker=True)]

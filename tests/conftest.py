@@ -27,7 +27,7 @@ def lab_name(worker_id: str, suffix: str = "") -> str:
 
 def lab_ca_fingerprint(lab) -> str:
     """The CA's own certificate (``$cadir/ca_crt.pem`` on the master), not what nodes trust."""
-    return pki.ca_fingerprint(lab.server.executor.read_file(puppet.CACERT))
+    return pki.ca_fingerprint(lab.server.executor.read_file(puppet.DEBIAN.cacert))
 
 
 @pytest.fixture(scope="session")

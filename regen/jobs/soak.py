@@ -72,13 +72,14 @@ def check_backups(state_root: Path, lab: Lab) -> tuple[bool, str]:
     match their certs), the other hosts' (every part there, each key matching); the current
     run's have the sha256 its state recorded."""
     found = backups.find(state_root, lab.name)
-    parts = {p.name: p for p in hostbackup.parts(site_of(lab))}
+    site = site_of(lab)
+    parts = {p.name: p for p in hostbackup.parts(site)}
     bad = []
     for b in found:
         try:
             data = b.path.read_bytes()
             if b.kind == "master":
-                verify_backup(data, lab.server.certname)
+                verify_backup(data, lab.server.certname, site.ca.layout)
             else:
                 held = hostbackup.members(data)
                 if set(held) != set(parts):

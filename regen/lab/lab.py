@@ -274,7 +274,7 @@ class Lab:
 
     def ca_bundle(self) -> bytes:
         """The CA bundle the master hands out to agents (its ``localcacert``)."""
-        return self.server.executor.read_file(puppet.LOCALCACERT)
+        return self.server.executor.read_file(puppet.DEBIAN.localcacert)  # the lab's images: Debian's
 
     def container(self, node: Node) -> Container:
         return self.client.containers.get(node.container)
@@ -327,7 +327,7 @@ class Lab:
         state = self.state(node)
         serial = ca = version = "-"
         if state not in ("exited", "gone", "created", "dead"):
-            cert_path, ca_path = cert_paths(node.role, node.certname)
+            cert_path, ca_path = cert_paths(node.role, node.certname, puppet.DEBIAN)  # the lab's: Debian's
             ex = node.executor
             try:
                 serial = f"{pki.info(pki.load_certs(ex.read_file(cert_path))[0]).serial:X}"

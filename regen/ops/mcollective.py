@@ -48,15 +48,15 @@ PING_WAIT = 2  # `mco ping -t`: how long mco waits for replies
 _STORES = r"""
 set -e
 umask 077
-certname=$1 pw=$2 d=/etc/activemq/ssl ssl=/var/lib/puppet/ssl
+certname=$1 pw=$2 d=/etc/activemq/ssl cert=$3 key=$4 bundle=$5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-openssl pkcs12 -export -name "$certname" -in "$ssl/certs/$certname.pem" -inkey "$ssl/private_keys/$certname.pem" \
-  -certfile "$ssl/certs/ca.pem" -out "$tmp/broker.p12" -passout "pass:$pw"
+openssl pkcs12 -export -name "$certname" -in "$cert" -inkey "$key" \
+  -certfile "$bundle" -out "$tmp/broker.p12" -passout "pass:$pw"
 keytool -importkeystore -noprompt -srckeystore "$tmp/broker.p12" -srcstoretype PKCS12 -srcstorepass "$pw" \
   -srcalias "$certname" -destalias "$certname" -destkeystore "$tmp/keystore.jks" -deststoretype JKS \
   -deststorepass "$pw"
-awk -v d="$tmp" '/BEGIN CERTIFICATE/ {n++} n {print > (d "/ca-" n ".pem")}' "$ssl/certs/ca.pem"
+awk -v d="$tmp" '/BEGIN CERTIFICATE/ {n++} n {print > (d "/ca-" n ".pem")}' "$bundle"
 for f in "$tmp"/ca-*.pem; do
   keytool -importcert -noprompt -alias "puppet-$(basename "$f" .pem)" -file "$f" \
     -keystore "$tmp/truststore.jks" -storetype JKS -storepass "$pw"
@@ -70,7 +70,9 @@ install -o activemq -g activemq -m 0600 "$tmp/keystore.jks" "$tmp/truststore.jks
 def build_broker_stores(broker: Executor, certname: str) -> ExecResult:
     """The keystore (the broker's Puppet cert and key, with the CA chain) and the truststore
     (every cert of the Puppet CA bundle), rebuilt from the host's ssldir, owner-only."""
-    return broker.run(["sh", "-c", _STORES, "sh", certname, STORE_PASSWORD], timeout=120)
+    where = puppet.layout(broker)
+    return broker.run(["sh", "-c", _STORES, "sh", certname, STORE_PASSWORD, where.hostcert(certname),
+                       where.hostkey(certname), where.localcacert], timeout=120)
 
 
 def truststore_certs(broker: Executor) -> list[x509.Certificate]:
@@ -80,10 +82,11 @@ def truststore_certs(broker: Executor) -> list[x509.Certificate]:
     return [c for pem in pems for c in pki.load_certs(pem.encode(), "the broker's truststore")]
 
 
-def stomp_connect(ex: Executor, cert: str, key: str, ca: str = puppet.LOCALCACERT,
+def stomp_connect(ex: Executor, cert: str, key: str, ca: str = "",
                   user: str = "mcollective") -> tuple[bool, str]:
     """A STOMP CONNECT to the broker over TLS with this client cert and key, as
     ``openssl s_client`` does it: (whether the broker answered CONNECTED, the output)."""
+    ca = ca or puppet.layout(ex).localcacert
     frame = f"CONNECT\\naccept-version:1.1,1.2\\nhost:{BROKER_HOST}\\nlogin:{user}\\npasscode:{USERS[user]}\\n\\n\\000"
     # stdin stays open until the broker has answered (or refused, or 10 s): a fixed pause
     # lost the CONNECTED of a broker slowed down by a busy machine
@@ -116,7 +119,8 @@ def issue(ca: Executor, ca_certname: str, certname: str) -> tuple[bytes, bytes, 
     a client); a previous one of that name is revoked first. Returns (cert, public key,
     private key) and removes them from the CA host: the key lives only where it is used."""
     puppet.ca_generate_anew(ca, ca_certname, certname)
-    paths = [puppet.hostcert(certname), f"{puppet.SSLDIR}/public_keys/{certname}.pem", puppet.hostkey(certname)]
+    where = puppet.layout(ca)
+    paths = [where.hostcert(certname), where.publickey(certname), where.hostkey(certname)]
     cert, public, private = (ca.read_file(p) for p in paths)
     ca.run(["rm", "-f", *paths])
     return cert, public, private
@@ -220,7 +224,8 @@ def wait_broker(broker: Executor, timeout: float = 120) -> float:
     certname = broker.run(["hostname"], timeout=20).stdout.strip()
 
     def probe() -> bool:
-        return stomp_connect(broker, puppet.hostcert(certname), puppet.hostkey(certname))[0]
+        where = puppet.layout(broker)
+        return stomp_connect(broker, where.hostcert(certname), where.hostkey(certname))[0]
 
     return wait_until("the ActiveMQ broker (STOMP over TLS)", probe, timeout, interval=1.0,
                              log=lambda: "\n".join(broker_log_errors(broker)[-5:]))

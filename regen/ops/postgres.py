@@ -15,13 +15,14 @@ def postgres_tls(ca: Executor, ca_certname: str, pg: Executor, certname: str = "
     reload. The key is moved, not copied: it leaves the CA host. Safe to repeat after an
     interruption: a cert an earlier attempt had signed is cleaned on the CA first."""
     puppet.ca_generate_anew(ca, ca_certname, certname, [certname])
-    cert = ca.read_file(puppet.hostcert(certname))
-    key = ca.read_file(puppet.hostkey(certname))
-    bundle = ca.read_file(puppet.LOCALCACERT)
+    where = puppet.layout(ca)
+    cert = ca.read_file(where.hostcert(certname))
+    key = ca.read_file(where.hostkey(certname))
+    bundle = ca.read_file(where.localcacert)
     pg.write_file(f"{PG_SSL}/postgres.key", key, mode=0o600, owner="postgres:postgres")
     pg.write_file(f"{PG_SSL}/postgres.crt", cert, owner="postgres:postgres")
     pg.write_file(f"{PG_SSL}/ca.pem", bundle, owner="postgres:postgres")
-    ca.run(["rm", "-f", puppet.hostkey(certname), puppet.hostcert(certname)])
+    ca.run(["rm", "-f", where.hostkey(certname), where.hostcert(certname)])
     pg.write_file(f"/etc/postgresql/{_version(pg)}/main/conf.d/20-ssl.conf", b"ssl = on\n",
                   owner="postgres:postgres")
     reload(pg)

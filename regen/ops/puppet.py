@@ -16,23 +16,82 @@ from ..core.errors import EXIT_RUN_FAILED, CommandFailed, RegenLabError
 from ..core.executor import ExecResult, Executor
 from ..core.wait import PARALLEL, wait_until
 
-SSLDIR = "/var/lib/puppet/ssl"
-CADIR = "/etc/puppet/puppetserver/ca"
-CACERT = f"{CADIR}/ca_crt.pem"  # the CA's own certificates (root + intermediate)
-LOCALCACERT = f"{SSLDIR}/certs/ca.pem"
-LOCALCRL = f"{SSLDIR}/crl.pem"
 SERVER_LOG = "/var/log/puppetserver/puppetserver.log"  # Debian's path
 ACCESS_LOG = "/var/log/puppetserver/puppetserver-access.log"
 # where the procedure keeps one agent's old cert and key (on that agent, owner-only) for the proof
 OLD_CREDS = "/root/regen-old-credentials"
 
 
-def hostcert(certname: str) -> str:
-    return f"{SSLDIR}/certs/{certname}.pem"
+@dataclass(frozen=True)
+class Layout:
+    """Where Puppet keeps its files on one host, as ``puppet config print`` says there:
+    Debian's packages (``/etc/puppet``, ``/var/lib/puppet/ssl``) and Puppet's own all-in-one
+    packages (``/etc/puppetlabs``) differ, and a site may move any of them."""
+
+    ssldir: str
+    certdir: str
+    privatekeydir: str
+    publickeydir: str
+    localcacert: str
+    hostcrl: str
+    cadir: str
+    confdir: str
+
+    def hostcert(self, certname: str) -> str:
+        return f"{self.certdir}/{certname}.pem"
+
+    def hostkey(self, certname: str) -> str:
+        return f"{self.privatekeydir}/{certname}.pem"
+
+    def publickey(self, certname: str) -> str:
+        return f"{self.publickeydir}/{certname}.pem"
+
+    @property
+    def cacert(self) -> str:
+        """The CA's own certificates (root + intermediate), on the CA host."""
+        return f"{self.cadir}/ca_crt.pem"
+
+    @property
+    def puppet_conf(self) -> str:
+        return f"{self.confdir}/puppet.conf"
 
 
-def hostkey(certname: str) -> str:
-    return f"{SSLDIR}/private_keys/{certname}.pem"
+LAYOUT_SETTINGS = tuple(f.name for f in Layout.__dataclass_fields__.values())
+# Debian's packages, as `puppet config print` gives them there: what the lab's images hold
+# (the lab builds them, so it knows); the procedure reads each host's own (``layout``)
+DEBIAN = Layout("/var/lib/puppet/ssl", "/var/lib/puppet/ssl/certs", "/var/lib/puppet/ssl/private_keys",
+                "/var/lib/puppet/ssl/public_keys", "/var/lib/puppet/ssl/certs/ca.pem", "/var/lib/puppet/ssl/crl.pem",
+                "/etc/puppet/puppetserver/ca", "/etc/puppet")
+
+
+def parse_layout(output: str, node: str = "") -> Layout:
+    """A Layout from ``puppet config print SETTING...`` ("name = value" lines)."""
+    values = {}
+    for line in output.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep and name.strip() in LAYOUT_SETTINGS:
+            values[name.strip()] = value.strip()
+    missing = [n for n in LAYOUT_SETTINGS if not values.get(n, "").startswith("/")]
+    if missing:
+        raise RegenLabError(f"{node}: `puppet config print` did not give {', '.join(missing)}: is Puppet installed "
+                            "there?")
+    return Layout(**values)
+
+
+def layout(ex: Executor) -> Layout:
+    """This host's Layout, read once (``puppet config print``, with the all-in-one
+    packages' /opt/puppetlabs/bin on the PATH) and kept with its executor."""
+    known = ex.__dict__.get("layout")
+    if known is None:
+        res = ex.run(["sh", "-c", 'PATH="$PATH:/opt/puppetlabs/bin" exec puppet config print "$@" --section server',
+                      "sh", *LAYOUT_SETTINGS], timeout=60)
+        known = ex.__dict__["layout"] = parse_layout(res.stdout, ex.node)
+    return known
+
+
+def remember_layout(ex: Executor, known: Layout) -> None:
+    """A Layout read before (kept in a run's state) given to a new executor of that host."""
+    ex.__dict__["layout"] = known
 
 
 # --- services (the seed's `puppet resource service NAME ensure=...`) -------------------
@@ -109,7 +168,7 @@ def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
     are then given to the `puppet` user that Puppet Server runs as."""
     argv = ["puppetserver", "ca", "setup", "--certname", certname]
     res = ex.run(argv + (["--subject-alt-names", ",".join(alt_names)] if alt_names else []))
-    ex.run(["chown", "-R", "puppet:puppet", CADIR, SSLDIR])
+    ex.run(["chown", "-R", "puppet:puppet", layout(ex).cadir, layout(ex).ssldir])
     return res
 
 
@@ -193,7 +252,7 @@ def maxwait_for(hosts: int) -> int:
 
 def signed_certs(ca: Executor) -> set[str]:
     """The certnames the CA holds a signed cert of (its ``signed`` folder)."""
-    res = ca.run(["ls", f"{CADIR}/signed"], check=False, timeout=20)
+    res = ca.run(["ls", f"{layout(ca).cadir}/signed"], check=False, timeout=20)
     return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
 
 
@@ -226,7 +285,8 @@ def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: l
     on the server a moment later (seen in the kill soak): then it is cleaned and tried again."""
     for attempt in range(3):
         ca_clean_signed(ca, ca_certname, [certname])
-        ca.run(["rm", "-f", hostcert(certname), hostkey(certname), f"{SSLDIR}/public_keys/{certname}.pem"])
+        where = layout(ca)
+        ca.run(["rm", "-f", where.hostcert(certname), where.hostkey(certname), where.publickey(certname)])
         try:
             ca_generate(ca, certname, alt_names)
             return
@@ -239,7 +299,7 @@ def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: l
 
 def pending_requests(ca: Executor) -> set[str]:
     """The certnames with a request waiting on the CA (its ``requests`` folder)."""
-    res = ca.run(["ls", f"{CADIR}/requests"], check=False, timeout=20)
+    res = ca.run(["ls", f"{layout(ca).cadir}/requests"], check=False, timeout=20)
     return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
 
 
@@ -249,7 +309,8 @@ def ca_status_call(ca: Executor, ca_certname: str, certnames: list[str], method:
     CA host's own cert (as ``puppetserver ca`` does); every answer must be ``ok``."""
     urls = [f"https://{ca_certname}:8140/puppet-ca/v1/certificate_status/{urllib.parse.quote(n)}" for n in certnames]
     argv = ["curl", "-sS", "--parallel", "--parallel-max", "4", "--resolve", f"{ca_certname}:8140:127.0.0.1",
-            "--cacert", LOCALCACERT, "--cert", hostcert(ca_certname), "--key", hostkey(ca_certname), "-X", method,
+            "--cacert", layout(ca).localcacert, "--cert", layout(ca).hostcert(ca_certname),
+            "--key", layout(ca).hostkey(ca_certname), "-X", method,
             *(["-H", "Content-Type: application/json", "--data", body] if body else []),
             "-o", "/dev/null", "-w", "%{http_code} %{url_effective}\\n", *urls]
     res = ca.run(argv, timeout=120)

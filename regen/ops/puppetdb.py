@@ -14,10 +14,11 @@ SSL_KEYS = ("ssl-cert", "ssl-key", "ssl-ca-cert")
 _AUG = f"Puppet.lns incl {JETTY_INI}"
 
 
-def expected_ssl(certname: str) -> dict[str, str]:
+def expected_ssl(ex: Executor, certname: str) -> dict[str, str]:
     """jetty.ini's SSL settings on a PuppetDB host that serves with its own Puppet cert."""
-    return {"ssl-cert": puppet.hostcert(certname), "ssl-key": puppet.hostkey(certname),
-            "ssl-ca-cert": puppet.LOCALCACERT}
+    where = puppet.layout(ex)
+    return {"ssl-cert": where.hostcert(certname), "ssl-key": where.hostkey(certname),
+            "ssl-ca-cert": where.localcacert}
 
 
 def set_ssl(ex: Executor, settings: dict[str, str]) -> None:
@@ -26,7 +27,7 @@ def set_ssl(ex: Executor, settings: dict[str, str]) -> None:
 
 
 def configure_ssl(ex: Executor, certname: str) -> str:
-    set_ssl(ex, expected_ssl(certname))
+    set_ssl(ex, expected_ssl(ex, certname))
     return f"{JETTY_INI}: ssl-cert, ssl-key and ssl-ca-cert are the host's Puppet files"
 
 

@@ -15,7 +15,6 @@ from ..core.errors import BadInput, RegenLabError
 from ..ops import pki
 from . import hostbackup
 from .runner import ProcedureStateError, RunState, state_path
-from .steps import BACKUP_REQUIRED
 
 FILE_RE = re.compile(r"(?P<lab>[a-z0-9][a-z0-9_.-]*)-(?P<run>\d{4}-\d{2}-\d{2}T\d{6}\.\d{3}Z)"
                      r"(?P<kind>\.tar\.gz|\.hosts\.tar)")
@@ -59,7 +58,9 @@ def _holds(path: Path, kind: str) -> str:
         return f"{len(names)} parts" if len(names) > 3 else ", ".join(names)
     try:
         with tarfile.open(path, mode="r:gz") as tar:
-            member = tar.extractfile(BACKUP_REQUIRED[0])
+            # the CA's own cert: ca_crt.pem in the cadir (Debian's or Puppet's own packages)
+            name = next((m.name for m in tar.getmembers() if m.name.endswith("/ca/ca_crt.pem")), None)
+            member = tar.extractfile(name) if name else None
             return pki.ca_fingerprint(member.read()) if member else "unreadable"
     except (OSError, tarfile.TarError, EOFError, KeyError, BadInput):
         return "unreadable"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..ops import mcollective, puppet, puppetdb
+from ..ops import mcollective, puppetdb
 from . import steps as procedure
 from .runner import Step
 from .site import Host
@@ -40,7 +40,7 @@ def _clean_without_localca(host: Host) -> None:
 def _rm_keeping_crl(host: Host) -> None:
     """The ssldir emptied by hand, all but `crl.pem`: the old CRL stays."""
     host.executor.run(["sh", "-c", 'cd "$1" && rm -rf certs private_keys public_keys certificate_requests',
-                       "sh", puppet.SSLDIR])
+                       "sh", host.layout.ssldir])
 
 
 def _agent_fault(clean: Callable[[Host], None]) -> Callable[[Step, str | None], Step]:
@@ -69,8 +69,9 @@ def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
     def run(ctx: procedure.Context) -> str:
         detail = procedure.new_ca(ctx)
         # the new CA put in place from a root shell (`cp -r`, `tar` without owners): root's, 0600
-        ctx.ca.run(["sh", "-c", 'chown -R root:root "$1" && chmod -R go-rwx "$1"', "sh", puppet.CADIR])
-        return detail + f"; [fault] chown -R root:root {puppet.CADIR}"
+        cadir = ctx.site.ca.layout.cadir
+        ctx.ca.run(["sh", "-c", 'chown -R root:root "$1" && chmod -R go-rwx "$1"', "sh", cadir])
+        return detail + f"; [fault] chown -R root:root {cadir}"
 
     return replace(step, title=step.title + " [fault: the new CA's files left owned by root]", run=run)
 
@@ -84,12 +85,13 @@ def _puppetdb_trusts_old_ca(step: Step, node: str | None) -> Step:
 
     def run(ctx: procedure.Context) -> str:
         ex = ctx.site.puppetdb.executor
-        ex.run(["sh", "-c", 'mkdir -p "$1" && cp "$2" "$1/old-ca.pem"', "sh", PUPPETDB_SSL, puppet.LOCALCACERT])
+        ex.run(["sh", "-c", 'mkdir -p "$1" && cp "$2" "$1/old-ca.pem"', "sh", PUPPETDB_SSL,
+                ctx.site.puppetdb.layout.localcacert])
 
         def trust(host) -> str:
             host.executor.run(["sh", "-c", 'cat "$2" "$1/old-ca.pem" > "$1/ca-bundle.pem"', "sh", PUPPETDB_SSL,
-                               puppet.LOCALCACERT])
-            puppetdb.set_ssl(host.executor, {**puppetdb.expected_ssl(host.certname),
+                               host.layout.localcacert])
+            puppetdb.set_ssl(host.executor, {**puppetdb.expected_ssl(host.executor, host.certname),
                                              "ssl-ca-cert": f"{PUPPETDB_SSL}/ca-bundle.pem"})
             return f"[fault] jetty.ini ssl-ca-cert = {PUPPETDB_SSL}/ca-bundle.pem (the new CA and the old one)"
 

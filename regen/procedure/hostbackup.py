@@ -28,7 +28,6 @@ from ..ops.postgres import reload as reload_postgres
 from .runner import Context, RunState
 from .site import Host, Site
 
-PUPPET_CONF = "/etc/puppet/puppet.conf"  # where a re-enrolment points a host at a master that moved
 LIMIT = 8  # hosts backed up or restored side by side
 
 
@@ -60,21 +59,21 @@ def parts(site: Site) -> list[Part]:
     out = [
         Part("postgres", pg, ("/etc/postgresql",), ("2.1",), ((f"{PG_SSL}/postgres.crt", f"{PG_SSL}/postgres.key"),),
              start=reload_postgres),
-        Part("puppetdb", pdb, (puppet.SSLDIR, puppetdb.JETTY_INI, PUPPET_CONF), ("2.2", "2.5"),
-             ((puppet.hostcert(pdb.certname), puppet.hostkey(pdb.certname)),), ("puppetdb",),
+        Part("puppetdb", pdb, (pdb.layout.ssldir, puppetdb.JETTY_INI, pdb.layout.puppet_conf), ("2.2", "2.5"),
+             ((pdb.cert, pdb.key),), ("puppetdb",),
              start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
              running=lambda ex: puppet.puppetdb_state(ex) == "running"),
     ]
-    out += [Part(f"compiler-{c.name}", c, (puppet.SSLDIR, PUPPET_CONF), ("2.6",),
-                 ((puppet.hostcert(c.certname), puppet.hostkey(c.certname)),), ("puppetserver",),
+    out += [Part(f"compiler-{c.name}", c, (c.layout.ssldir, c.layout.puppet_conf), ("2.6",),
+                 ((c.cert, c.key),), ("puppetserver",),
                  start=lambda ex: puppet.start_jvm(ex, "puppetserver"),
                  running=lambda ex: puppet.service_running(ex, "puppetserver"))
             for c in site.compilers]
     if site.broker:
         broker, admin = site.broker, site.admin
         out += [
-            Part("broker", broker, (puppet.SSLDIR, mcollective.BROKER_SSL, PUPPET_CONF), ("2.3",),
-                 ((puppet.hostcert(broker.certname), puppet.hostkey(broker.certname)),), ("activemq",),
+            Part("broker", broker, (broker.layout.ssldir, mcollective.BROKER_SSL, broker.layout.puppet_conf), ("2.3",),
+                 ((broker.cert, broker.key),), ("activemq",),
                  start=mcollective.start_broker, running=lambda ex: puppet.service_running(ex, "activemq")),
             Part("mco-admin", admin, (mcollective.ADMIN_DIR, mcollective.MCO_SSL), ("2.4",),
                  ((mcollective.ADMIN_CERT, mcollective.ADMIN_KEY),)),

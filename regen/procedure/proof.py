@@ -17,7 +17,7 @@ from ..ops import mcollective, pki, puppet
 from . import hostbackup
 from .runner import RunState
 from .site import Host, Site
-from .steps import BACKUP_PATHS
+from .steps import backup_paths
 
 # A proof's verdict: only "pass" passes. "could not tell": the check itself did not get an
 # answer it can judge (a probe refused for another reason than the one claimed, a host that
@@ -77,7 +77,7 @@ def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new
                       name: str, claim: str) -> ProofResult:
     if not hosts:
         return _nothing(name, claim, "no host to check")
-    ca_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
+    ca_bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
     old_fp = state.facts.before.ca_fingerprint
     bad = []
@@ -197,7 +197,7 @@ def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, ser
             "puppetdb": f"https://{site.puppetdb.certname}:8081/pdb/query/v4/nodes"}
 
     def probe(url: str, cert: str, key: str):
-        return ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", puppet.LOCALCACERT,
+        return ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", host.layout.localcacert,
                        "--cert", cert, "--key", key, url], check=False, timeout=30)
 
     def said(res) -> str:
@@ -205,7 +205,7 @@ def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, ser
 
     parts, verdicts = [], []
     for part in where:
-        new = probe(urls[part], puppet.hostcert(host.certname), puppet.hostkey(host.certname))
+        new = probe(urls[part], host.cert, host.key)
         if tls_answer(new) != "accepted" or new.stdout.strip() != "200":  # the positive control
             verdicts.append(UNKNOWN)
             parts.append(f"{part}: could not tell: the new cert itself is not served ({said(new)})")
@@ -234,11 +234,11 @@ def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofRes
     claim = "every agent's run goes through a compiler that serves its new cert with its alt names"
     if not site.compilers:
         return _nothing(name, claim, "no compiler")
-    bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
+    bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     bad, fine = [], []
     for c in site.compilers:
         ex = c.executor
-        cert = pki.load_certs(ex.read_file(puppet.hostcert(c.certname)))[0]
+        cert = pki.load_certs(ex.read_file(c.cert))[0]
         names = set(pki.info(cert).dns_names)
         asked = {n.strip() for n in ex.run(["puppet", "config", "print", "dns_alt_names"]).stdout.split(",")
                  if n.strip()}
@@ -246,7 +246,7 @@ def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofRes
             ("does not chain to the new CA", pki.fingerprint(pki.root_of(bundle)) == state.facts.before.ca_fingerprint
              or pki.chain_to(cert, bundle) is None),
             (f"lacks alt names {', '.join(sorted(asked - names))}", not asked <= names),
-            ("serves another cert than its own on disk", not puppet.serves(ex, 8140, puppet.hostcert(c.certname))),
+            ("serves another cert than its own on disk", not puppet.serves(ex, 8140, c.cert)),
         ) if wrong]
         (bad if problems else fine).append(f"{c.name}: {'; '.join(problems)}" if problems else
                                            f"{c.name} (DNS names {', '.join(sorted(names))})")
@@ -270,11 +270,11 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
     and signed by the new CA (PostgreSQL is given a CA bundle and no CRL)."""
     name, claim = "old-ca-untrusted", "no host trusts the old CA (CA bundles and CRLs)"
     old = set(state.facts.before.ca_certs)
-    new_bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
+    new_bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     bad = []
     hosts = list(site.all_hosts)
     bundles = _read_all(hosts, lambda h: site.cert_paths(h)[1])
-    crls = _read_all(hosts, lambda h: puppet.LOCALCRL)
+    crls = _read_all(hosts, lambda h: h.layout.hostcrl)
     for host, pem, crl in zip(hosts, bundles, crls, strict=True):
         try:
             if isinstance(pem, RegenLabError):
@@ -289,7 +289,7 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
             continue
         parsed = pki.load_crls(crl) if not isinstance(crl, RegenLabError) else []
         if not parsed:
-            bad.append(f"{host.name}: no CRL at {puppet.LOCALCRL}")
+            bad.append(f"{host.name}: no CRL at {host.layout.hostcrl}")
         elif not all(pki.crl_signed_by_one_of(c, new_bundle) for c in parsed):
             bad.append(f"{host.name}: crl.pem is the old CA's")
     return _result(name, claim, not bad,
@@ -301,7 +301,7 @@ def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
     name, claim = "old-certs-revoked", "the re-enrolled agents' old certs are revoked in the CA's CRL"
     if not state.agents:
         return _nothing(name, claim, "no agent in this run")
-    crl = x509.load_pem_x509_crl(site.ca.executor.read_file(f"{puppet.CADIR}/ca_crl.pem"))
+    crl = x509.load_pem_x509_crl(site.ca.executor.read_file(f"{site.ca.layout.cadir}/ca_crl.pem"))
     serials = {n: state.facts.before.agent_serials[n] for n in state.agents}
     listed = [n for n, s in serials.items() if crl.get_revoked_certificate_by_serial_number(s) is not None]
     missing = [n for n in serials if n not in listed]
@@ -316,7 +316,7 @@ def _with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
     """The agents whose cert is no longer the one step 0 recorded (by serial)."""
     changed = []
     for host in agents:
-        cert = pki.load_certs(host.executor.read_file(puppet.hostcert(host.certname)))[0]
+        cert = pki.load_certs(host.executor.read_file(host.cert))[0]
         if cert.serial_number != state.facts.before.agent_serials[host.name]:
             changed.append(host.name)
     return changed
@@ -348,7 +348,7 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
     if not wanted:
         return _nothing(name, claim, "the backup holds no file")
     res = site.ca.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
-                                *BACKUP_PATHS], check=False)
+                                *backup_paths(site.ca.layout)], check=False)
     now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
     missing = sorted(n for n in wanted if n not in now)
     differ = sorted(n for n in wanted if n in now and now[n] != wanted[n])
@@ -435,7 +435,7 @@ def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
     name = "broker-truststore"
     claim = "the broker's truststore holds the new CA and not the old one (keytool -list -rfc)"
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(site.broker.executor)}
-    bundle = pki.load_certs(site.ca.executor.read_file(puppet.CACERT))
+    bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     new = {pki.fingerprint(c) for c in bundle}
     old = set(state.facts.before.ca_certs)
     has_new, has_old = new <= trusted, bool(old & trusted)

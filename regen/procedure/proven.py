@@ -12,7 +12,7 @@ from ..core.progress import Progress
 from ..core.wait import parallel
 from . import proof, report, rollback, steps
 from .roles import ROLES
-from .runner import Interrupted, ProcedureStateError, RunState, state_path
+from .runner import Interrupted, ProcedureStateError, RunState, prime_layouts, state_path
 from .site import Host, Site
 
 
@@ -33,7 +33,12 @@ def prove(site: Site, state_root: Path, progress: Progress) -> report.Report:
     path = state_path(state_root, site.name)
     if not path.exists():
         raise ProcedureStateError(f"no run of {site.name!r} to prove: no state file {path}")
-    return _proven(site, state_root, progress, lambda: RunState.load(path))
+    def load() -> RunState:
+        state = RunState.load(path)
+        prime_layouts(site, state)
+        return state
+
+    return _proven(site, state_root, progress, load)
 
 
 def inventory(site: Site) -> list[dict[str, str]]:

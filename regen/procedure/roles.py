@@ -22,14 +22,15 @@ class Role:
     port: int | None = None  # what `lab.up --publish` publishes on 127.0.0.1
     puppet_host: bool = True  # enrolled with the CA as a Puppet host (its files in the ssldir)
 
-    def cert(self, certname: str) -> str:  # PostgreSQL's files have fixed names (ops/postgres.py)
-        return puppet.hostcert(certname) if self.puppet_host else f"{PG_SSL}/postgres.crt"
+    # a Puppet host's files where its Layout says; PostgreSQL's have fixed names (ops/postgres.py)
+    def cert(self, certname: str, where: puppet.Layout | None) -> str:
+        return where.hostcert(certname) if self.puppet_host and where else f"{PG_SSL}/postgres.crt"
 
-    def key(self, certname: str) -> str:
-        return puppet.hostkey(certname) if self.puppet_host else f"{PG_SSL}/postgres.key"
+    def key(self, certname: str, where: puppet.Layout | None) -> str:
+        return where.hostkey(certname) if self.puppet_host and where else f"{PG_SSL}/postgres.key"
 
-    def bundle(self) -> str:
-        return puppet.LOCALCACERT if self.puppet_host else f"{PG_SSL}/ca.pem"
+    def bundle(self, where: puppet.Layout | None) -> str:
+        return where.localcacert if self.puppet_host and where else f"{PG_SSL}/ca.pem"
 
 
 ROLES: dict[str, Role] = {r.name: r for r in (
@@ -44,7 +45,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
 ORDER = tuple(ROLES)  # how nodes are listed
 
 
-def cert_paths(role: str, certname: str) -> tuple[str, str]:
-    """Where a host of this role keeps its own certificate and the CA bundle it trusts."""
+def cert_paths(role: str, certname: str, where: puppet.Layout | None) -> tuple[str, str]:
+    """Where a host of this role (with this Layout) keeps its own certificate and the CA
+    bundle it trusts."""
     r = ROLES[role]
-    return r.cert(certname), r.bundle()
+    return r.cert(certname, where), r.bundle(where)

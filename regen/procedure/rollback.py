@@ -21,7 +21,7 @@ from . import hostbackup
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
 from .steps import (
-    BACKUP_PATHS,
+    backup_paths,
     fingerprint_of_ca,
     start_master_agent,
     stop_leftovers,
@@ -79,7 +79,7 @@ def _backup(ctx: Context) -> bytes:
     if hashlib.sha256(data).hexdigest() != ctx.state.facts.backup.sha256:
         raise RegenLabError(f"the backup {path} is not the one step 1.1 verified (sha256 differs): "
                             "nothing was changed")
-    verify_backup(data, ctx.site.ca.certname)
+    verify_backup(data, ctx.site.ca.certname, ctx.site.ca.layout)
     return data
 
 
@@ -89,12 +89,13 @@ def restore(ctx: Context) -> str:
     data = _backup(ctx)
     ctx.ca.write_file(RESTORE_TMP, data, mode=0o600)
     ctx.ca.run(["sh", "-c", 'rm -rf "$2" "$3" && tar -C / -xzpf "$1"; rc=$?; rm -f "$1"; exit $rc',
-                "sh", RESTORE_TMP, puppet.SSLDIR, puppet.CADIR])
+                "sh", RESTORE_TMP, ctx.site.ca.layout.ssldir, ctx.site.ca.layout.cadir])
     fp = fingerprint_of_ca(ctx)
     old = ctx.state.facts.before.ca_fingerprint
     if fp != old:
         raise RegenLabError(f"after the restore the CA is {fp}, not the old {old}")
-    return f"{ctx.state.facts.backup.path} unpacked into {', '.join('/' + p for p in BACKUP_PATHS)}; CA {fp[:23]}..."
+    paths = ", ".join("/" + p for p in backup_paths(ctx.site.ca.layout))
+    return f"{ctx.state.facts.backup.path} unpacked into {paths}; CA {fp[:23]}..."
 
 
 def restored(ctx: Context) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..core.errors import EXIT_RUN_FAILED, RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
-from ..ops import pki
+from ..ops import pki, puppet
 from .site import Host, Site
 
 REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs under the new CA
@@ -112,12 +112,14 @@ class Facts:
     mco: MCollectiveFacts = field(default_factory=MCollectiveFacts)
     # agents step 3 began on (saved before it stops one); None: a state file older than this field
     agents_touched: list[str] | None = field(default_factory=list)
+    # where Puppet keeps its files on each host (step 0, `puppet config print`), by host name
+    layouts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, data: dict) -> Facts:
         return cls(Before(**data["before"]), Backup(**data["backup"]), Times(**data["times"]),
                    data["new_ca_fingerprint"], list(data["agents_done"]), MCollectiveFacts(**data["mco"]),
-                   data.get("agents_touched"))
+                   data.get("agents_touched"), dict(data.get("layouts", {})))
 
 
 @dataclass
@@ -182,6 +184,9 @@ class Context:
     path: Path | None = None  # the state file, once ``execute`` runs
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        prime_layouts(self.site, self.state)
+
     def save(self, change: Callable[[], object] = lambda: None) -> None:
         """Apply ``change`` to the state and save it, under the lock (steps run side by side):
         what a step learns half-way (an agent done) survives a kill."""
@@ -196,6 +201,15 @@ class Context:
 
     def agents(self) -> list[Host]:
         return [self.site.agent(a) for a in self.state.agents]
+
+
+def prime_layouts(site: Site, state: RunState) -> None:
+    """Each host's Layout as step 0 read it, given to its executor: a resume, a rollback or a
+    proof of that run reads no host's settings again."""
+    for host in site.all_hosts:
+        known = state.facts.layouts.get(host.name)
+        if known:
+            puppet.remember_layout(host.executor, puppet.Layout(**known))
 
 
 PREVIOUS = ("<",)  # a Step's default ``needs``: the step before it in its procedure

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..core.errors import NodeNotFound
 from ..core.executor import Executor
+from ..ops import puppet
 from .roles import cert_paths
 
 
@@ -19,6 +20,19 @@ class Host:
     name: str
     certname: str
     executor: Executor
+
+    @property
+    def layout(self) -> puppet.Layout:
+        """Where Puppet keeps its files here, read on the host (once per executor)."""
+        return puppet.layout(self.executor)
+
+    @property
+    def cert(self) -> str:
+        return self.layout.hostcert(self.certname)
+
+    @property
+    def key(self) -> str:
+        return self.layout.hostkey(self.certname)
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,10 @@ class Site:
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
     def cert_paths(self, host: Host) -> tuple[str, str]:
-        return cert_paths("postgres" if host is self.postgres else "agent", host.certname)
+        """Where a host keeps its own certificate and the CA bundle it trusts."""
+        if host is self.postgres:
+            return cert_paths("postgres", host.certname, None)
+        return cert_paths("agent", host.certname, host.layout)
 
     def roles(self) -> list[tuple[Host, str]]:
         """Every host with its role (roles.ROLES), the master first."""

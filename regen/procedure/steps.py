@@ -29,6 +29,7 @@ import re
 import tarfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from ..core.errors import BadInput, CommandFailed, RegenLabError
@@ -63,14 +64,14 @@ DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a
 # --- helpers ------------------------------------------------------------------------------
 
 def fingerprint_of_ca(ctx: Context) -> str | None:
-    res = ctx.ca.run(["cat", puppet.CACERT], check=False)
+    res = ctx.ca.run(["cat", ctx.site.ca.layout.cacert], check=False)
     if res.exit_code != 0:
         return None
     return pki.ca_fingerprint(res.stdout.encode())
 
 
 def _host_chains_to_new_ca(ctx: Context, host: Host, cert_path: str) -> bool:
-    bundle_pem = ctx.ca.read_file(puppet.CACERT)
+    bundle_pem = ctx.ca.read_file(ctx.site.ca.layout.cacert)
     res = host.executor.run(["cat", cert_path], check=False)
     if res.exit_code != 0 or pki.ca_fingerprint(bundle_pem) == ctx.state.facts.before.ca_fingerprint:
         return False
@@ -81,7 +82,7 @@ def clean_ssldir(host: Host) -> None:
     """The seed's "delete everything in the SSL directory": the host's cert, key and
     requests, its local CA bundle and its CRL (what `puppet ssl clean --localca` removes).
     (What an interrupted attempt left running there is ended before a resume: ``stop_leftovers``.)"""
-    host.executor.run(["sh", "-c", 'rm -rf "$1"/*', "sh", puppet.SSLDIR])
+    host.executor.run(["sh", "-c", 'rm -rf "$1"/*', "sh", host.layout.ssldir])
 
 
 def prepare(ctx: Context, host: Host, clean: Callable[[Host], object] | None = None) -> None:
@@ -129,29 +130,36 @@ def record_before(ctx: Context) -> str:
     """The old CA fingerprint and the master's alt names (read from its cert); one
     agent's old cert and key kept on that agent, owner-only, for the refusal proof."""
     before = ctx.state.facts.before
-    bundle = ctx.ca.read_file(puppet.CACERT)
+    # where Puppet keeps its files on each Puppet host (PostgreSQL's are its own), read there
+    # now, before the downtime, and kept: the steps, a resume and the proof use these paths
+    hosts = [h for h in ctx.site.all_hosts if h is not ctx.site.postgres]
+    layouts = parallel(hosts, lambda h: h.layout, limit=AGENT_PARALLEL)
+    ctx.state.facts.layouts = {h.name: asdict(w) for h, w in zip(hosts, layouts, strict=True)}
+    bundle = ctx.ca.read_file(ctx.site.ca.layout.cacert)
     before.ca_fingerprint = pki.ca_fingerprint(bundle)
     before.ca_certs = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
-    master = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
+    master = pki.info(pki.load_certs(ctx.ca.read_file(ctx.site.ca.cert))[0])
     before.master_alt_names = [n for n in master.dns_names if n != ctx.site.ca.certname] or ["puppet"]
     serials = parallel(ctx.site.agents, lambda h: pki.info(pki.load_certs(
-        h.executor.read_file(puppet.hostcert(h.certname)))[0]).serial)
+        h.executor.read_file(h.cert))[0]).serial)
     before.agent_serials = {h.name: serial for h, serial in zip(ctx.site.agents, serials, strict=True)}
     witness = ctx.agents()[0]
     before.witness = witness.name
     witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
-                          "sh", puppet.OLD_CREDS, puppet.hostcert(witness.certname), puppet.hostkey(witness.certname)])
+                          "sh", puppet.OLD_CREDS, witness.cert, witness.key])
     if ctx.site.compilers:
         compiler = ctx.site.compilers[0]
         before.compiler_witness = compiler.name
         before.compiler_serial = pki.info(pki.load_certs(
-            compiler.executor.read_file(puppet.hostcert(compiler.certname)))[0]).serial
+            compiler.executor.read_file(compiler.cert))[0]).serial
         compiler.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" '
-                               '"$1/key.pem"', "sh", puppet.OLD_CREDS, puppet.hostcert(compiler.certname),
-                               puppet.hostkey(compiler.certname)])
+                               '"$1/key.pem"', "sh", puppet.OLD_CREDS, compiler.cert,
+                               compiler.key])
     if ctx.site.broker:
         record_mcollective(ctx)
-    return f"old CA {before.ca_fingerprint[:23]}...; master alt names {','.join(before.master_alt_names)}"
+    ssldirs = sorted({w["ssldir"] for w in ctx.state.facts.layouts.values()})
+    return f"old CA {before.ca_fingerprint[:23]}...; master alt names {','.join(before.master_alt_names)}; " \
+           f"ssldir {', '.join(ssldirs)}, cadir {ctx.site.ca.layout.cadir} (`puppet config print`)"
 
 
 def record_mcollective(ctx: Context) -> None:
@@ -167,11 +175,18 @@ def record_mcollective(ctx: Context) -> None:
 
 # --- step 1: the master ------------------------------------------------------------------
 
-# puppet.conf: step 1.5 sets the master's autosign (and its server name if it moved)
-BACKUP_PATHS = ("etc/puppet/puppetserver/ca", "var/lib/puppet/ssl", "etc/puppet/puppet.conf")
-BACKUP_REQUIRED = ("etc/puppet/puppetserver/ca/ca_crt.pem", "etc/puppet/puppetserver/ca/ca_key.pem",
-                   "etc/puppet/puppetserver/ca/ca_crl.pem", "etc/puppet/puppetserver/ca/serial",
-                   "var/lib/puppet/ssl/certs/ca.pem")
+def backup_paths(where: puppet.Layout) -> tuple[str, ...]:
+    """What step 1.1 keeps of the master (relative to /, as in its tar): the cadir, the ssldir
+    and puppet.conf (step 1.5 sets the master's autosign, and its server name if it moved)."""
+    return tuple(p.lstrip("/") for p in (where.cadir, where.ssldir, where.puppet_conf))
+
+
+def backup_required(where: puppet.Layout, master_certname: str) -> tuple[str, ...]:
+    """The files a backup of the master must hold: the CA's cert (first), key, CRL and
+    serial, the master's CA bundle, cert and key."""
+    return tuple(p.lstrip("/") for p in (where.cacert, f"{where.cadir}/ca_key.pem", f"{where.cadir}/ca_crl.pem",
+                                         f"{where.cadir}/serial", where.localcacert,
+                                         where.hostcert(master_certname), where.hostkey(master_certname)))
 
 
 def quiesce_master(ctx: Context) -> None:
@@ -190,8 +205,9 @@ def backup(ctx: Context) -> str:
     quiesce_master(ctx)
     # this attempt's own file: a `tar` of an interrupted attempt may still write its own (the
     # lab's lock says no other run is on), which is removed with any other left behind
-    data = hostbackup.tar_on(ctx.ca, "/root/regen-backup", tuple(f"/{p}" for p in BACKUP_PATHS))
-    files = verify_backup(data, ctx.site.ca.certname)
+    where = ctx.site.ca.layout
+    data = hostbackup.tar_on(ctx.ca, "/root/regen-backup", tuple(f"/{p}" for p in backup_paths(where)))
+    files = verify_backup(data, ctx.site.ca.certname, where)
     path = write_private(ctx.backup_dir / backup_name(ctx.site.name, ctx.state.started), data)
     digest = hashlib.sha256(data).hexdigest()
     if hashlib.sha256(path.read_bytes()).hexdigest() != digest:  # read back: what is on disk is what was taken
@@ -208,9 +224,9 @@ def backup_name(lab: str, started: str) -> str:
     return f"{lab}-{started.replace(':', '')}.tar.gz"
 
 
-def verify_backup(data: bytes, master_certname: str) -> dict[str, str]:
-    """The backup holds every file, its CA cert parses, the CA key and the master's key
-    match their certs; returns each regular file's sha256."""
+def verify_backup(data: bytes, master_certname: str, where: puppet.Layout) -> dict[str, str]:
+    """The backup (of a master of that Layout) holds every file, its CA cert parses, the CA
+    key and the master's key match their certs; returns each regular file's sha256."""
     try:
         tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
         members = tar.getmembers()
@@ -218,9 +234,9 @@ def verify_backup(data: bytes, master_certname: str) -> dict[str, str]:
         raise RegenLabError(f"backup is not a readable tar.gz ({exc}); nothing was deleted") from None
     with tar:
         names = {m.name for m in members}
-        master_cert, master_key = (f"var/lib/puppet/ssl/certs/{master_certname}.pem",
-                                   f"var/lib/puppet/ssl/private_keys/{master_certname}.pem")
-        missing = [n for n in (*BACKUP_REQUIRED, master_cert, master_key) if n not in names]
+        required = backup_required(where, master_certname)
+        ca_crt, ca_key, master_cert, master_key = required[0], required[1], required[-2], required[-1]
+        missing = [n for n in required if n not in names]
         if missing:
             raise RegenLabError(f"backup is incomplete, missing: {', '.join(missing)}; nothing was deleted")
 
@@ -229,8 +245,8 @@ def verify_backup(data: bytes, master_certname: str) -> dict[str, str]:
             assert member is not None
             return member.read()
 
-        ca_cert = pki.load_certs(read(BACKUP_REQUIRED[0]), "the backed-up CA cert")[0]
-        if not pki.key_matches_cert(read(BACKUP_REQUIRED[1]), ca_cert):
+        ca_cert = pki.load_certs(read(ca_crt), "the backed-up CA cert")[0]
+        if not pki.key_matches_cert(read(ca_key), ca_cert):
             raise RegenLabError("backup: the CA key does not match the CA cert; nothing was deleted")
         if not pki.key_matches_cert(read(master_key), pki.load_certs(read(master_cert), "the master's cert")[0]):
             raise RegenLabError("backup: the master's key does not match its cert; nothing was deleted")
@@ -257,8 +273,9 @@ def stop_server(ctx: Context) -> str:
 
 def wipe(ctx: Context) -> str:
     quiesce_master(ctx)
-    ctx.ca.run(["rm", "-rf", puppet.SSLDIR, puppet.CADIR])
-    return f"rm -rf {puppet.SSLDIR} {puppet.CADIR}"
+    where = ctx.site.ca.layout
+    ctx.ca.run(["rm", "-rf", where.ssldir, where.cadir])
+    return f"rm -rf {where.ssldir} {where.cadir}"
 
 
 def wiped(ctx: Context) -> bool:
@@ -280,7 +297,7 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
         # a `ca setup` killed half-way leaves a cadir it refuses to overwrite, and a master that
         # rebooted made a CA of its own at start (as Puppet Server does with none): both cleared
         quiesce_master(ctx)
-        ctx.ca.run(["rm", "-rf", puppet.SSLDIR, puppet.CADIR])
+        ctx.ca.run(["rm", "-rf", ctx.site.ca.layout.ssldir, ctx.site.ca.layout.cadir])
         puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     puppet.set_autosign(ctx.ca, ctx.autosign)
@@ -291,7 +308,7 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
 
 def master_names(ctx: Context) -> str:
     """The DNS names the master's cert really carries (read from the cert, not the options)."""
-    cert = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
+    cert = pki.info(pki.load_certs(ctx.ca.read_file(ctx.site.ca.cert))[0])
     return f"new master cert's DNS names: [{', '.join(dict.fromkeys(cert.dns_names))}]"
 
 
@@ -307,10 +324,10 @@ def ca_made(ctx: Context, alt: list[str]) -> bool:
     fp = fingerprint_of_ca(ctx)
     script = 'test -s "$1" && test -s "$2" && test "$(stat -c %U "$3")" = puppet'
     if fp is None or fp == ctx.state.facts.before.ca_fingerprint or ctx.ca.run(
-            ["sh", "-c", script, "sh", puppet.hostcert(ctx.site.ca.certname), puppet.hostkey(ctx.site.ca.certname),
-             puppet.CADIR], check=False).exit_code != 0:
+            ["sh", "-c", script, "sh", ctx.site.ca.cert, ctx.site.ca.key,
+             ctx.site.ca.layout.cadir], check=False).exit_code != 0:
         return False
-    cert = pki.info(pki.load_certs(ctx.ca.read_file(puppet.hostcert(ctx.site.ca.certname)))[0])
+    cert = pki.info(pki.load_certs(ctx.ca.read_file(ctx.site.ca.cert))[0])
     return set(alt) <= set(cert.dns_names)
 
 
@@ -361,19 +378,19 @@ def puppetdb_reenroll(ctx: Context, trust: Callable[[Host], str] | None = None) 
 
 def puppetdb_done(ctx: Context) -> bool:
     host = ctx.site.puppetdb
-    return _host_chains_to_new_ca(ctx, host, puppet.hostcert(host.certname)) and \
-        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.certname)
+    return _host_chains_to_new_ca(ctx, host, host.cert) and \
+        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.executor, host.certname)
 
 
 def server_serves_new_cert(ctx: Context) -> bool:
     return puppet.server_status(ctx.ca) == "running" and \
-        puppet.serves(ctx.ca, 8140, puppet.hostcert(ctx.site.ca.certname))
+        puppet.serves(ctx.ca, 8140, ctx.site.ca.cert)
 
 
 def puppetdb_serves_new_cert(ctx: Context) -> bool:
     host = ctx.site.puppetdb
     return puppet.puppetdb_state(host.executor) == "running" and \
-        puppet.serves(host.executor, 8081, puppet.hostcert(host.certname))
+        puppet.serves(host.executor, 8081, host.cert)
 
 
 def start_puppetdb(ctx: Context) -> str:
@@ -403,13 +420,13 @@ def broker_redo(ctx: Context, stores: Callable[[Host], str] | None = None) -> st
 
 def broker_done(ctx: Context) -> bool:
     host = ctx.site.broker
-    if not _host_chains_to_new_ca(ctx, host, puppet.hostcert(host.certname)):
+    if not _host_chains_to_new_ca(ctx, host, host.cert):
         return False
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(host.executor)}
-    new = {pki.fingerprint(c) for c in pki.load_certs(ctx.ca.read_file(puppet.CACERT))}
+    new = {pki.fingerprint(c) for c in pki.load_certs(ctx.ca.read_file(ctx.site.ca.layout.cacert))}
     old = set(ctx.state.facts.before.ca_certs)
     return new <= trusted and not old & trusted and puppet.service_running(host.executor, "activemq") and \
-        puppet.serves(host.executor, mcollective.STOMP_PORT, puppet.hostcert(host.certname))
+        puppet.serves(host.executor, mcollective.STOMP_PORT, host.cert)
 
 
 def compilers_redo(ctx: Context) -> str:
@@ -420,14 +437,14 @@ def compilers_redo(ctx: Context) -> str:
     parallel(compilers, lambda h: puppet.stop(h.executor, "puppetserver"))
     reenroll_all(ctx, compilers)
     parallel(compilers, lambda h: puppet.start_jvm(h.executor, "puppetserver"))
-    names = {h.name: ",".join(pki.info(pki.load_certs(h.executor.read_file(puppet.hostcert(h.certname)))[0]).dns_names)
+    names = {h.name: ",".join(pki.info(pki.load_certs(h.executor.read_file(h.cert))[0]).dns_names)
              for h in compilers}
     return "stopped, re-enrolled, started: " + "; ".join(f"{n} (DNS names {d})" for n, d in names.items())
 
 
 def compilers_done(ctx: Context) -> bool:
-    return all(_host_chains_to_new_ca(ctx, h, puppet.hostcert(h.certname)) and
-               puppet.serves(h.executor, 8140, puppet.hostcert(h.certname)) for h in ctx.site.compilers)
+    return all(_host_chains_to_new_ca(ctx, h, h.cert) and
+               puppet.serves(h.executor, 8140, h.cert) for h in ctx.site.compilers)
 
 
 def mco_credentials(ctx: Context) -> str:

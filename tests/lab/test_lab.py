@@ -53,12 +53,12 @@ def test_every_node_cert_chains_to_the_lab_ca(lab, tmp_path):
 
 def test_services_talk_real_tls_verified_against_the_lab_ca(lab):
     agent = lab.agents[0].executor
-    ca = puppet.LOCALCACERT
+    ca = puppet.DEBIAN.localcacert
     # the master, reached by the name agents use ("puppet", an alt name of its cert)
     status = agent.run(["curl", "-sS", "--cacert", ca, "https://puppet:8140/status/v1/simple"])
     assert status.stdout.strip() == "running"
     # PuppetDB over HTTPS with the agent's own client certificate
-    cert, key = puppet.hostcert(lab.agents[0].certname), puppet.hostkey(lab.agents[0].certname)
+    cert, key = puppet.DEBIAN.hostcert(lab.agents[0].certname), puppet.DEBIAN.hostkey(lab.agents[0].certname)
     pdb = agent.run(["curl", "-sS", "--cacert", ca, "--cert", cert, "--key", key,
                      "https://puppetdb:8081/status/v1/services/puppetdb-status"])
     assert '"state":"running"' in pdb.stdout.replace(" ", "")
@@ -118,7 +118,7 @@ def test_enrolling_signs_the_expected_requests_and_leaves_a_strangers_unsigned(l
     assert host.run(["test", "-s", f"/tmp/{newcomer}/certs/{newcomer}.pem"], check=False).exit_code == 0
     listed = ca.run(["puppetserver", "ca", "list", "--all"]).stdout
     assert stranger in puppet.pending_requests(ca), listed
-    assert f"+ {newcomer}" in listed or newcomer in ca.run(["ls", f"{puppet.CADIR}/signed"]).stdout
+    assert f"+ {newcomer}" in listed or newcomer in ca.run(["ls", f"{puppet.DEBIAN.cadir}/signed"]).stdout
 
 
 def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, worker_id):
@@ -208,24 +208,24 @@ def test_every_agent_answers_mco_ping_through_the_tls_broker(lab):
     # the daemons really talk STOMP over TLS to the broker with their Puppet certs
     for agent in lab.agents:
         conf = agent.executor.read_file("/etc/mcollective/server.cfg").decode()
-        assert f"plugin.activemq.pool.1.ssl.cert = {puppet.hostcert(agent.certname)}" in conf
+        assert f"plugin.activemq.pool.1.ssl.cert = {puppet.DEBIAN.hostcert(agent.certname)}" in conf
         assert "securityprovider = ssl" in conf
 
 
 def test_broker_wants_a_client_cert_from_the_lab_ca(lab):
     agent = lab.agents[0]
-    ok, out = mcollective.stomp_connect(agent.executor, puppet.hostcert(agent.certname),
-                                        puppet.hostkey(agent.certname))
+    ok, out = mcollective.stomp_connect(agent.executor, puppet.DEBIAN.hostcert(agent.certname),
+                                        puppet.DEBIAN.hostkey(agent.certname))
     assert ok, out
     # no client cert: the broker's TLS layer refuses before any STOMP frame
     script = ('(printf "CONNECT\\n\\n\\000"; sleep 1) | openssl s_client -quiet -no_ign_eof '
               '-connect broker:61614 -CAfile "$1" 2>&1')
-    bare = agent.executor.run(["sh", "-c", script, "sh", puppet.LOCALCACERT], check=False, timeout=20)
+    bare = agent.executor.run(["sh", "-c", script, "sh", puppet.DEBIAN.localcacert], check=False, timeout=20)
     assert "CONNECTED" not in bare.stdout
     assert "alert certificate required" in bare.output, bare.output
     # the broker's stores: its own Puppet cert, and the lab's CA as the only trust
     trusted = {pki.fingerprint(c) for c in mcollective.truststore_certs(lab.broker.executor)}
-    assert trusted == {pki.fingerprint(c) for c in pki.load_certs(lab.server.executor.read_file(puppet.CACERT))}
+    assert trusted == {pki.fingerprint(c) for c in pki.load_certs(lab.server.executor.read_file(puppet.DEBIAN.cacert))}
     modes = lab.broker.executor.run(["stat", "-c", "%a %U", mcollective.KEYSTORE, mcollective.TRUSTSTORE]).stdout
     assert modes.split("\n")[:2] == ["600 activemq", "600 activemq"]
 

@@ -18,10 +18,16 @@ from regen.core.errors import BadInput, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
 from regen.ops import pki
+from regen.ops.puppet import DEBIAN
 from regen.procedure import steps as procedure
 from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
+
+
+def pki_layout():
+    from regen.ops import puppet
+    return puppet.DEBIAN
 
 
 class FakeExecutor:
@@ -31,6 +37,9 @@ class FakeExecutor:
         self.node, self.log = node, log
 
     def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+        if "config print" in " ".join(argv) and "ssldir" in argv:  # where Puppet's files are: Debian's
+            from tests.unit.test_proof import layout_output
+            return ExecResult(self.node, tuple(argv), 0, layout_output(pki_layout()), "")
         self.log.append(f"{self.node}: {' '.join(argv)}")
         return ExecResult(self.node, tuple(argv), 0, "", "")
 
@@ -222,7 +231,7 @@ def _backup_files():
     ca_crt = _cert("Puppet CA: server", key, "Puppet CA: server", key, ca=True)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    files = {name: b"x" for name in procedure.BACKUP_REQUIRED}
+    files = {name: b"x" for name in procedure.backup_required(DEBIAN, "server")}
     files["etc/puppet/puppetserver/ca/ca_crt.pem"] = pem(ca_crt)
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = key_pem
     files["var/lib/puppet/ssl/certs/server.pem"] = pem(leaf)
@@ -233,7 +242,7 @@ def _backup_files():
 
 def test_backup_verification_accepts_a_whole_backup_and_hashes_every_file():
     files = _backup_files()
-    hashed = procedure.verify_backup(_tar(files), "server")
+    hashed = procedure.verify_backup(_tar(files), "server", DEBIAN)
     assert hashed == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
@@ -241,15 +250,15 @@ def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
     files = _backup_files()
     del files["etc/puppet/puppetserver/ca/serial"]
     with pytest.raises(RegenLabError, match="missing: etc/puppet/puppetserver/ca/serial; nothing was deleted"):
-        procedure.verify_backup(_tar(files), "server")
+        procedure.verify_backup(_tar(files), "server", DEBIAN)
     files = _backup_files()
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = _backup_files()["etc/puppet/puppetserver/ca/ca_key.pem"]
     with pytest.raises(RegenLabError, match="CA key does not match"):
-        procedure.verify_backup(_tar(files), "server")
+        procedure.verify_backup(_tar(files), "server", DEBIAN)
     files = _backup_files()
     files["var/lib/puppet/ssl/private_keys/server.pem"] = _backup_files()["var/lib/puppet/ssl/private_keys/server.pem"]
     with pytest.raises(RegenLabError, match="the master's key does not match its cert"):
-        procedure.verify_backup(_tar(files), "server")
+        procedure.verify_backup(_tar(files), "server", DEBIAN)
 
 
 def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():

@@ -33,10 +33,14 @@ class Scripted:
     """A host that answers each command with the first rule that matches it, and serves files."""
 
     def __init__(self, node: str, files: dict[str, bytes] | None = None,
-                 rules: list[tuple[Callable[[list[str]], bool], Answer | Callable[[list[str]], Answer]]] | None = None):
+                 rules: list[tuple[Callable[[list[str]], bool], Answer | Callable[[list[str]], Answer]]] | None = None,
+                 where: puppet.Layout = puppet.DEBIAN):
         self.node, self.files, self.rules, self.log = node, files or {}, rules or [], []
+        self.where = where  # what `puppet config print` says here: Debian's packages unless given
 
     def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+        if "config print" in " ".join(argv) and "ssldir" in argv:
+            return ExecResult(self.node, tuple(argv), 0, layout_output(self.where), "")
         self.log.append(list(argv))
         for match, answer in self.rules:
             if match(argv):
@@ -59,6 +63,11 @@ class Scripted:
         if path not in self.files:
             raise CommandFailed(self.node, ["cat", path], 1, f"cat: {path}: No such file or directory")
         return self.files[path]
+
+
+def layout_output(where: puppet.Layout) -> str:
+    """What `puppet config print ssldir certdir ...` prints on a host of that Layout."""
+    return "".join(f"{name} = {getattr(where, name)}\n" for name in sorted(puppet.LAYOUT_SETTINGS))
 
 
 def has(*words: str) -> Callable[[list[str]], bool]:
@@ -96,7 +105,7 @@ def witness_site(old_leaf, new_probe: Answer, old_probe: Answer, kept: Answer | 
         (has("openssl x509", "pkey"), kept),
         (has("config", "print", "server"), (0, "puppet\n", "")),
         (has("curl", puppet.OLD_CREDS), old_probe),
-        (has("curl", puppet.hostcert("agent-1")), new_probe),
+        (has("curl", puppet.DEBIAN.hostcert("agent-1")), new_probe),
     ])
     other = Scripted("other")
     host = Host("agent-1", "agent-1", agent)
@@ -112,7 +121,7 @@ def test_old_cert_refused_passes_only_on_a_certificate_alert_after_the_new_cert_
     assert "server: old cert refused (curl exit 56" in result.evidence
     assert "puppetdb: old cert refused" in result.evidence
     probes = [a for a in agent.log if a[0] == "curl"]
-    assert puppet.hostcert("agent-1") in probes[0] and puppet.OLD_CREDS in " ".join(probes[1])  # new first
+    assert puppet.DEBIAN.hostcert("agent-1") in probes[0] and puppet.OLD_CREDS in " ".join(probes[1])  # new first
 
 
 @pytest.mark.parametrize(("old_probe", "verdict", "said"), [
@@ -163,7 +172,7 @@ def test_an_old_cert_that_is_not_the_recorded_one_proves_nothing(cas):
 
 def bundle_site(new_ca, hosts: dict[str, dict[str, bytes]]) -> Site:
     root, inter, _, _ = new_ca
-    ca_files = {puppet.CACERT: pem(inter, root)}
+    ca_files = {puppet.DEBIAN.cacert: pem(inter, root)}
 
     def host(name: str) -> Host:
         files = dict(hosts.get(name, {}))
@@ -177,7 +186,7 @@ def bundle_site(new_ca, hosts: dict[str, dict[str, bytes]]) -> Site:
 def good_files(ca, crl: bytes) -> dict[str, dict[str, bytes]]:
     root, inter, leaf, _ = ca
     bundle = pem(inter, root)
-    files = {n: {puppet.hostcert(n): pem(leaf), puppet.LOCALCACERT: bundle, puppet.LOCALCRL: crl}
+    files = {n: {puppet.DEBIAN.hostcert(n): pem(leaf), puppet.DEBIAN.localcacert: bundle, puppet.DEBIAN.hostcrl: crl}
              for n in ("server", "puppetdb", "agent-1")}
     files["postgres"] = {f"{PG_SSL}/postgres.crt": pem(leaf), f"{PG_SSL}/ca.pem": bundle}
     return files
@@ -198,17 +207,17 @@ def test_a_host_without_a_crl_fails_proof_4(cas):
     state = state_for(old, 5)
     assert proof.nothing_trusts_the_old_ca(bundle_site(ca, good_files(ca, crl)), state).verdict == PASS
     files = good_files(ca, crl)
-    del files["agent-1"][puppet.LOCALCRL]
+    del files["agent-1"][puppet.DEBIAN.hostcrl]
     result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
     assert result.verdict == FAIL and "agent-1: no CRL at /var/lib/puppet/ssl/crl.pem" in result.evidence
     files = good_files(ca, crl)
-    files["puppetdb"][puppet.LOCALCACERT] += pem(old[1], old[0])
+    files["puppetdb"][puppet.DEBIAN.localcacert] += pem(old[1], old[0])
     result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
     assert result.verdict == FAIL and "puppetdb: its CA bundle holds the old CA" in result.evidence
     old_root_key = ec.generate_private_key(ec.SECP256R1())
     stale = crl_of(_cert("Puppet CA: server", old_root_key, "Puppet CA: server", old_root_key, ca=True), old_root_key)
     files = good_files(ca, crl)
-    files["server"][puppet.LOCALCRL] = stale
+    files["server"][puppet.DEBIAN.hostcrl] = stale
     result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
     assert result.verdict == FAIL and "server: crl.pem is the old CA's" in result.evidence
 
@@ -220,7 +229,7 @@ def test_chains_to_the_new_ca_or_not_and_zero_hosts_is_nothing_to_check(cas):
     state = state_for(old, 5)
     good = proof.certs_chain_to_ca(site, state, list(site.all_hosts), True, "chain-to-new-ca", "c")
     assert good.verdict == PASS and "4/4 hosts chain to it" in good.evidence
-    files["puppetdb"][puppet.hostcert("puppetdb")] = pem(old[2])
+    files["puppetdb"][puppet.DEBIAN.hostcert("puppetdb")] = pem(old[2])
     broken = bundle_site(new, files)
     bad = proof.certs_chain_to_ca(broken, state, list(broken.all_hosts), True, "chain-to-new-ca", "c")
     assert bad.verdict == FAIL and "puppetdb: cert does not chain to the CA" in bad.evidence
@@ -240,7 +249,7 @@ def test_revoked_in_crl_lists_each_agent_on_its_own_side(cas):
     revoked = x509.RevokedCertificateBuilder().serial_number(5).revocation_date(NOW).build()
     crl = (x509.CertificateRevocationListBuilder().issuer_name(old[1].subject).last_update(NOW)
            .next_update(NOW + dt.timedelta(days=1)).add_revoked_certificate(revoked).sign(key, hashes.SHA256()))
-    ca = Scripted("server", {f"{puppet.CADIR}/ca_crl.pem": crl.public_bytes(serialization.Encoding.PEM)})
+    ca = Scripted("server", {f"{puppet.DEBIAN.cadir}/ca_crl.pem": crl.public_bytes(serialization.Encoding.PEM)})
     site = Site("l", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
                 agents=())
     state = state_for(old, 5, mode="partial", agents=("agent-1", "agent-2"))
@@ -338,8 +347,8 @@ def compiler_site(bundle: bytes, leaf: bytes, asked: str = "puppet", serves: boo
                   producer: str = "compiler01", received: str = "2026-11-29T10:05:00.000Z") -> Site:
     import json
 
-    ca = Scripted("ca", {puppet.CACERT: bundle})
-    compiler = Scripted("compiler01", {puppet.hostcert("compiler01"): leaf}, [
+    ca = Scripted("ca", {puppet.DEBIAN.cacert: bundle})
+    compiler = Scripted("compiler01", {puppet.DEBIAN.hostcert("compiler01"): leaf}, [
         (has("config", "print", "dns_alt_names"), (0, asked + "\n", "")),
         (has("openssl s_client"), (0 if serves else 1, "", "")),
     ])

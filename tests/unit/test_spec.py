@@ -60,8 +60,10 @@ def test_a_role_is_one_type_with_its_image_folder_and_its_files():
     assert {n.role for n in LabSpec(agents=2).nodes()} == set(ROLES) - {"compiler"}  # compilers: a site's
     from regen.sites.format import find
     assert {n.role for n in LabSpec.of_site(find("compilers")).nodes()} == set(ROLES)
-    assert cert_paths("postgres", "postgres") == ("/etc/postgresql/ssl/postgres.crt", "/etc/postgresql/ssl/ca.pem")
-    assert cert_paths("agent", "agent-1") == (puppet.hostcert("agent-1"), puppet.LOCALCACERT)
+    assert cert_paths("postgres", "postgres", None) == ("/etc/postgresql/ssl/postgres.crt",
+                                                        "/etc/postgresql/ssl/ca.pem")
+    assert cert_paths("agent", "agent-1", puppet.DEBIAN) == (puppet.DEBIAN.hostcert("agent-1"),
+                                                             puppet.DEBIAN.localcacert)
     assert ROLES["server"].aliases == ("puppet",) and {r.port for r in ROLES.values()} == {8140, 8081, None}
 
 

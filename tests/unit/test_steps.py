@@ -35,7 +35,7 @@ def cas():
 def ctx_for(old, new, *, ca_rules=(), pdb_rules=(), broker_rules=(), pdb_files=None, broker_files=None,
             done=(), mode="full", autosign=False) -> Context:
     """A site after step 1: the CA serves the new CA's bundle; ``old`` is what step 0 recorded."""
-    ca = Scripted("server", {puppet.CACERT: pem(new[1], new[0]), puppet.hostcert("server"): pem(new[2])},
+    ca = Scripted("server", {puppet.DEBIAN.cacert: pem(new[1], new[0]), puppet.DEBIAN.hostcert("server"): pem(new[2])},
                   list(ca_rules))
     pdb = Scripted("puppetdb", pdb_files or {}, list(pdb_rules))
     broker = Scripted("broker", broker_files or {}, list(broker_rules))
@@ -78,7 +78,7 @@ def test_a_repeated_new_ca_clears_a_half_made_ca_and_keeps_a_whole_one(cas):
     half = ctx_for(old, new, ca_rules=[(has("test -s"), (1, "", "")), ok])
     procedure.new_ca(half)
     ran = [" ".join(a) for a in half.site.ca.executor.log]
-    clear = ran.index(f"rm -rf {puppet.SSLDIR} {puppet.CADIR}")
+    clear = ran.index(f"rm -rf {puppet.DEBIAN.ssldir} {puppet.DEBIAN.cadir}")
     assert clear < next(i for i, a in enumerate(ran) if a.startswith("puppetserver ca setup"))
     assert any(a.startswith("puppet config set autosign false") for a in ran)
 
@@ -108,17 +108,17 @@ def test_services_are_stopped_or_started_by_what_their_init_script_says(cas):
 ])
 def test_puppetdb_is_done_only_with_its_new_cert_its_jetty_ini_and_running(cas, trusted, done):
     old, new = cas
-    ctx = ctx_for(old, new, pdb_files={puppet.hostcert("puppetdb"): pem(new[2])},
+    ctx = ctx_for(old, new, pdb_files={puppet.DEBIAN.hostcert("puppetdb"): pem(new[2])},
                   pdb_rules=[(has("augtool"), (0, JETTY.format(ca=trusted), "")), (has("curl"), RUNNING)])
     assert step("2.2").check(ctx) is done
-    old_cert = ctx_for(old, new, pdb_files={puppet.hostcert("puppetdb"): pem(old[2])},
+    old_cert = ctx_for(old, new, pdb_files={puppet.DEBIAN.hostcert("puppetdb"): pem(old[2])},
                        pdb_rules=[(has("augtool"), (0, JETTY.format(ca=trusted), "")), (has("curl"), RUNNING)])
     assert not step("2.2").check(old_cert)
 
 
 def test_jetty_ini_is_read_back_with_its_three_ssl_settings():
-    ex = Scripted("puppetdb", rules=[(has("augtool"), (0, JETTY.format(ca=puppet.LOCALCACERT), ""))])
-    assert puppetdb.ssl_settings(ex) == puppetdb.expected_ssl("puppetdb")
+    ex = Scripted("puppetdb", rules=[(has("augtool"), (0, JETTY.format(ca=puppet.DEBIAN.localcacert), ""))])
+    assert puppetdb.ssl_settings(ex) == puppetdb.expected_ssl(ex, "puppetdb")
 
 
 def keytool_rfc(*certs) -> tuple[int, str, str]:
@@ -129,7 +129,7 @@ def keytool_rfc(*certs) -> tuple[int, str, str]:
 def test_the_broker_is_done_only_when_its_truststore_holds_the_new_ca_and_not_the_old(cas, store, done):
     old, new = cas
     certs = {"new": (new[1], new[0]), "both": (new[1], new[0], old[1], old[0]), "old": (old[1], old[0])}[store]
-    ctx = ctx_for(old, new, broker_files={puppet.hostcert("broker"): pem(new[2])},
+    ctx = ctx_for(old, new, broker_files={puppet.DEBIAN.hostcert("broker"): pem(new[2])},
                   broker_rules=[(has("keytool", "-list"), keytool_rfc(*certs)),
                                 (has("/etc/init.d/activemq", "status"), (0, "", "")),
                                 (has("openssl s_client"), (0, "", ""))])  # it serves its cert on disk
@@ -139,7 +139,7 @@ def test_the_broker_is_done_only_when_its_truststore_holds_the_new_ca_and_not_th
 def test_a_broker_serving_another_cert_than_its_new_one_is_not_done(cas):
     """A broker a reboot started before its stores were rebuilt: files right, served cert not."""
     old, new = cas
-    ctx = ctx_for(old, new, broker_files={puppet.hostcert("broker"): pem(new[2])},
+    ctx = ctx_for(old, new, broker_files={puppet.DEBIAN.hostcert("broker"): pem(new[2])},
                   broker_rules=[(has("keytool", "-list"), keytool_rfc(new[1], new[0])),
                                 (has("/etc/init.d/activemq", "status"), (0, "", "")),
                                 (has("openssl s_client"), (1, "", ""))])
@@ -346,9 +346,9 @@ def _ca_api(signed: set[str], pending: set[str] = frozenset()):
     def curl(argv):
         urls = [a for a in argv if a.startswith("https://")]
         return 0, "".join(f"204 {u}\n" for u in urls), ""
-    return [(lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/signed"],
+    return [(lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/signed"],
              (0, " ".join(f"{n}.pem" for n in sorted(signed)), "")),
-            (lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/requests"],
+            (lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/requests"],
              (0, " ".join(f"{n}.pem" for n in sorted(pending)), "")),
             (lambda argv: argv[0] == "curl", curl),
             (lambda argv: argv[0] != "cat", (0, "", ""))]
@@ -449,7 +449,7 @@ def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(
         return 0, "".join(f"204 {u}\n" for u in argv if u.startswith("https://")), ""
 
     ca = Scripted("server", {}, [
-        (lambda argv: argv[:2] == ["ls", f"{puppet.CADIR}/signed"],
+        (lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/signed"],
          lambda argv: (0, " ".join(f"{n}.pem" for n in signed), "")),
         (lambda argv: argv[:3] == ["puppetserver", "ca", "generate"], generate),
         (lambda argv: argv[0] == "curl", curl),
@@ -472,3 +472,51 @@ def test_the_report_names_the_site_and_each_hosts_package_and_version():
     assert "| web01.example.com | agent | puppet-agent | 7.23.0-1 |" in md
     assert "hosts: puppetserver 7.17.3-1 (1), puppet-agent 7.23.0-1 (2)" in report.summary(built)
     assert "site:" not in report.summary(report.build(state, []))  # a lab of options: no site line
+
+
+# --- paths from the host ----------------------------------------------------------------------------
+
+AIO_CONFIG_PRINT = """\
+cadir = /etc/puppetlabs/puppetserver/ca
+certdir = /etc/puppetlabs/puppet/ssl/certs
+confdir = /etc/puppetlabs/puppet
+hostcrl = /etc/puppetlabs/puppet/ssl/crl.pem
+localcacert = /etc/puppetlabs/puppet/ssl/certs/ca.pem
+privatekeydir = /etc/puppetlabs/puppet/ssl/private_keys
+publickeydir = /etc/puppetlabs/puppet/ssl/public_keys
+ssldir = /etc/puppetlabs/puppet/ssl
+"""
+
+
+def test_on_hosts_of_puppets_own_packages_the_procedure_uses_their_paths(tmp_path):
+    """What `puppet config print` says on an all-in-one (AIO) host, not Debian's paths."""
+    from regen.core.progress import Progress
+    from regen.ops import puppetdb
+    from regen.procedure.runner import Context, RunState
+
+    aio = puppet.parse_layout(AIO_CONFIG_PRINT, "aio")
+    assert (aio.ssldir, aio.cadir, aio.cacert, aio.puppet_conf) == (
+        "/etc/puppetlabs/puppet/ssl", "/etc/puppetlabs/puppetserver/ca", "/etc/puppetlabs/puppetserver/ca/ca_crt.pem",
+        "/etc/puppetlabs/puppet/puppet.conf")
+    hosts = {n: Scripted(n, rules=[(lambda argv: True, (0, "", ""))], where=aio) for n in ("ca", "pdb", "agent-1")}
+    site = Site("aio", Host("ca", "ca.example", hosts["ca"]), Host("pdb", "pdb.example", hosts["pdb"]),
+                Host("postgres", "postgres", Scripted("postgres")), (Host("agent-1", "agent-1", hosts["agent-1"]),))
+    ctx = Context(site, RunState(lab="aio", mode="full", agents=["agent-1"], autosign=False), tmp_path,
+                  Progress(quiet=True))
+    assert procedure.wipe(ctx) == "rm -rf /etc/puppetlabs/puppet/ssl /etc/puppetlabs/puppetserver/ca"
+    procedure.clean_ssldir(site.agents[0])
+    assert ["sh", "-c", 'rm -rf "$1"/*', "sh", "/etc/puppetlabs/puppet/ssl"] in hosts["agent-1"].log
+    assert procedure.backup_paths(site.ca.layout) == ("etc/puppetlabs/puppetserver/ca", "etc/puppetlabs/puppet/ssl",
+                                                      "etc/puppetlabs/puppet/puppet.conf")
+    assert puppetdb.expected_ssl(hosts["pdb"], "pdb.example") == {
+        "ssl-cert": "/etc/puppetlabs/puppet/ssl/certs/pdb.example.pem",
+        "ssl-key": "/etc/puppetlabs/puppet/ssl/private_keys/pdb.example.pem",
+        "ssl-ca-cert": "/etc/puppetlabs/puppet/ssl/certs/ca.pem"}
+    assert site.cert_paths(site.agents[0]) == ("/etc/puppetlabs/puppet/ssl/certs/agent-1.pem",
+                                               "/etc/puppetlabs/puppet/ssl/certs/ca.pem")
+    assert hosts["ca"].__dict__["layout"] == aio  # read once, kept with the host's executor
+
+
+def test_a_host_without_puppet_is_one_clear_error():
+    with pytest.raises(RegenLabError, match="postgres: `puppet config print` did not give ssldir"):
+        puppet.parse_layout("sh: 1: puppet: not found\n", "postgres")

@@ -445,12 +445,21 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
 
 def _wire(lab: Lab, site: SiteSpec) -> None:
     """The names of a site file's hosts in the configs the images ship with the lab's own
-    names: the servers' `puppetdb.conf`, PuppetDB's `database.ini` (each host's `server` and
-    `ca_server` are boot settings: ``LabSpec.env_of``)."""
+    names: the servers' `puppetdb.conf`, PuppetDB's `database.ini`, MCollective's broker in
+    the clients' and daemons' configs (each host's `server` and `ca_server` are boot settings:
+    ``LabSpec.env_of``)."""
     edits = [(n, "/etc/puppet/puppetdb.conf", f"s#https://puppetdb:8081#https://{site.puppetdb}:8081#")
              for n in (lab.server, *lab.compilers)]
     edits.append((lab.puppetdb, "/etc/puppetdb/conf.d/database.ini", f"s#//postgres:5432/#//{site.postgres}:5432/#"))
-    parallel(edits, lambda e: e[0].executor.run(["sed", "-i", e[2], e[1]]))
+    if site.broker:  # MCollective's clients check the broker's cert against the name they connect to
+        host = f"s/^plugin.activemq.pool.1.host = broker$/plugin.activemq.pool.1.host = {site.broker}/"
+        # server.cfg is made from server.cfg.in at boot: the template first, then the file if made yet
+        edits += [(lab.server, "/etc/mcollective/client.cfg", host),
+                  *((a, f, host) for a in lab.agents for f in ("/etc/mcollective/server.cfg.in",
+                                                              "/etc/mcollective/server.cfg"))]
+    # a file its template will make at boot is left to the template
+    parallel(edits, lambda e: e[0].executor.run(["sh", "-c", '[ ! -e "$2" ] && [ -e "$2.in" ] || sed -i "$1" "$2"',
+                                                 "sh", e[2], e[1]]))
 
 
 def _provision(lab: Lab, progress: Progress) -> None:

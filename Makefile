@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AGENTS ?= 3
+SITE ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup docker images images-all test unit rehearse scenario bench lint clean
@@ -41,8 +42,9 @@ test: images-all
 unit: setup
 	$(BIN)/pytest -m 'not docker' $(PYTEST_ARGS)
 
+# make rehearse SITE=examples/compilers.yaml: a lab in a site file's shape (its images built if missing)
 rehearse: images
-	$(BIN)/invoke rehearse --agents $(AGENTS)
+	$(BIN)/invoke rehearse $(if $(SITE),--site $(SITE),--agents $(AGENTS))
 
 # make scenario NAME=stale-crl: one scenario of scenarios/ on a fresh lab
 scenario: images

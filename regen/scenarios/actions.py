@@ -62,6 +62,8 @@ class Regen(Kind):
     def run(self, runner, action) -> str:
         a = action.args
         options: dict = {k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a}
+        if runner.scenario.site is not None:  # a site's lab signs as its site file says, unless told
+            options.setdefault("autosign", runner.scenario.site.autosign)
         steps = procedure.steps_for("partial" if a.get("agents") else "full", tuple(a.get("skip", ())),
                                     mcollective=runner.lab.broker is not None, compilers=bool(runner.lab.compilers))
         runner.run_steps = faults.apply(steps, a.get("faults", {}))

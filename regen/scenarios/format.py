@@ -20,6 +20,7 @@ from ..core.yamlfile import Checker, read_yaml
 from ..lab.lab import MAX_AGENTS, LabSpec
 from ..procedure import faults, proof, rollback
 from ..procedure import steps as procedure
+from ..sites import format as sites
 from .actions import KINDS
 
 SCENARIOS_DIR = ROOT / "scenarios"
@@ -68,6 +69,7 @@ class Scenario:
     actions: tuple[Action, ...]
     fix: str = ""
     agent_puppet: int = 0  # the agents' Puppet version when not the server's (a mixed fleet)
+    site: sites.SiteSpec | None = None  # the lab in a site file's shape (its names, roles, versions)
 
     @property
     def summary(self) -> str:
@@ -82,11 +84,15 @@ class Scenario:
         return PUPPET_VERSIONS[self.agent_puppet or self.puppet]
 
     @property
-    def topology(self) -> tuple[int, str, str]:
+    def topology(self) -> tuple:
         """What decides the lab a scenario runs on: scenarios of one topology can share a lab."""
+        if self.site is not None:
+            return ("site", str(self.site.path))
         return (self.agents, self.suite, self.agent_suite)
 
     def lab_spec(self, name: str) -> LabSpec:
+        if self.site is not None:
+            return LabSpec.of_site(self.site, name)
         return LabSpec.parse(name, self.agents, suite=self.suite, agent_suite=self.agent_suite)
 
     @property
@@ -117,9 +123,19 @@ def load(path: Path) -> Scenario:
     description = check.scalar(top["description"], "description", str).strip()
     if not description:
         raise check.fail(top["description"], "description", "must say what the scenario rehearses")
-    agents, versions = DEFAULT_AGENTS, {}
+    agents, versions, site = DEFAULT_AGENTS, {}, None
     if "lab" in top:
-        lab = check.mapping(top["lab"], "lab", {"agents": False, "puppet": False, "agent_puppet": False})
+        lab = check.mapping(top["lab"], "lab", {"agents": False, "puppet": False, "agent_puppet": False,
+                                                "site": False})
+        if "site" in lab:
+            if len(lab) > 1:
+                raise check.fail(top["lab"], "lab", "`site` sets the whole lab: nothing beside it")
+            try:
+                site = sites.find(check.scalar(lab["site"], "lab.site", str), path.parent)
+                LabSpec.of_site(site)  # what the lab cannot build is refused now
+            except BadInput as exc:
+                raise check.fail(lab["site"], "lab.site", str(exc)) from None
+            agents, versions = len(site.agents), {"puppet": site.puppet, "agent_puppet": site.agent_puppet}
         if "agents" in lab:
             agents = check.scalar(lab["agents"], "lab.agents", int)
             if not 1 <= agents <= MAX_AGENTS:
@@ -133,7 +149,7 @@ def load(path: Path) -> Scenario:
                 versions[key] = value
     version = versions.get("puppet", DEFAULT_PUPPET)
     agent_version = versions.get("agent_puppet", version)
-    nodes = {*NODES, *(f"agent-{i}" for i in range(1, agents + 1))}
+    nodes = site.roles() if site else {**{n: n for n in NODES}, **{f"agent-{i}": "agent" for i in range(1, agents + 1)}}
     seq = top["sequence"]
     if not isinstance(seq, yaml.SequenceNode) or not seq.value:
         raise check.fail(seq, "sequence", "must be a non-empty list of actions")
@@ -147,10 +163,10 @@ def load(path: Path) -> Scenario:
         raise check.fail(seq.value[0], "sequence[0]", "an `expect` needs an action before it")
     fix = check.scalar(top["fix"], "fix", str) if "fix" in top else ""
     return Scenario(name, description, path, agents, version, tuple(actions), fix,
-                    agent_version if agent_version != version else 0)
+                    agent_version if agent_version != version else 0, site)
 
 
-def _action(check: Checker, node: yaml.Node, where: str, nodes: set[str], before: str = "") -> Action:
+def _action(check: Checker, node: yaml.Node, where: str, nodes: dict[str, str], before: str = "") -> Action:
     """One action; ``before`` is the kind of the last action with an outcome (what an
     ``expect`` is checked against: a run's steps and proofs, or a command's output)."""
     if isinstance(node, yaml.ScalarNode) and node.value in KINDS and KINDS[node.value].bare:
@@ -173,7 +189,7 @@ def _action(check: Checker, node: yaml.Node, where: str, nodes: set[str], before
     return Action(kind, args, key_node.start_mark.line + 1)
 
 
-def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: set[str], before: str):
+def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: dict[str, str], before: str):
     """One field of an action, read and checked; a field means the same in every action."""
 
     def node_name(n: yaml.Node, where: str) -> str:
@@ -202,7 +218,7 @@ def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: set[str], 
     if key == "agents":
         agents = [node_name(v, w) for v in value.value] if isinstance(value, yaml.SequenceNode) else \
             [node_name(value, w)]
-        if not all(a.startswith("agent-") for a in agents):
+        if not all(nodes[a] == "agent" for a in agents):
             raise check.fail(value, w, "lists agents only")
         return agents
     if key == "node":

@@ -73,6 +73,13 @@ class SiteSpec:
                  self.broker, *self.agents]
         return tuple(dict.fromkeys(n for n in names if n))
 
+    def roles(self) -> dict[str, str]:
+        """Every host's certname with its role (as ``procedure/roles.py`` names them)."""
+        out = {self.master.certname: "server", **{c.certname: "compiler" for c in self.compilers}}
+        out.update({n: r for n, r in ((self.puppetdb, "puppetdb"), (self.postgres, "postgres"),
+                                      (self.broker, "broker")) if n and n not in out})
+        return {**out, **{a: "agent" for a in self.agents}}
+
     def topology(self) -> str:
         """One line: what the site is made of."""
         parts = [f"master {self.master.certname} (alt names {', '.join(self.master.dns_alt_names) or 'none'})"]
@@ -275,11 +282,14 @@ def load(path: Path) -> SiteSpec:
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 
-def find(value: str) -> SiteSpec:
-    """A site file by its path (a user's own file), or by the name of one of ``examples/``."""
+def find(value: str, base: Path | None = None) -> SiteSpec:
+    """A site file by its path (a user's own file; relative to ``base`` if given), or by the
+    name of one of ``examples/``."""
     path = Path(value)
     if not path.suffix and "/" not in value:
         path = EXAMPLES_DIR / f"{value}.yaml"
+    elif base is not None and not path.is_absolute():
+        path = base / path
     if not path.is_file():
         known = ", ".join(p.stem for p in sorted(EXAMPLES_DIR.glob("*.yaml"))) or "none"
         raise BadInput(f"--site {value!r}: no such file (or example: {known})")

@@ -22,7 +22,7 @@ SEED = int(os.environ.get("REGENLAB_SOAK_SEED", "20261275"))
 
 
 def test_a_run_killed_anywhere_is_resumed_or_rolled_back_with_nothing_lost(scenario_labs):
-    lab = scenario_labs.get(scenario.find("full-regen"))  # the default topology
+    lab = scenario_labs.get(scenario.find("interrupted-resume"))  # the default topology
     trials = soak.soak(lab, trials=3, seed=SEED, horizon=70.0, progress=Progress(), disturbances=("kill", "node"))
     scenario_labs.release(lab, healthy=all(t.passed for t in trials))
     assert [t.n for t in trials] == [1, 2, 3] and trials[2].what.startswith("node "), trials

@@ -3,6 +3,7 @@ line and field, and nothing runs (no Docker needed)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -281,3 +282,43 @@ def test_each_action_is_one_class_that_reads_describes_and_runs_itself():
             text = action.describe()
             assert text and all(str(v) in text for k, v in action.args.items() if k in ("node", "command", "name"))
     assert seen == set(actions.KINDS)  # every action is used by a shipped scenario
+
+
+def test_a_scenario_may_name_a_site_file_and_then_knows_its_hosts(tmp_path):
+    site_file = tmp_path / "mine.yaml"
+    site_file.write_text("master: {certname: m.example, dns_alt_names: [puppet]}\n"
+                         "puppetdb: {certname: db.example, postgres: pg.example}\nagents: [a1.example, a2.example]\n")
+    path = write(tmp_path, "name: s\ndescription: x\nlab:\n  site: mine.yaml\nsequence:\n"
+                           "  - regen: {agents: [a2.example]}\n  - expect: {passed: true}\n", name="s")
+    scn = scenario.load(path)
+    assert scn.site is not None and scn.site.name == "mine" and scn.agents == 2
+    assert scn.topology == ("site", str(site_file)) and scn.lab_spec("lab1").site == scn.site
+    assert [n.name for n in scn.lab_spec("lab1").nodes() if n.role == "agent"] == ["a1.example", "a2.example"]
+
+
+@pytest.mark.parametrize(("lab", "error"), [
+    ("  site: nowhere\n", ":4: lab.site: --site 'nowhere': no such file"),
+    ("  site: small\n  agents: 2\n", ":4: lab: `site` sets the whole lab: nothing beside it"),
+])
+def test_a_site_a_scenario_names_is_checked_with_its_line(tmp_path, lab, error):
+    path = write(tmp_path, f"name: s\ndescription: x\nlab:\n{lab}sequence:\n  - regen\n  - expect: {{passed: true}}\n",
+                 name="s")
+    with pytest.raises(BadInput, match=re.escape(error)):
+        scenario.load(path)
+
+
+def test_on_a_site_the_agents_of_an_action_are_the_sites_own():
+    scn = scenario.find("puppet8")
+    assert scn.actions[0].args["node"] == "app1.example.net"
+    with pytest.raises(BadInput, match="unknown node 'agent-1'"):
+        scenario.load(_rewrite(scn.path, "app1.example.net", "agent-1"))
+
+
+def _rewrite(path, old, new):
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp())
+    out = folder / path.name
+    out.write_text(path.read_text().replace(old, new))
+    return out

@@ -44,6 +44,9 @@ def restorable(state: RunState) -> None:
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
     begun = state.begun_ids
+    if begun <= {"0"}:  # step 0 reads and keeps, it changes nothing
+        raise ProcedureStateError(f"nothing to roll back: the run of {state.lab!r} stopped in step 0 and changed "
+                                  "nothing; continue it with --resume")
     if not state.facts.backup.path:
         changed = sorted(begun - {"0", "1.0", "1.1", "1.2", "1.3"})
         if changed:  # never: 1.4 needs the backup; a state file edited by hand or damaged
@@ -99,6 +102,8 @@ def restore(ctx: Context) -> str:
 
 
 def restored(ctx: Context) -> bool:
+    if not ctx.state.facts.backup.path:  # stopped before its backup: nothing was deleted, nothing to restore
+        return True
     return fingerprint_of_ca(ctx) == ctx.state.facts.before.ca_fingerprint
 
 

@@ -341,6 +341,8 @@ def test_a_run_can_be_rolled_back_until_its_first_agent_is_touched(state):
     (_state(["0", "1.1", "1.8", "2.1", "2.2"], hosts=False), "steps 2.1, 2.2 changed other hosts and this run kept "
                                                              r"no backup of them \(step 1.0\)"),
     (_state(["0"], backup=False), "the run has no backup, yet steps 1.8 were started"),
+    (_begun(_state([], backup=False), "0"), "nothing to roll back: the run of 'l' stopped in step 0 and changed "
+                                             "nothing; continue it with --resume"),
     (_state(["0", "p.1"], mode="partial"), "a partial run keeps the CA"),
     (_state(["0", "1.1", "r.1", "r.2"], mode="rollback"), "already rolled back"),
     (_finished(_state(["0", "1.1", "1.8", "3"])), "finished at .*: a rollback undoes only a run that failed before"),

@@ -520,3 +520,17 @@ def test_on_hosts_of_puppets_own_packages_the_procedure_uses_their_paths(tmp_pat
 def test_a_host_without_puppet_is_one_clear_error():
     with pytest.raises(RegenLabError, match="postgres: `puppet config print` did not give ssldir"):
         puppet.parse_layout("sh: 1: puppet: not found\n", "postgres")
+
+
+def test_a_rollback_of_a_run_stopped_before_its_backup_restores_nothing_and_starts_the_services(tmp_path):
+    """Killed in step 1.2 or 1.3 (the soak's trial 2, seed 174971, first killed in step 0):
+    nothing was deleted, so r.2 has nothing to restore and is found done without a backup."""
+    from regen.core.progress import Progress
+    from regen.procedure.runner import Context, RunState
+
+    ca = Scripted("ca", rules=[(lambda argv: True, (1, "", "must not run"))])
+    site = Site("l", Host("ca", "ca", ca), Host("pdb", "pdb", ca), Host("pg", "pg", ca), ())
+    state = RunState(lab="l", mode="full", agents=[], autosign=False)
+    state.begun = ["0", "1.2", "1.3"]
+    assert rollback.restored(Context(site, state, tmp_path, Progress(quiet=True)))
+    assert [a for a in ca.log if a[0] != "sh" or "config print" not in a[2]] == []

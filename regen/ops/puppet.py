@@ -279,22 +279,27 @@ def ca_forget(ca: Executor, ca_certname: str, certnames: list[str]) -> list[str]
 
 
 def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: list[str] | None = None) -> None:
-    """``puppetserver ca generate`` that can be repeated: a cert of that name signed by an
-    earlier, interrupted attempt is cleaned on the CA first, and files it left on the CA
-    host removed (``generate`` refuses both). A signing that attempt had asked for may land
-    on the server a moment later (seen in the kill soak): then it is cleaned and tried again."""
+    """``puppetserver ca generate`` that can be repeated: what an earlier, interrupted
+    attempt left of that name on the CA (a signed cert, or its request still pending) is
+    discarded first, and the files it left on the CA host removed (``generate`` refuses
+    each: "Existing file at", "already has a requested certificate"). A request or a signing
+    that attempt had sent may land on the server a moment later (seen in the kill soak):
+    then it is discarded and tried again."""
     for attempt in range(3):
-        ca_clean_signed(ca, ca_certname, [certname])
+        ca_forget(ca, ca_certname, [certname])
         where = layout(ca)
         ca.run(["rm", "-f", where.hostcert(certname), where.hostkey(certname), where.publickey(certname)])
         try:
             ca_generate(ca, certname, alt_names)
             return
         except CommandFailed as exc:
-            # the server may still finish a signing an ended `generate` had asked for: once more
-            if "Existing file at" not in exc.output or attempt == 2:
+            # the server may still finish what an ended `generate` had asked for: once more
+            if not any(s in exc.output for s in LATE_ARRIVALS) or attempt == 2:
                 raise
             time.sleep(1)
+
+
+LATE_ARRIVALS = ("Existing file at", "already has a requested certificate")
 
 
 def pending_requests(ca: Executor) -> set[str]:

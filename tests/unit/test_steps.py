@@ -459,6 +459,36 @@ def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(
     assert _cleaned(ca) == ["admin"]
 
 
+def test_a_generate_whose_request_the_killed_attempt_left_pending_deletes_it_first_and_again(cas):
+    """The killed attempt's `generate` had sent its request: pending on the CA, it makes the
+    next `generate` fail with "already has a requested certificate" (the kill soak, seed
+    174971, trial 4); the request is deleted first, and again if it lands late."""
+    pending = {"mcollective-servers"}
+    answers = iter([(1, "", "Error:\n  code: 400\n  body: mcollective-servers already has a requested certificate; "
+                            "ignoring certificate request"), (0, "", "")])
+
+    def generate(argv):
+        code, out, err = next(answers)
+        if code:
+            pending.add("mcollective-servers")  # the late request
+        return code, out, err
+
+    def curl(argv):
+        assert "DELETE" in argv
+        pending.clear()
+        return 0, "".join(f"204 {u}\n" for u in argv if u.startswith("https://")), ""
+
+    ca = Scripted("server", {}, [
+        (lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/requests"],
+         lambda argv: (0, " ".join(f"{n}.pem" for n in pending), "")),
+        (lambda argv: argv[:3] == ["puppetserver", "ca", "generate"], generate),
+        (lambda argv: argv[0] == "curl", curl),
+        (lambda argv: True, (0, "", ""))])
+    puppet.ca_generate_anew(ca, "server", "mcollective-servers")
+    assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
+    assert sum(a[0] == "curl" for a in ca.log) == 2  # the pending request deleted before each try
+
+
 def test_the_report_names_the_site_and_each_hosts_package_and_version():
     from regen.procedure.runner import RunState
 

@@ -209,8 +209,8 @@ def trial(lab: Lab, n: int, kill_at: float, rollback_first: bool, progress: Prog
         try:
             restorable(state)
             action = "rollback"
-        except ProcedureStateError:
-            note = "rollback refused (a step past step 1 had started), resumed"
+        except ProcedureStateError as exc:  # its reason, as the operator reads it
+            note = f"rollback refused ({str(exc).split(':')[0]}), resumed"
     if state is not None and state.finished:  # disturbed in the proof, after the procedure's last step
         action, during = "proof again", "the proof" if what == "kill" else during
     elif state is None:  # killed before its state file was written: nothing had changed

@@ -276,9 +276,11 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
                          "name": "the soak's lab (default: soak)", "keep": "keep the lab afterwards",
                          "disturb": "kill,node,engine (default: all three): every 10th trial restarts the engine "
                                     "(this machine's own dockerd only; every lab on it restarts), every 5th from the "
-                                    "3rd a node, the others kill"})
+                                    "3rd a node, the others kill",
+                         "first": "replay from this trial (with --seed: the trials before it are drawn, not run)"})
 @friendly
-def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False, disturb="kill,node,engine"):
+def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False, disturb="kill,node,engine",
+              first=1):
     """The kill-anywhere soak: regen.run SIGKILLed, a node or the engine restarted, at a random
     instant; then resumed or rolled back (alternately); each trial's proof passes, every backup whole."""
     lab_lib.check_name(name)
@@ -293,8 +295,12 @@ def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep
         raise Exit("error: --trials, --agents and --seed take whole numbers, --horizon seconds", code=EXIT_USAGE) \
             from None
     lab_lib.LabSpec.parse(name, count)
-    done = soak_lib.kill_soak(n, replay, count, span, name, keep, disturbances=kinds)
-    if len(done) < n or not all(t.passed for t in done):
+    try:
+        start = int(first)
+    except ValueError:
+        raise Exit(f"error: --first takes a trial's number, not {first!r}", code=EXIT_USAGE) from None
+    done = soak_lib.kill_soak(n, replay, count, span, name, keep, disturbances=kinds, first=start)
+    if len(done) < n - start + 1 or not all(t.passed for t in done):
         raise Exit("the soak lost something: see the trial that failed above", code=EXIT_PROOF_FAILED)
 
 

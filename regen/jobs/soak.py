@@ -154,14 +154,28 @@ def restart_engine(lab: Lab, progress: Progress) -> None:
     if len(pids) != 1:
         raise RegenLabError(f"expected one dockerd to restart, found {len(pids)}")
     since = time.time() - 1
-    os.kill(int(pids[0]), signal.SIGTERM)
+    pid = int(pids[0])
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 120
-    while Path(f"/proc/{pids[0]}").exists():
+    while not _ended(pid):
         if time.monotonic() > deadline:
             raise RegenLabError("dockerd did not stop within 120 s of SIGTERM")
         time.sleep(0.5)
     client = engine.ensure(progress)
     _booted(client, [n.container for n in lab.nodes], since)
+
+
+def _ended(pid: int) -> bool:
+    """The process has exited: gone, or a zombie (a dockerd this soak started is its child,
+    reaped here; seed 174971's trial 20 waited 120 s on one)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not ours
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return True
 
 
 def may_restart_engine() -> bool:
@@ -251,16 +265,20 @@ def plan(n: int, disturbances: tuple[str, ...]) -> str:
 
 
 def soak(lab: Lab, trials: int, seed: int, horizon: float = 60.0, progress: Progress | None = None,
-         disturbances: tuple[str, ...] = ("kill",)) -> list[Trial]:
+         disturbances: tuple[str, ...] = ("kill",), first: int = 1, done: list[Trial] | None = None) -> list[Trial]:
     """``trials`` disturbances at seeded random instants in [0, horizon) on a lab that is up
-    (its run state starts anew); stops at the first trial that loses something."""
+    (its run state starts anew); stops at the first trial that loses something. ``first``:
+    the trials before it are drawn but not run (a replay from there); ``done`` collects
+    the trials as they end (what a soak that stops on an error has done)."""
     progress = progress or Progress()
     rng = random.Random(seed)
     nodes = [n.name for n in lab.nodes]
     state_path(state_dir(), lab.name).unlink(missing_ok=True)
-    done: list[Trial] = []
+    done = [] if done is None else done
     for n in range(1, trials + 1):
         at, node = round(rng.uniform(0, horizon), 1), rng.choice(nodes)  # both drawn: a replay is the same
+        if n < first:
+            continue
         what = plan(n, disturbances)
         done.append(trial(lab, n, at, rollback_first=n % 2 == 0, progress=progress, what=what,
                           node=node if what == "node" else ""))
@@ -272,7 +290,7 @@ def soak(lab: Lab, trials: int, seed: int, horizon: float = 60.0, progress: Prog
 
 def kill_soak(trials: int, seed: int | None = None, agents: int = 1, horizon: float = 60.0, name: str = "soak",
               keep: bool = False, progress: Progress | None = None,
-              disturbances: tuple[str, ...] = DISTURBANCES) -> list[Trial]:
+              disturbances: tuple[str, ...] = DISTURBANCES, first: int = 1) -> list[Trial]:
     """The soak on a lab of its own (removed at the end unless a trial failed or ``keep``).
     The engine is restarted only where this machine runs dockerd by itself."""
     progress = progress or Progress()
@@ -288,7 +306,7 @@ def kill_soak(trials: int, seed: int | None = None, agents: int = 1, horizon: fl
     lab = up(client, LabSpec(name=name, agents=agents), progress)
     done: list[Trial] = []
     try:
-        done = soak(lab, trials, seed, horizon, progress, disturbances)
+        soak(lab, trials, seed, horizon, progress, disturbances, first, done)
     finally:
         progress.show("\n" + table([t.row() for t in done], HEADERS))
         by_step: dict[str, int] = {}
@@ -299,9 +317,10 @@ def kill_soak(trials: int, seed: int | None = None, agents: int = 1, horizon: fl
         for t in done:
             by_kind[f"{t.what.split()[0]} then {t.action}"] = by_kind.get(f"{t.what.split()[0]} then {t.action}", 0) + 1
         progress.show("then: " + ", ".join(f"{k} x{v}" for k, v in sorted(by_kind.items())))
-        progress.show(f"soak: {sum(t.passed for t in done)}/{trials} trials passed, seed {seed}, "
+        progress.show(f"soak: {sum(t.passed for t in done)}/{trials - first + 1} trials passed, seed {seed}"
+                      f"{f' (trials {first} to {trials})' if first > 1 else ''}, "
                       f"{sum(t.seconds for t in done) / max(1, len(done)):.0f} s per trial")
-        if keep or len(done) < trials or not all(t.passed for t in done):
+        if keep or len(done) < trials - first + 1 or not all(t.passed for t in done):
             progress.say(f"lab {name} kept for inspection")
         else:
             remove(client, name)

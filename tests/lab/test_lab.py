@@ -41,7 +41,8 @@ def test_puppetdb_has_every_node_and_a_report_from_every_agent(lab):
 def test_every_node_cert_chains_to_the_lab_ca(lab, tmp_path):
     ca_fp = lab_ca_fingerprint(lab)
     for node in lab.nodes:
-        cert_path, bundle_path = cert_paths(node.role, node.certname)
+        where = None if node.role == "postgres" else puppet.layout(node.executor)  # read on the node
+        cert_path, bundle_path = cert_paths(node.role, node.certname, where)
         (tmp_path / f"{node.name}.pem").write_bytes(node.executor.read_file(cert_path))
         (tmp_path / f"{node.name}-ca.pem").write_bytes(node.executor.read_file(bundle_path))
         leaf = pki.load_certs((tmp_path / f"{node.name}.pem").read_bytes())[0]

@@ -431,29 +431,36 @@ def test_a_file_is_put_in_place_only_whole(tmp_path):
     assert target.read_bytes() == b"new key\n"
 
 
-def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(cas):
-    """An ended `generate` of an interrupted attempt had asked the server to sign: the cert
-    lands just after the check (the kill soak saw it); the second try cleans it first."""
-    signed: set[str] = set()
-    answers = iter([(1, "", "Error:\nExisting file at '/etc/puppet/puppetserver/ca/signed/admin.pem'"),
-                    (0, "", "")])
+def _ca_where_a_late_arrival_lands(folder: str, name: str, error: str, held: set[str], method: str = "") -> Scripted:
+    """A CA whose first `puppetserver ca generate` of ``name`` fails with ``error`` because
+    what a killed attempt had sent lands in its ``folder`` (signed, requests) just then; a
+    curl to the CA (with ``method``, if given) discards what the folder holds."""
+    answers = iter([(1, "", error), (0, "", "")])
 
     def generate(argv):
         code, out, err = next(answers)
         if code:
-            signed.add("admin")  # the late signing
+            held.add(name)  # the late arrival
         return code, out, err
 
     def curl(argv):
-        signed.discard("admin")
+        assert not method or method in argv
+        held.clear()
         return 0, "".join(f"204 {u}\n" for u in argv if u.startswith("https://")), ""
 
-    ca = Scripted("server", {}, [
-        (lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/signed"],
-         lambda argv: (0, " ".join(f"{n}.pem" for n in signed), "")),
+    return Scripted("server", {}, [
+        (lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/{folder}"],
+         lambda argv: (0, " ".join(f"{n}.pem" for n in held), "")),
         (lambda argv: argv[:3] == ["puppetserver", "ca", "generate"], generate),
         (lambda argv: argv[0] == "curl", curl),
         (lambda argv: True, (0, "", ""))])
+
+
+def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(cas):
+    """An ended `generate` of an interrupted attempt had asked the server to sign: the cert
+    lands just after the check (the kill soak saw it); the second try cleans it first."""
+    ca = _ca_where_a_late_arrival_lands("signed", "admin", "Error:\nExisting file at "
+                                        "'/etc/puppet/puppetserver/ca/signed/admin.pem'", set())
     puppet.ca_generate_anew(ca, "server", "admin")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert _cleaned(ca) == ["admin"]
@@ -463,27 +470,9 @@ def test_a_generate_whose_request_the_killed_attempt_left_pending_deletes_it_fir
     """The killed attempt's `generate` had sent its request: pending on the CA, it makes the
     next `generate` fail with "already has a requested certificate" (the kill soak, seed
     174971, trial 4); the request is deleted first, and again if it lands late."""
-    pending = {"mcollective-servers"}
-    answers = iter([(1, "", "Error:\n  code: 400\n  body: mcollective-servers already has a requested certificate; "
-                            "ignoring certificate request"), (0, "", "")])
-
-    def generate(argv):
-        code, out, err = next(answers)
-        if code:
-            pending.add("mcollective-servers")  # the late request
-        return code, out, err
-
-    def curl(argv):
-        assert "DELETE" in argv
-        pending.clear()
-        return 0, "".join(f"204 {u}\n" for u in argv if u.startswith("https://")), ""
-
-    ca = Scripted("server", {}, [
-        (lambda argv: argv[:2] == ["ls", f"{puppet.DEBIAN.cadir}/requests"],
-         lambda argv: (0, " ".join(f"{n}.pem" for n in pending), "")),
-        (lambda argv: argv[:3] == ["puppetserver", "ca", "generate"], generate),
-        (lambda argv: argv[0] == "curl", curl),
-        (lambda argv: True, (0, "", ""))])
+    ca = _ca_where_a_late_arrival_lands("requests", "mcollective-servers", "Error:\n  code: 400\n  body: "
+                                        "mcollective-servers already has a requested certificate; ignoring "
+                                        "certificate request", {"mcollective-servers"}, method="DELETE")
     puppet.ca_generate_anew(ca, "server", "mcollective-servers")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert sum(a[0] == "curl" for a in ca.log) == 2  # the pending request deleted before each try

@@ -82,11 +82,9 @@ class LabSpec:
     def of_site(cls, site: SiteSpec, name: str = "", publish: bool = False) -> LabSpec:
         """A lab of the site file's shape, named as the site unless ``name``. What the lab cannot
         build yet is refused here, before anything starts."""
-        missing = [what for what, there in (("PuppetDB on the master", site.puppetdb_on_master),
-                                              ("a site without PuppetDB", not site.puppetdb)) if there]
-        if missing:
-            raise BadInput(f"{site.path}: {', '.join(missing)}: not in the lab yet (the format accepts it; the lab "
-                           "builds a master, compilers, PuppetDB and PostgreSQL on their own hosts, a broker, agents)")
+        if site.puppetdb_on_master:
+            raise BadInput(f"{site.path}: PuppetDB on the master: not in the lab yet (the format accepts it; the lab "
+                           "builds PuppetDB and PostgreSQL on their own hosts, or no PuppetDB)")
         suites = {7: "bookworm", 8: "trixie"}
         return cls.parse(name or site.name, len(site.agents), suite=suites[site.puppet],
                          agent_suite=suites[site.agent_puppet], publish=publish).with_site(site)
@@ -121,6 +119,8 @@ class LabSpec:
         if ns.role == "compiler":
             env.update(REGENLAB_COMPILER="1", REGENLAB_BOOT="",
                        REGENLAB_DNS_ALT_NAMES=",".join(ns.aliases or (ns.name,)))
+        if ns.role == "server" and not site.puppetdb:  # started once its configs drop PuppetDB (_wire)
+            env["REGENLAB_BOOT"] = ""
         puppet_answers = "puppet" in site.master.dns_alt_names or \
             bool(site.compilers) and all("puppet" in c.dns_alt_names for c in site.compilers)
         env["REGENLAB_SERVER"] = "puppet" if puppet_answers else site.master.certname
@@ -132,10 +132,10 @@ class LabSpec:
         if self.site is not None:
             site = self.site
             return [
-                NodeSpec(site.postgres, "postgres"),
+                *([NodeSpec(site.postgres, "postgres")] if site.postgres else []),
                 NodeSpec(site.master.certname, "server", aliases=site.master.dns_alt_names),
                 *(NodeSpec(c.certname, "compiler", aliases=c.dns_alt_names) for c in site.compilers),
-                NodeSpec(site.puppetdb, "puppetdb"),
+                *([NodeSpec(site.puppetdb, "puppetdb")] if site.puppetdb else []),
                 # MCollective's configs and probes reach the broker as `broker`
                 *([NodeSpec(site.broker, "broker", aliases=("broker",))] if site.broker else []),
                 *(NodeSpec(a, "agent") for a in site.agents),
@@ -251,12 +251,23 @@ class Lab:
         return self.one("server")
 
     @property
-    def puppetdb(self) -> Node:
-        return self.one("puppetdb")
+    def puppetdb(self) -> Node | None:
+        """PuppetDB's host; None in a lab of a site without PuppetDB."""
+        found = self.by_role("puppetdb")
+        return found[0] if found else None
 
     @property
-    def postgres(self) -> Node:
-        return self.one("postgres")
+    def postgres(self) -> Node | None:
+        found = self.by_role("postgres")
+        return found[0] if found else None
+
+    @property
+    def reports(self) -> puppet.Reports:
+        """Where the agents' reports are: PuppetDB, or the servers' own store without it."""
+        if self.puppetdb is not None:
+            return puppet.Reports(self.puppetdb.executor)
+        return puppet.Reports(servers=tuple((n.executor, puppet.DEBIAN, n.certname)  # the lab's images: Debian's
+                                            for n in (self.server, *self.compilers)))
 
     @property
     def agents(self) -> list[Node]:
@@ -359,7 +370,8 @@ def site_of(lab: Lab) -> Site:
     def host(node: Node) -> Host:
         return Host(node.name, node.certname, node.executor)
 
-    return Site(lab.name, host(lab.server), host(lab.puppetdb), host(lab.postgres),
+    return Site(lab.name, host(lab.server), host(lab.puppetdb) if lab.puppetdb else None,
+                host(lab.postgres) if lab.postgres else None,
                 tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None, lab.site_description,
                 tuple(host(c) for c in lab.compilers))
 
@@ -448,9 +460,17 @@ def _wire(lab: Lab, site: SiteSpec) -> None:
     names: the servers' `puppetdb.conf`, PuppetDB's `database.ini`, MCollective's broker in
     the clients' and daemons' configs (each host's `server` and `ca_server` are boot settings:
     ``LabSpec.env_of``)."""
-    edits = [(n, "/etc/puppet/puppetdb.conf", f"s#https://puppetdb:8081#https://{site.puppetdb}:8081#")
-             for n in (lab.server, *lab.compilers)]
-    edits.append((lab.puppetdb, "/etc/puppetdb/conf.d/database.ini", f"s#//postgres:5432/#//{site.postgres}:5432/#"))
+    servers = (lab.server, *lab.compilers)
+    if lab.puppetdb:
+        edits = [(n, "/etc/puppet/puppetdb.conf", f"s#https://puppetdb:8081#https://{site.puppetdb}:8081#")
+                 for n in servers]
+        edits.append((lab.puppetdb, "/etc/puppetdb/conf.d/database.ini",
+                      f"s#//postgres:5432/#//{site.postgres}:5432/#"))
+    else:  # no PuppetDB: the servers store reports themselves, and facts and catalogs nowhere
+        edits = [(n, "/etc/puppet/puppet.conf", "/^storeconfigs/d; s/^reports = store,puppetdb$/reports = store/")
+                 for n in servers]
+        parallel(servers, lambda n: n.executor.run(["rm", "-f", "/etc/puppet/routes.yaml",
+                                                    "/etc/puppet/puppetdb.conf"]))
     if site.broker:  # MCollective's clients check the broker's cert against the name they connect to
         host = f"s/^plugin.activemq.pool.1.host = broker$/plugin.activemq.pool.1.host = {site.broker}/"
         # server.cfg is made from server.cfg.in at boot: the template first, then the file if made yet
@@ -466,6 +486,10 @@ def _provision(lab: Lab, progress: Progress) -> None:
     server, pdb, pg, broker = lab.server, lab.puppetdb, lab.postgres, lab.broker
     agents, compilers = lab.agents, lab.compilers
     with progress.step("Puppet Server ready (CA created by `puppetserver ca setup`)"):
+        if pdb is None:  # a site without PuppetDB: its master boots idle (its CA made), and starts once wired
+            wait_until(f"{server.name} booted", lambda: b"regenlab-node: ready" in lab.container(server).logs(),
+                       SERVER_READY_TIMEOUT, interval=1.0, log=lambda: lab.logs(server.name, tail=40))
+            puppet.start_jvm(server.executor, "puppetserver")
         wait_ready(lab, server, SERVER_READY_TIMEOUT)
     # PuppetDB's JVM start is the long pole: PostgreSQL's cert and the PuppetDB host come
     # first (alone, they take a few seconds; beside every other host's enrolment on 2 cores,
@@ -473,12 +497,17 @@ def _provision(lab: Lab, progress: Progress) -> None:
     # while PuppetDB starts.
     others = [*([broker] if broker else []), *agents]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        enrolled = f"{pdb.name}{f' and {len(compilers)} compilers' if compilers else ''} enrolled"
-        with progress.step(f"PostgreSQL: certificate from the lab's CA, TLS on; {enrolled}"):
-            parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor, pg.certname),
-                      lambda: enroll(lab, [pdb, *compilers])],
-                     lambda f: f())
-        pdb_started = pool.submit(start_puppetdb, lab, pdb)
+        servers = [*([pdb] if pdb else []), *compilers]
+        enrolled = " and ".join(filter(None, [pdb and pdb.name, compilers and f"{len(compilers)} compilers"]))
+        if pdb and pg:
+            with progress.step(f"PostgreSQL: certificate from the lab's CA, TLS on; {enrolled} enrolled"):
+                parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor, pg.certname),
+                          lambda: enroll(lab, servers)],
+                         lambda f: f())
+        elif servers:
+            with progress.step(f"{enrolled} enrolled"):
+                enroll(lab, servers)
+        pdb_started = pool.submit(start_puppetdb, lab, pdb) if pdb else None
         compilers_started = pool.submit(parallel, compilers, lambda n: start_compiler(lab, n)) if compilers else None
         others_enrolled = pool.submit(enroll, lab, others)
         credentials = pool.submit(mcollective.install_credentials, server.executor, server.certname, server.executor,
@@ -495,15 +524,16 @@ def _provision(lab: Lab, progress: Progress) -> None:
             # mcollectived needs the broker and its keys, not PuppetDB: it starts while PuppetDB does
             with progress.step(f"mcollectived started on {len(agents)} agents"):
                 parallel(agents, lambda n: puppet.start(n.executor, "mcollective"))
-        with progress.step("PuppetDB running (`/etc/init.d/puppetdb start`)"):
-            pdb_started.result()
+        if pdb_started:
+            with progress.step("PuppetDB running (`/etc/init.d/puppetdb start`)"):
+                pdb_started.result()
         if compilers_started:
             with progress.step(f"{len(compilers)} compilers' Puppet Server running (CA service disabled)"):
                 compilers_started.result()
     runners = [server, *agents]
     with progress.step(f"agent service started on {len(runners)} nodes (`/etc/init.d/puppet start`)"):
         parallel(runners, lambda n: puppet.start(n.executor, "puppet"))
-    with progress.step("first catalog runs reported to PuppetDB"):
+    with progress.step(f"first catalog runs reported to {lab.reports.where}"):
         wait_for_reports(lab, [n.certname for n in runners], since=None,
                          timeout=FIRST_RUNS_TIMEOUT + 3 * len(runners))  # 2 cores: about 3 s of CPU a run
     if broker:
@@ -553,19 +583,22 @@ def wait_ready(lab: Lab, node: Node, timeout: float) -> float:
 
 
 def wait_for_reports(lab: Lab, certnames: list[str], since: str | None, timeout: float) -> dict:
-    """Wait for every certname's report in the lab's PuppetDB; on timeout or a failed
-    run, the error shows the log of (up to three of) the nodes whose report is missing."""
+    """Wait for every certname's report in the lab's PuppetDB (or its servers' store); on
+    timeout or a failed run, the error shows the log of (up to three of) the nodes whose
+    report is missing."""
+
+    reports = lab.reports
 
     def missing_log() -> str:
         try:
-            have = puppet.latest_reports(lab.puppetdb.executor)
+            have = reports.latest()
         except CommandFailed:
             have = {}
         missing = [c for c in certnames if c not in have] or certnames
         return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in missing[:3])
 
     try:
-        return puppet.wait_reports(lab.puppetdb.executor, certnames, since, timeout, log=missing_log)
+        return puppet.wait_reports(reports, certnames, since, timeout, log=missing_log)
     except puppet.RunFailed as exc:
         raise RegenLabError(f"{exc}; see {command('lab.logs', exc.certnames[0], name=lab.name)}") from None
 

@@ -403,7 +403,7 @@ def puppetdb_state(ex: Executor) -> str:
 
 @dataclass(frozen=True)
 class ReportSummary:
-    """A node's latest report in PuppetDB."""
+    """A node's latest report, as PuppetDB or a server's own report store holds it."""
 
     certname: str
     status: str
@@ -427,18 +427,80 @@ def latest_reports(ex: Executor) -> dict[str, ReportSummary]:
             for r in rows}
 
 
+# Puppet Server keeps reports (`reports = store`) under its own `server-var-dir` (puppetserver.conf,
+# beside the CA's folder), not where `puppet config print reportdir` points: Debian's
+# /var/lib/puppetserver/reports, the all-in-one packages' /opt/puppetlabs/server/data/puppetserver/reports
+SERVER_VAR_DIR = r's/^[[:space:]]*server-var-dir[[:space:]]*[:=][[:space:]]*"\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\1/p'
+STORED_REPORTS = (
+    'cd "$1" 2>/dev/null || exit 0; for d in */; do f=$(ls -t "$d" | head -n 1); [ -n "$f" ] || continue; '
+    'printf "%s\t%s\t%s\n" "${d%/}" "$(date -u -r "$d$f" +%Y-%m-%dT%H:%M:%S.%3NZ)" '
+    '"$(sed -n "s/^status: *//p" "$d$f" | head -n 1)"; done')
+
+
+def server_reportdir(ex: Executor, where: Layout) -> str:
+    """Where this Puppet Server stores reports: ``server-var-dir``/reports, read from its
+    puppetserver.conf (the folder of ``cadir``'s parent: ``conf.d``)."""
+    known = ex.__dict__.get("reportdir")
+    if known is None:
+        conf_d = f"{where.cadir.rsplit('/', 1)[0]}/conf.d"
+        res = ex.run(["sh", "-c", 'sed -n "$1" "$2"/*.conf 2>/dev/null | tail -n 1', "sh", SERVER_VAR_DIR, conf_d],
+                     check=False, timeout=30)
+        var = res.stdout.strip()
+        if not var.startswith("/"):
+            raise RegenLabError(f"{ex.node}: no server-var-dir in {conf_d}/*.conf: is Puppet Server installed there?")
+        known = ex.__dict__["reportdir"] = f"{var}/reports"
+    return known
+
+
+def stored_reports(ex: Executor, where: Layout, producer: str) -> dict[str, ReportSummary]:
+    """Each node's newest report in this server's own store (a YAML file per run under
+    ``<reportdir>/<certname>/``; its time: when the server wrote it)."""
+    res = ex.run(["sh", "-c", STORED_REPORTS, "sh", server_reportdir(ex, where)], timeout=60)
+    out = {}
+    for line in res.stdout.splitlines():
+        certname, _, rest = line.partition("\t")
+        received, _, status = rest.partition("\t")
+        if certname and received:
+            out[certname] = ReportSummary(certname, status.strip() or "unknown", received, producer)
+    return out
+
+
+@dataclass(frozen=True)
+class Reports:
+    """Where the agents' reports are read: PuppetDB (queried on its host), or, in a site
+    without PuppetDB, each Puppet Server's own store (`reports = store`: the master's and the
+    compilers'; the newest of each node's wins)."""
+
+    puppetdb: Executor | None = None
+    servers: tuple[tuple[Executor, Layout, str], ...] = ()  # each server's executor, Layout, certname
+
+    @property
+    def where(self) -> str:
+        return "PuppetDB" if self.puppetdb is not None else "the servers' report store"
+
+    def latest(self) -> dict[str, ReportSummary]:
+        if self.puppetdb is not None:
+            return latest_reports(self.puppetdb)
+        newest: dict[str, ReportSummary] = {}
+        for ex, where, certname in self.servers:
+            for node, r in stored_reports(ex, where, certname).items():
+                if node not in newest or r.receive_time > newest[node].receive_time:
+                    newest[node] = r
+        return newest
+
+
 def wait_reports(
-    ex: Executor, certnames: list[str], since: str | None, timeout: float, log: Callable[[], str] | None = None,
+    reports: Reports, certnames: list[str], since: str | None, timeout: float, log: Callable[[], str] | None = None,
 ) -> dict[str, ReportSummary]:
-    """Wait until PuppetDB (queried on its host ``ex``) holds a latest report from each
-    certname, received after ``since`` (ISO time) if given; a failed one fails at once."""
+    """Wait until the report store holds a latest report from each certname, received after
+    ``since`` (ISO time) if given; a failed one fails at once."""
     fresh: dict[str, ReportSummary] = {}
-    unanswered = "not asked yet"  # why PuppetDB's last answer is missing ("": it answered)
+    unanswered = "not asked yet"  # why the store's last answer is missing ("": it answered)
 
     def probe() -> bool:
         nonlocal fresh, unanswered
         try:
-            latest = latest_reports(ex)
+            latest = reports.latest()
         except CommandFailed as exc:
             unanswered = f"exit {exc.exit_code}: {exc.output.strip()[-200:]}"
             raise
@@ -446,26 +508,26 @@ def wait_reports(
         fresh = {c: r for c, r in latest.items() if c in certnames and (since is None or r.receive_time > since)}
         failed = sorted(c for c, r in fresh.items() if r.status == "failed")
         if failed:
-            raise RunFailed(failed)
+            raise RunFailed(failed, reports.where)
         return set(fresh) >= set(certnames)
 
     def missing() -> str:
         absent = [c for c in certnames if c not in fresh]
         since_text = f" since {since}" if since else ""
-        said = f"PuppetDB did not answer the query ({unanswered})" if unanswered else \
-            f"PuppetDB answered, with no report from {', '.join(absent)}{since_text}"
+        said = f"{reports.where} did not answer the query ({unanswered})" if unanswered else \
+            f"{reports.where} answered, with no report from {', '.join(absent)}{since_text}"
         return said + (f"\n{log()}" if log else "")
 
-    wait_until(f"reports in PuppetDB from {', '.join(certnames)}", probe, timeout, interval=1.0, log=missing)
+    wait_until(f"reports in {reports.where} from {', '.join(certnames)}", probe, timeout, interval=1.0, log=missing)
     return fresh
 
 
 class RunFailed(RegenLabError):
     exit_code = EXIT_RUN_FAILED
 
-    def __init__(self, certnames: list[str]) -> None:
+    def __init__(self, certnames: list[str], where: str = "PuppetDB") -> None:
         self.certnames = certnames
-        super().__init__(f"catalog run failed on {', '.join(certnames)} (its report in PuppetDB says failed)")
+        super().__init__(f"catalog run failed on {', '.join(certnames)} (its report in {where} says failed)")
 
 
 def server_errors(ex: Executor) -> list[str]:

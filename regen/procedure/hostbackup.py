@@ -56,14 +56,15 @@ class Part:
 def parts(site: Site) -> list[Part]:
     """Every part of the site, PostgreSQL first (PuppetDB checks its cert when it starts)."""
     pg, pdb = site.postgres, site.puppetdb
-    out = [
-        Part("postgres", pg, ("/etc/postgresql",), ("2.1",), ((f"{PG_SSL}/postgres.crt", f"{PG_SSL}/postgres.key"),),
-             start=reload_postgres),
-        Part("puppetdb", pdb, (pdb.layout.ssldir, puppetdb.JETTY_INI, pdb.layout.puppet_conf), ("2.2", "2.5"),
-             ((pdb.cert, pdb.key),), ("puppetdb",),
-             start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
-             running=lambda ex: puppet.puppetdb_state(ex) == "running"),
-    ]
+    out = []
+    if pg is not None:
+        out.append(Part("postgres", pg, ("/etc/postgresql",), ("2.1",),
+                        ((f"{PG_SSL}/postgres.crt", f"{PG_SSL}/postgres.key"),), start=reload_postgres))
+    if pdb is not None:
+        out.append(Part("puppetdb", pdb, (pdb.layout.ssldir, puppetdb.JETTY_INI, pdb.layout.puppet_conf),
+                        ("2.2", "2.5"), ((pdb.cert, pdb.key),), ("puppetdb",),
+                        start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
+                        running=lambda ex: puppet.puppetdb_state(ex) == "running"))
     out += [Part(f"compiler-{c.name}", c, (c.layout.ssldir, c.layout.puppet_conf), ("2.6",),
                  ((c.cert, c.key),), ("puppetserver",),
                  start=lambda ex: puppet.start_jvm(ex, "puppetserver"),
@@ -157,7 +158,8 @@ def take(ctx: Context) -> str:
     backup = ctx.state.facts.backup
     backup.hosts_path, backup.hosts_sha256, backup.hosts = str(path), digest, hashes
     names = [p.name for p in site_parts]
-    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "") or \
+        "no part: the procedure changes no other host's files on this site"
     return f"{path} ({len(data) // 1024} KiB; {shown}; every key matches its cert; read back)"
 
 

@@ -111,18 +111,21 @@ def run_failures(agents: list[Host]) -> list[str]:
 
 
 def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
-    name, claim = "agents-run", "every agent's run succeeds and PuppetDB has its report from after the regeneration"
+    store = site.reports
+    name = "agents-run"
+    claim = f"every agent's run succeeds and {store.where} has its report from after the regeneration"
     if not agents:
         return _nothing(name, claim, "no agent in this run")
     since = state.facts.times.server_stopped_at or state.started
     failures = run_failures(agents)
     try:
-        reports = puppet.latest_reports(site.puppetdb.executor)
+        reports = store.latest()
     except CommandFailed as exc:
-        return _result(name, claim, False, "; ".join(failures + [f"PuppetDB query failed: {_error_lines(exc.output)}"]))
+        return _result(name, claim, False, "; ".join(failures + [f"{store.where} query failed: "
+                                                                 f"{_error_lines(exc.output)}"]))
     stale = [a.name for a in agents if a.certname not in reports or reports[a.certname].receive_time <= since]
     evidence = f"{len(agents) - len(failures)}/{len(agents)} `puppet agent -t` succeeded"
-    evidence += f"; reports after {since}: {len(agents) - len(stale)}/{len(agents)}"
+    evidence += f"; reports in {store.where} after {since}: {len(agents) - len(stale)}/{len(agents)}"
     if failures:
         evidence += "; " + "; ".join(failures)
         evidence += "".join(f"; the master's log: {line}" for line in puppet.server_errors(site.ca.executor))
@@ -166,6 +169,7 @@ def old_credentials_refused(
     site: Site, state: RunState, where: tuple[str, ...] = ("server", "puppetdb"),
 ) -> ProofResult:
     witness = site.agent(state.facts.before.witness)
+    where = tuple(w for w in where if w != "puppetdb" or site.puppetdb is not None)
     return _refused(site, witness, "old-cert-refused", f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
                     state.facts.before.agent_serials.get(witness.name), where)
 
@@ -178,7 +182,7 @@ def old_compiler_cert_refused(site: Site, state: RunState) -> ProofResult:
         return _nothing(name, "a compiler's old cert is refused", "no compiler")
     compiler = next((c for c in site.compilers if c.name == before.compiler_witness), site.compilers[0])
     return _refused(site, compiler, name, f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
-                    before.compiler_serial, ("server", "puppetdb"), master=True)
+                    before.compiler_serial, ("server", "puppetdb") if site.puppetdb else ("server",), master=True)
 
 
 def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, serial: int | None,
@@ -194,7 +198,7 @@ def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, ser
     server = site.ca.certname if master else \
         ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
     urls = {"server": f"https://{server}:8140/puppet/v3/environments",
-            "puppetdb": f"https://{site.puppetdb.certname}:8081/pdb/query/v4/nodes"}
+            **({"puppetdb": f"https://{site.puppetdb.certname}:8081/pdb/query/v4/nodes"} if site.puppetdb else {})}
 
     def probe(url: str, cert: str, key: str):
         return ex.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", host.layout.localcacert,
@@ -228,8 +232,9 @@ def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, ser
 
 def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
     """Each compiler serves its cert on disk, which chains to the new CA and carries the alt
-    names it asks for (its `dns_alt_names`), and each agent's latest report in PuppetDB was
-    sent by a compiler (its `producer`) after the regeneration began."""
+    names it asks for (its `dns_alt_names`), and each agent's latest report (in PuppetDB, or
+    in a compiler's own store) was sent by a compiler (its `producer`) after the
+    regeneration began."""
     name = "compilers-serve"
     claim = "every agent's run goes through a compiler that serves its new cert with its alt names"
     if not site.compilers:
@@ -252,7 +257,7 @@ def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofRes
                                            f"{c.name} (DNS names {', '.join(sorted(names))})")
     since = state.facts.times.server_stopped_at or state.started
     compilers = {c.certname for c in site.compilers}
-    reports = puppet.latest_reports(site.puppetdb.executor)
+    reports = site.reports.latest()
     via = {a.name: reports[a.certname].producer if a.certname in reports else "" for a in agents}
     astray = [f"{a.name} (report {'from ' + via[a.name] if via[a.name] else 'missing'})" for a in agents
               if via[a.name] not in compilers or reports[a.certname].receive_time <= since]

@@ -1,7 +1,8 @@
 """A Site: the hosts the procedure works on, each reached through an Executor.
 
-The procedure knows hosts by their part (the CA master, the PuppetDB host, the
-PostgreSQL host, the MCollective broker if there is one, agents), never by how they are
+The procedure knows hosts by their part (the CA master, the PuppetDB host and its
+PostgreSQL if the site has PuppetDB, the MCollective broker if it has one, compilers,
+agents), never by how they are
 reached. The MCollective admin (where ``mco`` runs) is the CA master: a Lab gives a Site of
 ``docker exec`` executors (``lab.site_of``); real hosts will give one of SSH executors."""
 
@@ -39,8 +40,8 @@ class Host:
 class Site:
     name: str
     ca: Host
-    puppetdb: Host
-    postgres: Host
+    puppetdb: Host | None  # None: the site has no PuppetDB (nor its PostgreSQL)
+    postgres: Host | None
     agents: tuple[Host, ...]
     broker: Host | None = None  # ActiveMQ for MCollective; None: the site has no MCollective
     description: str = ""  # the site file it was made from and its topology ("": the default lab)
@@ -57,6 +58,13 @@ class Site:
                 return a
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
+    @property
+    def reports(self) -> puppet.Reports:
+        """Where the agents' reports are: PuppetDB, or the servers' own store without it."""
+        if self.puppetdb is not None:
+            return puppet.Reports(self.puppetdb.executor)
+        return puppet.Reports(servers=tuple((h.executor, h.layout, h.certname) for h in (self.ca, *self.compilers)))
+
     def cert_paths(self, host: Host) -> tuple[str, str]:
         """Where a host keeps its own certificate and the CA bundle it trusts."""
         if host is self.postgres:
@@ -65,11 +73,11 @@ class Site:
 
     def roles(self) -> list[tuple[Host, str]]:
         """Every host with its role (roles.ROLES), the master first."""
-        return [(self.ca, "server"), *((c, "compiler") for c in self.compilers), (self.puppetdb, "puppetdb"),
-                (self.postgres, "postgres"),
-                *([(self.broker, "broker")] if self.broker else []), *((a, "agent") for a in self.agents)]
+        return [(self.ca, "server"), *((c, "compiler") for c in self.compilers),
+                *((h, r) for h, r in ((self.puppetdb, "puppetdb"), (self.postgres, "postgres"), (self.broker, "broker"))
+                  if h is not None),
+                *((a, "agent") for a in self.agents)]
 
     @property
     def all_hosts(self) -> tuple[Host, ...]:
-        return (self.ca, *self.compilers, self.puppetdb, self.postgres, *([self.broker] if self.broker else []),
-                *self.agents)
+        return tuple(h for h, _ in self.roles())

@@ -57,6 +57,7 @@ AGENT_PARALLEL = 8
 MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco ping`
 MCOLLECTIVE_STEPS = ("2.3", "2.4", "3.m")  # left out on a site without MCollective
 COMPILER_STEPS = ("2.6",)  # only on a site with compilers
+PUPPETDB_STEPS = ("2.1", "2.2", "2.5")  # left out on a site without PuppetDB
 # used with fullmatch (`$` would let a final newline in)
 DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
@@ -516,14 +517,14 @@ def agents_start(ctx: Context) -> str:
 
 
 def agents_back(ctx: Context) -> str:
-    """Wait until each re-enrolled agent's first run under the new CA is in PuppetDB."""
+    """Wait until each re-enrolled agent's first run under the new CA is in PuppetDB (or, in a
+    site without it, in the servers' own report store)."""
     times = ctx.state.facts.times
     since = times.agents_started_at = times.agents_started_at or times.server_stopped_at or ctx.state.started
-    reports = puppet.wait_reports(ctx.site.puppetdb.executor, [a.certname for a in ctx.agents()], since,
-                                  ctx.reports_timeout)
+    reports = puppet.wait_reports(ctx.site.reports, [a.certname for a in ctx.agents()], since, ctx.reports_timeout)
     last = max(r.receive_time for r in reports.values())
     times.last_agent_back_at = last
-    return f"{len(reports)} fresh reports, the last received {last}"
+    return f"{len(reports)} fresh reports in {ctx.site.reports.where}, the last received {last}"
 
 
 def signing_policy(ctx: Context) -> str:
@@ -572,7 +573,8 @@ AGENTS = (
          lambda ctx: set(ctx.state.facts.agents_done) >= set(ctx.state.agents), needs=("1.8", "2.2", "p.1")),
     # the agents' runs go through the compilers, where the site has them
     Step("3.s", "agents' services started (once PuppetDB is back)", agents_start, needs=("3", "2.5", "2.6")),
-    Step("3.w", "every agent's first run under the new CA reported to PuppetDB", agents_back, needs=("3.s",)),
+    # reported to PuppetDB, or, in a site without it, to the servers' own store
+    Step("3.w", "every agent's first run under the new CA reported", agents_back, needs=("3.s",)),
     Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart,
          needs=("3", "2.3", "2.4")),
 )
@@ -608,16 +610,22 @@ PARTIAL = (
 
 
 def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True,
-              compilers: bool = False) -> tuple[Step, ...]:
+              compilers: bool = False, puppetdb: bool = True) -> tuple[Step, ...]:
+    """The steps of a procedure (``full`` or ``partial``) on a site with these roles, less ``skip``."""
     steps = FULL if mode == "full" else PARTIAL
-    if not mcollective:
-        steps = tuple(s for s in steps if s.id not in MCOLLECTIVE_STEPS)
-    if not compilers:
-        steps = tuple(s for s in steps if s.id not in COMPILER_STEPS)
+    absent = {*(() if mcollective else MCOLLECTIVE_STEPS), *(() if compilers else COMPILER_STEPS),
+              *(() if puppetdb else PUPPETDB_STEPS)}
+    steps = tuple(s for s in steps if s.id not in absent)
     unknown = set(skip) - {s.id for s in steps}
     if unknown:
         raise BadInput(f"unknown step(s) {', '.join(sorted(unknown))}; steps: {', '.join(s.id for s in steps)}")
     return tuple(s for s in steps if s.id not in skip)
+
+
+def steps_of(site: Site, mode: str, skip: tuple[str, ...] = ()) -> tuple[Step, ...]:
+    """The steps of a procedure on this site: those of roles it lacks left out."""
+    return steps_for(mode, skip, mcollective=site.broker is not None, compilers=bool(site.compilers),
+                     puppetdb=site.puppetdb is not None)
 
 
 def stop_leftovers(site: Site, progress: Progress) -> None:
@@ -698,7 +706,5 @@ def run(
         reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
     ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                   reports_timeout=reports_timeout)
-    execute(ctx, steps if steps is not None else steps_for(state.mode, skip, mcollective=site.broker is not None,
-                                                           compilers=bool(site.compilers)),
-            path, stop_after)
+    execute(ctx, steps if steps is not None else steps_of(site, state.mode, skip), path, stop_after)
     return state

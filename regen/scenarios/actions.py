@@ -64,8 +64,8 @@ class Regen(Kind):
         options: dict = {k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a}
         if runner.scenario.site is not None:  # a site's lab signs as its site file says, unless told
             options.setdefault("autosign", runner.scenario.site.autosign)
-        steps = procedure.steps_for("partial" if a.get("agents") else "full", tuple(a.get("skip", ())),
-                                    mcollective=runner.lab.broker is not None, compilers=bool(runner.lab.compilers))
+        steps = procedure.steps_of(site_of(runner.lab), "partial" if a.get("agents") else "full",
+                                   tuple(a.get("skip", ())))
         runner.run_steps = faults.apply(steps, a.get("faults", {}))
         stop = a.get("stop_after")
         if stop == "random":  # any step, the last one included

@@ -221,7 +221,7 @@ def test_an_expectation_must_say_where_and_name_what_exists(tmp_path, expect, wh
 
 
 class _FakeLab:
-    name, broker, compilers = "fake", object(), []
+    name, broker, compilers, puppetdb = "fake", object(), [], object()
 
 
 def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_step(monkeypatch):

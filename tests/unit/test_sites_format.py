@@ -33,10 +33,12 @@ def write(tmp_path: Path, text: str, name: str = "mysite") -> Path:
     return path
 
 
-def test_the_three_examples_load_with_their_shapes():
-    assert [p.stem for p in EXAMPLES] == ["compilers", "puppet8", "small"]
+def test_the_examples_load_with_their_shapes():
+    assert [p.stem for p in EXAMPLES] == ["compilers", "minimal", "puppet8", "small"]
     specs = {p.stem: site.load(p) for p in EXAMPLES}
-    small, compilers, p8 = specs["small"], specs["compilers"], specs["puppet8"]
+    small, compilers, p8, minimal = specs["small"], specs["compilers"], specs["puppet8"], specs["minimal"]
+    assert (minimal.puppetdb, minimal.postgres, minimal.broker) == ("", "", "")
+    assert minimal.roles() == {"puppet.lan": "server", "ws1.lan": "agent", "ws2.lan": "agent"}
     assert (small.master.certname, small.master.dns_alt_names) == ("puppet.example.com", ("puppet",))
     assert small.broker == "activemq.example.com" and len(small.agents) == 5 and not small.autosign
     assert [c.certname for c in compilers.compilers] == ["compiler01.prod.example", "compiler02.prod.example"]
@@ -106,6 +108,6 @@ def test_a_pattern_expands_as_brace_ranges(pattern, names):
 
 
 def test_an_unknown_site_names_the_examples():
-    with pytest.raises(BadInput, match="no such file .*compilers, puppet8, small"):
+    with pytest.raises(BadInput, match="no such file .*compilers, minimal, puppet8, small"):
         site.find("nowhere")
     assert site.find("small").name == "small"

@@ -83,6 +83,18 @@ def test_a_lab_of_a_site_file_has_its_names_aliases_versions_and_roles():
     assert "broker" not in {n.role for n in p8.nodes()}
 
 
+def test_a_lab_of_a_site_without_puppetdb_has_no_puppetdb_nor_postgres_and_boots_its_master_idle():
+    from regen.sites.format import find
+
+    spec = LabSpec.of_site(find("minimal"))
+    assert [(n.name, n.role) for n in spec.nodes()] == [("puppet.lan", "server"), ("ws1.lan", "agent"),
+                                                        ("ws2.lan", "agent")]
+    assert not spec.mcollective
+    # its configs drop PuppetDB before Puppet Server first starts (lab._wire, then _provision)
+    assert spec.env_of(spec.nodes()[0])["REGENLAB_BOOT"] == ""
+    assert "REGENLAB_BOOT" not in LabSpec.of_site(find("small")).env_of(LabSpec.of_site(find("small")).nodes()[1])
+
+
 def test_what_the_lab_cannot_build_yet_is_refused_before_anything_starts(tmp_path):
     from regen.sites.format import load
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+import subprocess
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -217,15 +218,15 @@ def test_waiting_for_reports_says_whether_puppetdb_answered():
     answered = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-1", "changed", "2026-11-29T05:01:00.000Z"),
                                                                  ("agent-3", "changed", "2026-11-29T04:00:00.000Z")))])
     with pytest.raises(NotReady) as err:
-        puppet.wait_reports(answered, ["agent-1", "agent-3"], since, timeout=0)
+        puppet.wait_reports(puppet.Reports(answered), ["agent-1", "agent-3"], since, timeout=0)
     assert f"PuppetDB answered, with no report from agent-3 since {since}" in str(err.value)
     down = Scripted("puppetdb", rules=[(has("curl"), (7, "", "curl: (7) Failed to connect"))])
     with pytest.raises(NotReady) as err:
-        puppet.wait_reports(down, ["agent-3"], since, timeout=0)
+        puppet.wait_reports(puppet.Reports(down), ["agent-3"], since, timeout=0)
     assert "PuppetDB did not answer the query (exit 7" in str(err.value) and "no report from" not in str(err.value)
     failed = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-3", "failed", "2026-11-29T05:01:00.000Z")))])
     with pytest.raises(puppet.RunFailed, match="catalog run failed on agent-3"):
-        puppet.wait_reports(failed, ["agent-3"], since, timeout=60)
+        puppet.wait_reports(puppet.Reports(failed), ["agent-3"], since, timeout=60)
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -553,3 +554,66 @@ def test_a_rollback_of_a_run_stopped_before_its_backup_restores_nothing_and_star
     state.begun = ["0", "1.2", "1.3"]
     assert rollback.restored(Context(site, state, tmp_path, Progress(quiet=True)))
     assert [a for a in ca.log if a[0] != "sh" or "config print" not in a[2]] == []
+
+
+# --- a site without PuppetDB ------------------------------------------------------------------------
+
+PUPPETSERVER_CONF = 'jruby-puppet: {\n    server-var-dir: /var/lib/puppetserver\n    server-run-dir: /run/x\n}\n'
+
+
+def _server_store(rows: str):
+    """A Puppet Server whose puppetserver.conf and report store answer as a real one's do."""
+    def conf(argv):  # the sed of SERVER_VAR_DIR run over conf.d/*.conf: its one match
+        return 0, _sed(argv[4], PUPPETSERVER_CONF), ""
+
+    return [(has("server-var-dir"), conf), (has("/var/lib/puppetserver/reports"), (0, rows, ""))]
+
+
+def test_without_puppetdb_the_servers_own_store_gives_each_agents_newest_report():
+    """Reports kept by the master and a compiler (`reports = store`): each node's newest of
+    the two, with the server that holds it as its producer."""
+    master = Scripted("master", rules=_server_store("ws1\t2026-11-29T05:01:00.000Z\tchanged\n"
+                                                    "ws2\t2026-11-29T05:00:30.000Z\tunchanged\n"))
+    compiler = Scripted("compiler", rules=_server_store("ws2\t2026-11-29T05:02:00.000Z\tfailed\n"))
+    store = puppet.Reports(servers=((master, puppet.DEBIAN, "master.lan"), (compiler, puppet.DEBIAN, "c1.lan")))
+    assert store.where == "the servers' report store"
+    latest = store.latest()
+    assert latest["ws1"] == puppet.ReportSummary("ws1", "changed", "2026-11-29T05:01:00.000Z", "master.lan")
+    assert latest["ws2"] == puppet.ReportSummary("ws2", "failed", "2026-11-29T05:02:00.000Z", "c1.lan")
+    assert any(a[-1] == "/var/lib/puppetserver/reports" for a in master.log)  # server-var-dir's, not the CLI's
+    with pytest.raises(puppet.RunFailed, match=r"failed on ws2 \(its report in the servers' report store says"):
+        puppet.wait_reports(store, ["ws1", "ws2"], "2026-11-29T05:00:00.000Z", timeout=60)
+    with pytest.raises(NotReady, match="the servers' report store answered, with no report from ws3"):
+        puppet.wait_reports(store, ["ws1", "ws3"], "2026-11-29T05:00:00.000Z", timeout=0)
+
+
+def _sed(program: str, text: str) -> str:
+    return subprocess.run(["sed", "-n", program], input=text, capture_output=True, text=True, check=True).stdout
+
+
+def test_server_var_dir_is_read_as_debian_and_the_all_in_one_packages_write_it():
+    debian = "    server-var-dir: /var/lib/puppetserver\n"
+    aio = '    server-var-dir = "/opt/puppetlabs/server/data/puppetserver"\n    server-run-dir: /x\n'
+    assert _sed(puppet.SERVER_VAR_DIR, debian) == "/var/lib/puppetserver\n"
+    assert _sed(puppet.SERVER_VAR_DIR, aio) == "/opt/puppetlabs/server/data/puppetserver\n"
+
+
+def test_a_server_without_server_var_dir_is_one_clear_error():
+    bare = Scripted("compiler", rules=[(has("server-var-dir"), (0, "", ""))])
+    with pytest.raises(RegenLabError, match=r"compiler: no server-var-dir in /etc/puppet/puppetserver/conf.d/\*.conf"):
+        puppet.server_reportdir(bare, puppet.DEBIAN)
+
+
+def test_a_site_without_puppetdb_leaves_out_its_steps_backup_and_hosts(tmp_path):
+    from regen.procedure import hostbackup
+    from regen.procedure.runner import needs_of
+
+    ca, agent = Scripted("ca"), Scripted("ws1")
+    site = Site("bare", Host("puppet.lan", "puppet.lan", ca), None, None, (Host("ws1", "ws1.lan", agent),))
+    assert [r for _, r in site.roles()] == ["server", "agent"] and len(site.all_hosts) == 2
+    assert site.reports.puppetdb is None and [s[2] for s in site.reports.servers] == ["puppet.lan"]
+    steps = procedure.steps_of(site, "full")
+    assert not {"2.1", "2.2", "2.5", "2.3", "2.4", "3.m", "2.6"} & {s.id for s in steps}
+    needs = needs_of(steps)
+    assert needs["3"] == {"1.8"} and needs["3.s"] == {"3"} and needs["1.9"] == {"1.8"}
+    assert hostbackup.parts(site) == []  # nothing of another host changes: only the master's backup

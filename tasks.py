@@ -7,6 +7,7 @@
     invoke images.build [--suite SUITE]
     invoke engine.ensure
     invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume]
+    invoke regen.check [--name NAME]
     invoke regen.rollback [--name NAME]
     invoke regen.backups [--name NAME] [--keep N]
     invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME]
@@ -27,7 +28,7 @@ from invoke import Collection, Exit, task
 from regen.core.commands import command
 from regen.core.config import DEFAULT_SUITE
 from regen.core.console import table
-from regen.core.errors import EXIT_PROOF_FAILED, EXIT_RUN_FAILED, EXIT_USAGE, RegenLabError
+from regen.core.errors import EXIT_NOT_READY, EXIT_PROOF_FAILED, EXIT_RUN_FAILED, EXIT_USAGE, RegenLabError
 from regen.core.progress import Progress
 from regen.jobs import bench as bench_lib
 from regen.jobs import rehearsal
@@ -209,6 +210,19 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
     verdict(result, "the regeneration", _name(c, name))
 
 
+@task(name="check", help={"name": NAME_HELP})
+@friendly
+def regen_check(c, name=""):
+    """Preflight, changing nothing: hosts, services, clocks, disk, certificate expiry, pending requests."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    result = rehearsal.check(lab)
+    print(table(list(result.checks)))
+    print(result.summary())
+    if not result.ok:
+        raise Exit(code=EXIT_NOT_READY)
+
+
 @task(name="rollback", help={"name": NAME_HELP})
 @friendly
 def regen_rollback(c, name=""):
@@ -305,7 +319,7 @@ def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep
 
 
 lab = Collection("lab", up, status, logs, down)
-regen = Collection("regen", regen_run, regen_rollback, regen_backups)
+regen = Collection("regen", regen_run, regen_check, regen_rollback, regen_backups)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab, bench_regen)

@@ -11,7 +11,7 @@ from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of
 from ..procedure import backups as procedure_backups
-from ..procedure import proven
+from ..procedure import preflight, proven
 from ..procedure.report import Report
 from ..procedure.steps import check_server_name
 from .labs import fresh_lab
@@ -41,6 +41,11 @@ def regenerate(lab: Lab, progress: Progress, **options) -> Report:
     (the lab's lock held: one run at a time on a lab)."""
     with hold(lab.name):
         return proven.regenerate(site_of(lab), state_dir(), progress, **options)
+
+
+def check(lab: Lab) -> preflight.Preflight:
+    """The lab's preflight (read only): what ``regen.run`` checks before it starts."""
+    return preflight.check(site_of(lab), state_dir())
 
 
 def prove(lab: Lab, progress: Progress) -> Report:

@@ -38,7 +38,7 @@ from ..core.progress import Progress
 from ..core.wait import parallel
 from ..ops import mcollective, pki, puppet, puppetdb
 from ..ops.postgres import postgres_tls
-from . import hostbackup
+from . import hostbackup, preflight
 from .runner import (  # noqa: F401 (re-exported: the procedure's types, for its users)
     REPORTS_TIMEOUT,
     Context,
@@ -677,10 +677,12 @@ def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
     progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
-    server_name: str | None = None,
+    server_name: str | None = None, check: bool = True,
 ) -> RunState:
     """Run (or resume) the procedure on a site; return the final state with every step's result.
-    ``server_name``: the master moved; its new cert carries this name and every host uses it."""
+    ``server_name``: the master moved; its new cert carries this name and every host uses it.
+    A new run starts only once the site passes its preflight (``check``; a resume does not:
+    its site is mid-run)."""
     progress = progress or Progress()
     check_server_name(server_name, agents)
     path = state_path(state_root, site.name)
@@ -700,6 +702,12 @@ def run(
         names = agents if agents else [a.name for a in site.agents]
         for n in names:
             site.agent(n)
+        if check:
+            with progress.step("preflight: hosts, services, clocks, disk, certificates"):
+                found = preflight.require(site, state_root)
+            for c in found.checks:
+                if c.status == preflight.WARN:
+                    progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
         state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign,
                          server_name=server_name or "")
     if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run

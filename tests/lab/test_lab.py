@@ -259,3 +259,33 @@ def test_leftovers_of_a_killed_controller_are_ended_and_services_kept(lab):
     assert left.exit_code == 1, left.stdout  # gone
     assert puppet.service_running(agent.executor, "puppet")
     assert agent.executor.stop_leftovers() == 0
+
+
+def test_preflight_names_a_stopped_puppetdb_and_a_skewed_clock_and_no_run_starts(lab, tmp_path):
+    """The lab as it is passes its preflight; with PuppetDB stopped and one agent's clock 3 hours
+    behind (libfaketime preloaded into every process there, as a host with a wrong clock), each
+    is named, and `regen.run` refuses to start: no state file, nothing changed."""
+    from regen.lab.lab import site_of
+    from regen.procedure import preflight
+    from regen.procedure import steps as procedure
+
+    agent, pdb = lab.agents[0], lab.puppetdb
+    healthy = preflight.check(site_of(lab), tmp_path)
+    assert healthy.ok, healthy.failed
+    skew = ('echo "$(find /usr/lib -name libfaketime.so.1 | head -n 1)" > /etc/ld.so.preload '
+            '&& echo -10800 > /etc/faketimerc')
+    agent.executor.run(["sh", "-c", skew])
+    puppet.stop(pdb.executor, "puppetdb")
+    try:
+        result = preflight.check(site_of(lab), tmp_path)
+        failed = {(c.host, c.check): c.detail for c in result.failed}
+        assert set(failed) == {(pdb.name, "service"), (agent.name, "clock")}, result.checks
+        assert failed[(pdb.name, "service")] == "puppetdb NOT running"
+        assert -10810 < float(failed[(agent.name, "clock")].split()[0]) < -10790  # 3 hours behind
+        with pytest.raises(preflight.PreflightFailed, match="puppetdb NOT running") as err:
+            procedure.run(site_of(lab), tmp_path, progress=Progress(quiet=True))
+        assert err.value.exit_code == 3 and not procedure.state_path(tmp_path, lab.name).exists()
+    finally:
+        agent.executor.run(["rm", "-f", "/etc/ld.so.preload", "/etc/faketimerc"])
+        puppet.start_jvm(pdb.executor, "puppetdb")
+    assert preflight.check(site_of(lab), tmp_path).ok

@@ -28,6 +28,10 @@ CLOCK_WARN, CLOCK_FAIL = 2.0, 60.0  # s from the master's clock
 EXPIRY_WARN_DAYS = 30
 REACH_TIMEOUT = 30
 LIMIT = 8  # hosts probed at once
+# Puppet's version without loading Puppet (0.05 s, where `puppet --version` takes 0.9 s of CPU):
+# its version file, with the all-in-one packages' own Ruby first on the PATH
+VERSION = ('PATH="/opt/puppetlabs/puppet/bin:$PATH" ruby -e \'require "puppet/version"; puts Puppet.version\' '
+           '2>/dev/null || PATH="$PATH:/opt/puppetlabs/bin" exec puppet --version')
 # what must run on each kind of server for the procedure to start (an agent's daemon: a warning)
 REQUIRED: dict[str, tuple[str, Callable[[Host], bool]]] = {
     "server": ("puppetserver", lambda h: puppet.service_running(h.executor, "puppetserver")),
@@ -116,8 +120,7 @@ def _probe(site: Site, host: Host, role: str, now: datetime, master_offset: floa
                          "puppet (agent daemon) " + ("running" if up else "stopped: step 3.s will start it")))
     if role == "postgres":
         return out
-    version = host.executor.run(["sh", "-c", 'PATH="$PATH:/opt/puppetlabs/bin" exec puppet --version'],
-                                check=False, timeout=REACH_TIMEOUT)
+    version = host.executor.run(["sh", "-c", VERSION], check=False, timeout=REACH_TIMEOUT)
     out.append(Check(name, "puppet", OK if version.exit_code == 0 else WARN,
                      f"Puppet {version.stdout.strip()}" if version.exit_code == 0 else "`puppet --version` failed"))
     try:

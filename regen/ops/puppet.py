@@ -199,14 +199,21 @@ class Signings:
                 f"autosigned on request: {names(signed - by_hand)}")
 
 
+# what the CA logs for each cert it signs: puppetserver 7 "Signed certificate request for NAME";
+# puppetserver 8 "Entity WHO signed N certificate(s): NAME, NAME." (WHO: CA when it autosigns)
+SIGNED_7 = "s/.*Signed certificate request for \\([^ ]*\\).*/S \\1/p"
+SIGNED_8 = "s/.* Entity [^ ]* signed [0-9]* certificates\\{0,1\\}: \\(.*\\)\\.$/S \\1/p"
+
+
 def ca_signed_since(ex: Executor, mark: tuple[int, int]) -> Signings:
-    script = ('tail -n +"$1" "$3" 2>/dev/null | sed -n "s/.*Signed certificate request for \\([^ ]*\\).*/S \\1/p"; '
+    script = ('tail -n +"$1" "$3" 2>/dev/null | sed -n -e "$5" -e "$6"; '
               'tail -n +"$2" "$4" 2>/dev/null | '
               'sed -n "s|.*\\"PUT /puppet-ca/v1/certificate_status/\\([^ ?]*\\)[^\\"]*\\" 204 .*|H \\1|p"')
-    res = ex.run(["sh", "-c", script, "sh", str(mark[0] + 1), str(mark[1] + 1), SERVER_LOG, ACCESS_LOG],
-                 check=False, timeout=20)
+    res = ex.run(["sh", "-c", script, "sh", str(mark[0] + 1), str(mark[1] + 1), SERVER_LOG, ACCESS_LOG,
+                  SIGNED_7, SIGNED_8], check=False, timeout=20)
     rows = [line.split(" ", 1) for line in res.stdout.splitlines() if " " in line]
-    return Signings(tuple(n for k, n in rows if k == "S"), tuple(n for k, n in rows if k == "H"))
+    signed = tuple(n.strip() for k, names in rows if k == "S" for n in names.split(","))
+    return Signings(signed, tuple(n for k, n in rows if k == "H"))
 
 
 # --- an agent's own SSL ----------------------------------------------------------------

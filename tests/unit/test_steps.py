@@ -207,6 +207,27 @@ def test_the_cas_log_tells_manual_signing_from_autosign(tmp_path, monkeypatch):
         "the CA's log: signed agent-1, agent-2; signed by name on the CA: agent-1; autosigned on request: agent-2")
 
 
+def test_puppetserver_8s_signing_lines_are_read_too(tmp_path, monkeypatch):
+    """puppetserver 8 logs "Entity WHO signed N certificate(s): ..." (WHO is CA when it
+    autosigns), as seen on a trixie lab's CA; before, step 3 read "autosigned on request: none"."""
+    server_log, access = tmp_path / "puppetserver.log", tmp_path / "access.log"
+    monkeypatch.setattr(puppet, "SERVER_LOG", str(server_log))
+    monkeypatch.setattr(puppet, "ACCESS_LOG", str(access))
+    server_log.write_text(
+        "2026-11-29T19:45:22.755Z INFO  [qtp1-46] [p.p.certificate-authority] Entity server signed 1 certificate: "
+        "agent-1.\n"
+        "2026-11-29T19:45:22.869Z ERROR [qtp1-44] [p.s.c.certificate-authority-core] agent-1 already has a signed "
+        "certificate; ignoring certificate request\n"
+        "2026-11-29T19:45:57.511Z INFO  [qtp5-88] [p.p.certificate-authority] Entity CA signed 1 certificate: probe1.\n"
+        "2026-11-29T19:46:00.000Z INFO  [qtp5-89] [p.p.certificate-authority] Entity server signed 2 certificates: "
+        "web1, web2.\n")
+    access.write_text('10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-1 HTTP/1.1" 204 0 "-" '
+                      '"PuppetserverCaCli" 837 26 -\n')
+    signings = puppet.ca_signed_since(LocalShell(), (0, 0))
+    assert signings == puppet.Signings(signed=("agent-1", "probe1", "web1", "web2"), by_hand=("agent-1",))
+    assert signings.describe(["agent-1", "probe1"]).endswith("autosigned on request: probe1")
+
+
 # --- waiting for reports ------------------------------------------------------------------------
 
 def reports(*rows) -> tuple[int, str, str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..core.errors import CommandFailed, RegenLabError
 from ..core.wait import parallel
 from ..ops import pki, puppet
+from .roles import ROLES
 from .site import Host, Site
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -32,14 +33,15 @@ LIMIT = 8  # hosts probed at once
 # its version file, with the all-in-one packages' own Ruby first on the PATH
 VERSION = ('PATH="/opt/puppetlabs/puppet/bin:$PATH" ruby -e \'require "puppet/version"; puts Puppet.version\' '
            '2>/dev/null || PATH="$PATH:/opt/puppetlabs/bin" exec puppet --version')
-# what must run on each kind of server for the procedure to start (an agent's daemon: a warning)
-REQUIRED: dict[str, tuple[str, Callable[[Host], bool]]] = {
-    "server": ("puppetserver", lambda h: puppet.service_running(h.executor, "puppetserver")),
-    "compiler": ("puppetserver", lambda h: puppet.service_running(h.executor, "puppetserver")),
-    "puppetdb": ("puppetdb", lambda h: puppet.puppetdb_state(h.executor) == "running"),
-    "postgres": ("postgresql", lambda h: puppet.service_running(h.executor, "postgresql")),
-    "broker": ("activemq", lambda h: puppet.service_running(h.executor, "activemq")),
-}
+# the servers whose main service (their role's first) must run for the procedure to start
+# (an agent's daemon: a warning); PuppetDB counts once its status service says running
+REQUIRED = ("server", "compiler", "puppetdb", "postgres", "broker")
+
+
+def _running(host: Host, role: str, service: str) -> bool:
+    if role == "puppetdb":
+        return puppet.puppetdb_state(host.executor) == "running"
+    return puppet.service_running(host.executor, service)
 
 
 class PreflightFailed(RegenLabError):
@@ -77,12 +79,8 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:240]
 
 
-def _days_left(not_after: datetime, now: datetime) -> float:
-    return (not_after - now).total_seconds() / 86400
-
-
 def _expiry(host: str, what: str, info: pki.CertInfo, now: datetime) -> Check:
-    days = _days_left(info.not_after, now)
+    days = (info.not_after - now).total_seconds() / 86400
     when = info.not_after.strftime("%Y-%m-%d")
     if days < 0:
         return Check(host, what, WARN, f"EXPIRED on {when} ({-days:.0f} days ago)")
@@ -97,7 +95,7 @@ def clock_offset(host: Host) -> float:
     return float(res.stdout.strip()) - (t0 + t1) / 2
 
 
-def _probe(site: Site, host: Host, role: str, now: datetime, master_offset: float | None) -> list[Check]:
+def _probe(site: Site, host: Host, role: str, now: datetime, master_offset: float) -> list[Check]:
     """Every check of one host; a host that does not answer is one FAIL."""
     name = host.name
     try:
@@ -105,14 +103,14 @@ def _probe(site: Site, host: Host, role: str, now: datetime, master_offset: floa
     except (CommandFailed, ValueError) as exc:
         return [Check(name, "reachable", FAIL, f"no answer: {_one_line(exc)}")]
     out = [Check(name, "reachable", OK, role)]
-    if master_offset is not None and host is not site.ca:
+    if host is not site.ca:
         skew = offset - master_offset
         status = FAIL if abs(skew) > CLOCK_FAIL else WARN if abs(skew) > CLOCK_WARN else OK
         out.append(Check(name, "clock", status, f"{skew:+.1f} s from the master's"
                          + (" (its certs and the new CA's CRL may not be valid yet there)" if status != OK else "")))
     if role in REQUIRED:
-        service, running = REQUIRED[role]
-        up = running(host)
+        service = ROLES[role].services[0]
+        up = _running(host, role, service)
         out.append(Check(name, "service", OK if up else FAIL, f"{service} {'running' if up else 'NOT running'}"))
     elif role == "agent":
         up = puppet.service_running(host.executor, "puppet")
@@ -128,10 +126,6 @@ def _probe(site: Site, host: Host, role: str, now: datetime, master_offset: floa
     except RegenLabError as exc:
         return [*out, Check(name, "cert", WARN, f"no readable cert at {host.cert}: {_one_line(exc)}")]
     return [*out, _expiry(name, "cert", info, now)]
-
-
-def _probe_guarded(site: Site, host: Host, role: str, now: datetime, master_offset: float | None) -> list[Check]:
-    return _guarded(host.name, role, lambda: _probe(site, host, role, now, master_offset))
 
 
 def _guarded(host: str, what: str, probe: Callable[[], list[Check]]) -> list[Check]:
@@ -185,7 +179,11 @@ def check(site: Site, state_root: Path, now: datetime | None = None) -> Prefligh
     except (CommandFailed, ValueError) as exc:
         return Preflight(site.name, (Check(site.ca.name, "reachable", FAIL,
                                            f"the master does not answer: {_one_line(exc)}"),))
-    checks = parallel(site.roles(), lambda hr: _probe_guarded(site, hr[0], hr[1], now, master_offset), limit=LIMIT)
+
+    def probe(host: Host, role: str) -> list[Check]:
+        return _guarded(host.name, role, lambda: _probe(site, host, role, now, master_offset))
+
+    checks = parallel(site.roles(), lambda hr: probe(*hr), limit=LIMIT)
     rows = [c for per_host in checks for c in per_host]
     if site.ca.name in {c.host for c in rows if c.check == "reachable" and c.status == OK}:
         rows = _master(site, state_root, now) + rows

@@ -169,7 +169,6 @@ def old_credentials_refused(
     site: Site, state: RunState, where: tuple[str, ...] = ("server", "puppetdb"),
 ) -> ProofResult:
     witness = site.agent(state.facts.before.witness)
-    where = tuple(w for w in where if w != "puppetdb" or site.puppetdb is not None)
     return _refused(site, witness, "old-cert-refused", f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
                     state.facts.before.agent_serials.get(witness.name), where)
 
@@ -182,15 +181,17 @@ def old_compiler_cert_refused(site: Site, state: RunState) -> ProofResult:
         return _nothing(name, "a compiler's old cert is refused", "no compiler")
     compiler = next((c for c in site.compilers if c.name == before.compiler_witness), site.compilers[0])
     return _refused(site, compiler, name, f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
-                    before.compiler_serial, ("server", "puppetdb") if site.puppetdb else ("server",), master=True)
+                    before.compiler_serial, ("server", "puppetdb"), master=True)
 
 
 def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, serial: int | None,
              where: tuple[str, ...], master: bool = False) -> ProofResult:
     """``host``'s old cert and key (kept in step 0) probed against Puppet Server (the name
     the host uses for catalogs, or the master itself) and PuppetDB, each after the host's new
-    cert got HTTP 200 there: refused only with a certificate alert."""
+    cert got HTTP 200 there: refused only with a certificate alert. A site without PuppetDB
+    is probed at Puppet Server only."""
     ex = host.executor
+    where = tuple(w for w in where if w != "puppetdb" or site.puppetdb is not None)
     claim = f"{host.name}'s old cert and key are refused by {' and '.join(where)}"
     unusable = old_credentials_ok(ex, old_cert, old_key, serial)
     if unusable:

@@ -521,10 +521,11 @@ def agents_back(ctx: Context) -> str:
     site without it, in the servers' own report store)."""
     times = ctx.state.facts.times
     since = times.agents_started_at = times.agents_started_at or times.server_stopped_at or ctx.state.started
-    reports = puppet.wait_reports(ctx.site.reports, [a.certname for a in ctx.agents()], since, ctx.reports_timeout)
+    store = ctx.site.reports
+    reports = puppet.wait_reports(store, [a.certname for a in ctx.agents()], since, ctx.reports_timeout)
     last = max(r.receive_time for r in reports.values())
     times.last_agent_back_at = last
-    return f"{len(reports)} fresh reports in {ctx.site.reports.where}, the last received {last}"
+    return f"{len(reports)} fresh reports in {store.where}, the last received {last}"
 
 
 def signing_policy(ctx: Context) -> str:

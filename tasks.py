@@ -1,16 +1,18 @@
 """Regen Lab's commands (invoke). Thin: parse arguments, call ``regen``, print.
 
-    invoke lab.up [--name NAME] [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--publish]
+    invoke lab.up [--name NAME] [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--publish] [--ssh]
     invoke lab.status [--name NAME] [--json]
     invoke lab.logs [--name NAME] NODE|all
     invoke lab.down [--name NAME]
     invoke images.build [--suite SUITE]
     invoke engine.ensure
-    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume]
-    invoke regen.check [--name NAME]
-    invoke regen.rollback [--name NAME]
+    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume] [--ssh]
+    invoke regen.run --site FILE --ssh [--known-hosts F] [--identity F] [--dry-run] [--autosign] [--resume]
+    invoke regen.check [--name NAME] [--ssh] | --site FILE --ssh [--known-hosts F] [--identity F]
+    invoke regen.plan [--name NAME] | --site FILE
+    invoke regen.rollback [--name NAME] [--ssh] | --site FILE --ssh [--known-hosts F] [--identity F]
     invoke regen.backups [--name NAME] [--keep N]
-    invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME]
+    invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME] [--ssh]
     invoke scenarios.list
     invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
     invoke bench.regen [--agents 3,10,30,100] [--seed-at 10]
@@ -31,7 +33,7 @@ from regen.core.console import table
 from regen.core.errors import EXIT_NOT_READY, EXIT_PROOF_FAILED, EXIT_RUN_FAILED, EXIT_USAGE, RegenLabError
 from regen.core.progress import Progress
 from regen.jobs import bench as bench_lib
-from regen.jobs import rehearsal
+from regen.jobs import production, rehearsal
 from regen.jobs import scenario as scenario_job
 from regen.jobs import soak as soak_lib
 from regen.lab import engine as engine_lib
@@ -45,6 +47,11 @@ NAME_HELP = "the lab's name (default: regenlab)"
 SITE_HELP = "a site file (a path, or the name of one of examples/): the lab in its shape, names and versions"
 SUITE_HELP = "Debian suite of the server, PuppetDB and PostgreSQL: bookworm (Puppet 7, default) or trixie (Puppet 8)"
 AGENT_SUITE_HELP = "the agents' suite, if not the same (a mixed fleet: --suite trixie --agent-suite bookworm)"
+SSH_HELP = ("over SSH: a lab started with --ssh (as user regen, with sudo), or with --site the site file's real hosts "
+            "(as its `connect:` says)")
+REAL_HELP = {"site": "with --ssh: the site file whose real hosts to work on", "ssh": SSH_HELP,
+             "known_hosts": "the hosts' SSH keys (default: ~/.ssh/known_hosts); an unknown key is refused",
+             "identity": "the SSH private key to log in with (default: the SSH agent's and ~/.ssh's)"}
 
 
 def friendly(fn):
@@ -78,6 +85,19 @@ def _name(c, name):
     return name or c.config.regenlab.name
 
 
+def _real(site: str, ssh: bool, known_hosts: str, identity: str, name: str):
+    """The real hosts of ``--site FILE --ssh`` (None without --site); the options that go with it checked."""
+    if not site:
+        if known_hosts or identity:
+            raise Exit("error: --known-hosts and --identity go with --site FILE --ssh (real hosts)", code=EXIT_USAGE)
+        return None
+    if not ssh:
+        raise Exit("error: --site names real hosts here: they are reached over SSH; add --ssh (a lab of the site's "
+                   "shape: `invoke rehearse --site FILE`)", code=EXIT_USAGE)
+    _alone("--site", name=name)
+    return production.site(site, known_hosts, identity)
+
+
 def _alone(option: str, **given) -> None:
     """``option`` sets the lab's shape: the options that would too are refused beside it."""
     clash = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
@@ -89,16 +109,16 @@ def _alone(option: str, **given) -> None:
             "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "keep": "keep the lab when it fails to come up, for inspection",
             "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)",
-            "site": SITE_HELP})
+            "site": SITE_HELP, "ssh": "start every node's sshd (on 127.0.0.1) for `regen.run --ssh`"})
 @friendly
-def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False, site=""):
+def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False, site="", ssh=False):
     """Start a lab (in a site file's shape with --site); wait until every agent's first run is in PuppetDB."""
     if site:
         _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
-        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, publish)
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, publish, ssh=ssh)
     else:
         spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
-                                     publish=publish, agent_suite=agent_suite)
+                                     publish=publish, agent_suite=agent_suite, ssh=ssh)
     progress = Progress()
     client = engine_lib.ensure(progress)
     lab = lab_lib.up(client, spec, progress, keep=keep)
@@ -166,22 +186,24 @@ def ensure_engine(c):
 @task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
             "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
-            "site": SITE_HELP})
+            "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)"})
 @friendly
-def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site=""):
-    """The main job: lab up, the whole regeneration (or a scenario), its proof and report, lab down."""
+def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
+             ssh=False):
+    """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
     if site:
         _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
-        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name)
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
         verdict(rehearsal.rehearse(spec, keep=keep), "the rehearsal (its lab is kept)", spec.name)
         return
     if scenario:
-        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
+        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh)
         scn = scenario_lib.find(scenario)
         if not scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
-    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite)
+    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite,
+                                 ssh=ssh)
     verdict(rehearsal.rehearse(spec, keep=keep), "the rehearsal (its lab is kept)", name)
 
 
@@ -198,39 +220,84 @@ def scenarios_list(c):
                         "autosign": "the CA autosigns: no `puppetserver ca sign` step",
                         "server_name": "the master has moved: its new DNS name, for its new cert's alt names "
                                        "and every host's `server` setting",
-                        "resume": "continue an interrupted run from its state file"})
+                        "resume": "continue an interrupted run from its state file",
+                        "dry_run": "with --site FILE --ssh: the preflight and the steps, changing nothing",
+                        **REAL_HELP})
 @friendly
-def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False):
-    """Run the regeneration procedure on a lab that is up, prove it, write the report."""
-    lab_lib.check_name(_name(c, name))
+def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
+              known_hosts="", identity="", dry_run=False):
+    """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
+    real = _real(site, ssh, known_hosts, identity, name)
     chosen = rehearsal.run_options(agents, server_name)
+    if real is not None:
+        if dry_run:
+            found, steps, book = production.dry_run(real)
+            print(table(list(found.checks)))
+            print(found.summary())
+            print(table([(s.id, s.title) for s in steps], ["step", "what it does"]))
+            print(f"the commands, host by host: {book}" if book else
+                  f"no runbook of this site yet: {command('regen.plan', '--site', site)} makes one")
+            if not found.ok:
+                raise Exit(code=EXIT_NOT_READY)
+            return
+        result = production.regenerate(real, Progress(), agents=chosen, autosign=autosign, resume=resume,
+                                       server_name=server_name or None)
+        verdict(result, "the regeneration", real.name)
+        return
+    if dry_run:
+        raise Exit("error: --dry-run goes with --site FILE --ssh (real hosts); on a lab: `invoke regen.plan`",
+                   code=EXIT_USAGE)
+    lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    result = rehearsal.regenerate(lab, Progress(), agents=chosen, autosign=autosign, resume=resume,
+    result = rehearsal.regenerate(lab, Progress(), ssh=ssh, agents=chosen, autosign=autosign, resume=resume,
                                   server_name=server_name or None)
     verdict(result, "the regeneration", _name(c, name))
 
 
-@task(name="check", help={"name": NAME_HELP})
+@task(name="check", help={"name": NAME_HELP, **REAL_HELP})
 @friendly
-def regen_check(c, name=""):
+def regen_check(c, name="", ssh=False, site="", known_hosts="", identity=""):
     """Preflight, changing nothing: hosts, services, clocks, disk, certificate expiry, pending requests."""
-    lab_lib.check_name(_name(c, name))
-    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    result = rehearsal.check(lab)
+    real = _real(site, ssh, known_hosts, identity, name)
+    if real is not None:
+        result = production.check(real)
+    else:
+        lab_lib.check_name(_name(c, name))
+        result = rehearsal.check(lab_lib.Lab.open(engine_lib.connect(), _name(c, name)), ssh=ssh)
     print(table(list(result.checks)))
     print(result.summary())
     if not result.ok:
         raise Exit(code=EXIT_NOT_READY)
 
 
-@task(name="rollback", help={"name": NAME_HELP})
+@task(name="plan", help={"name": "the lab whose last run to write up (default: regenlab)",
+                         "site": "rehearse this site file on a lab of its shape, and write up that run"})
 @friendly
-def regen_rollback(c, name=""):
+def regen_plan(c, name="", site=""):
+    """The runbook: each step's commands, host by host, with its checks, waits and recovery (Markdown and one
+    script per host), made from a real run: a new rehearsal of --site FILE, or a lab's last run."""
+    if site:
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name)
+        result = rehearsal.rehearse(spec)
+        verdict(result, "the rehearsal the runbook comes from (its lab is kept)", spec.name)
+        print(f"runbook: {rehearsal.runbook_path(spec.name)}")
+        return
+    lab_lib.check_name(_name(c, name))
+    print(f"runbook: {rehearsal.plan(lab_lib.Lab.open(engine_lib.connect(), _name(c, name)))}")
+
+
+@task(name="rollback", help={"name": NAME_HELP, **REAL_HELP})
+@friendly
+def regen_rollback(c, name="", ssh=False, site="", known_hosts="", identity=""):
     """Roll a run that failed in step 1 back: the master's CA and ssldir restored from the
     verified backup, Puppet Server started under the old CA, proven, reported."""
-    lab_lib.check_name(_name(c, name))
-    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    result = rehearsal.roll_back(lab, Progress())
+    real = _real(site, ssh, known_hosts, identity, name)
+    if real is not None:
+        result = production.roll_back(real, Progress())
+    else:
+        lab_lib.check_name(_name(c, name))
+        lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+        result = rehearsal.roll_back(lab, Progress(), ssh=ssh)
     if not result.passed:
         raise Exit("the rollback failed: see the report above", code=EXIT_PROOF_FAILED)
 
@@ -319,7 +386,7 @@ def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep
 
 
 lab = Collection("lab", up, status, logs, down)
-regen = Collection("regen", regen_run, regen_check, regen_rollback, regen_backups)
+regen = Collection("regen", regen_run, regen_check, regen_plan, regen_rollback, regen_backups)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab, bench_regen)

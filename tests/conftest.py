@@ -51,21 +51,21 @@ def lab_for_tests(client, spec: LabSpec) -> Lab:
 
 
 @contextmanager
-def running_lab(request, client, name: str, agents: int) -> Iterator[Lab]:
+def running_lab(request, client, spec: LabSpec) -> Iterator[Lab]:
     """A lab for a fixture: removed afterwards, its logs kept if a test failed."""
-    lab = lab_for_tests(client, LabSpec(name=name, agents=agents))
+    lab = lab_for_tests(client, spec)
     try:
         yield lab
     finally:
         if request.session.testsfailed:
-            keep_artifacts(client, name)
-        remove(client, name)
+            keep_artifacts(client, spec.name)
+        remove(client, spec.name)
 
 
 @pytest.fixture(scope="session")
 def lab(request, docker_client, worker_id) -> Iterator[Lab]:
     """A 2-agent lab, up for the whole session of this worker."""
-    with running_lab(request, docker_client, lab_name(worker_id), agents=2) as shared:
+    with running_lab(request, docker_client, LabSpec(name=lab_name(worker_id), agents=2)) as shared:
         yield shared
 
 

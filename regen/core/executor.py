@@ -47,8 +47,10 @@ class Executor(Protocol):
     def write_file(self, path: str, data: bytes, *, mode: int = 0o644, owner: str = "root:root") -> None: ...
 
 
-class _ShellFiles:
-    """File transfer over ``run``: the same on any executor that can run ``cat``."""
+class _OverShell:
+    """What any executor that runs ``sh`` gets from ``run``: files read and written whole,
+    and the commands a killed controller left running ended. Every command an executor sends
+    runs under ``timeout`` on the host."""
 
     def read_file(self, path: str) -> bytes:
         return self._run_bytes(["cat", path])  # type: ignore[attr-defined]
@@ -61,4 +63,15 @@ class _ShellFiles:
         self.run(["sh", "-c", script, "sh", path, f"{mode:o}", owner, str(len(data))],  # type: ignore[attr-defined]
                  input=data)
 
+    # The `timeout` processes on the host are the commands in flight, except this script's own
+    # (its parent). TERM to a `timeout` is passed on to its command (and KILL 5 s later if it
+    # lingers); a service that a command started has left it (start-stop-daemon --background)
+    # and is not touched.
+    LEFTOVERS = ('left() { pgrep -x timeout | grep -vx "$PPID"; }; n=0; '
+                 'for p in $(left); do kill -TERM "$p" && n=$((n+1)); done; '
+                 'i=0; while [ -n "$(left)" ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i+1)); done; '
+                 'echo $n; [ -z "$(left)" ]')
 
+    def stop_leftovers(self) -> int:
+        res = self.run(["sh", "-c", self.LEFTOVERS], timeout=20)  # type: ignore[attr-defined]
+        return int(res.stdout.split()[-1]) if res.stdout.split() else 0

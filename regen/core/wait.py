@@ -3,6 +3,7 @@ per-host work side by side with a bound. Nothing here knows what runs the comman
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,10 +38,11 @@ def wait_until(
 
 
 def parallel(items: Iterable[T], fn: Callable[[T], object], limit: int = PARALLEL) -> list:
-    """Run ``fn`` on every item, ``limit`` at a time; results in order; the first error raised."""
+    """Run ``fn`` on every item, ``limit`` at a time; results in order; the first error raised.
+    Each runs in a copy of the caller's context (the step a transcript notes its commands in)."""
     items = list(items)
     if not items:
         return []
     with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        futures = [pool.submit(fn, item) for item in items]
+        futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
         return [f.result() for f in futures]

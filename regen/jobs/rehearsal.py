@@ -4,15 +4,17 @@ lab down (kept on failure, or when asked); and the procedure or a rollback on a 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from ..core.config import state_dir
 from ..core.errors import BadInput
 from ..core.lock import hold
 from ..core.progress import Progress
-from ..lab.lab import Lab, LabSpec, site_of
+from ..lab.lab import Lab, LabSpec, site_of, ssh_site_of
 from ..procedure import backups as procedure_backups
-from ..procedure import preflight, proven
+from ..procedure import preflight, proven, runbook
 from ..procedure.report import Report
+from ..procedure.site import Site
 from ..procedure.steps import check_server_name
 from .labs import fresh_lab
 
@@ -36,16 +38,37 @@ def backups(name: str | None, keep: int | None) -> tuple[list, list]:
     return procedure_backups.find(state_dir(), name), removed
 
 
-def regenerate(lab: Lab, progress: Progress, **options) -> Report:
-    """Run (or resume) the procedure on a lab that is up, prove it, write the report
-    (the lab's lock held: one run at a time on a lab)."""
+def regenerate(lab: Lab, progress: Progress, ssh: bool = False, **options) -> Report:
+    """Run (or resume) the procedure on a lab that is up (over SSH with ``ssh``: a lab started
+    with ``--ssh``), prove it, write the report and, when it passed, the runbook (the lab's lock
+    held: one run at a time on a lab)."""
     with hold(lab.name):
-        return proven.regenerate(site_of(lab), state_dir(), progress, **options)
+        site = ssh_site_of(lab) if ssh else site_of(lab)
+        result = proven.regenerate(site, state_dir(), progress, **options)
+        if result.passed:
+            write_runbook(site, f"the run on lab {lab.name}{' over SSH' if ssh else ''}", progress)
+        return result
 
 
-def check(lab: Lab) -> preflight.Preflight:
+def write_runbook(site: Site, source: str, progress: Progress) -> Path:
+    """The runbook of the site's last run, written under the state folder's runbooks/."""
+    path = runbook.write(runbook.of_last_run(site, state_dir(), source), runbook.folder_of(state_dir(), site.name))
+    progress.say(f"runbook: {path} (and one script per host beside it)")
+    return path
+
+
+def runbook_path(name: str) -> Path:
+    return runbook.folder_of(state_dir(), name) / "runbook.md"
+
+
+def plan(lab: Lab) -> Path:
+    """The runbook of the lab's last run, again (no new run)."""
+    return write_runbook(site_of(lab), f"the last run on lab {lab.name}", Progress())
+
+
+def check(lab: Lab, ssh: bool = False) -> preflight.Preflight:
     """The lab's preflight (read only): what ``regen.run`` checks before it starts."""
-    return preflight.check(site_of(lab), state_dir())
+    return preflight.check(ssh_site_of(lab) if ssh else site_of(lab), state_dir())
 
 
 def prove(lab: Lab, progress: Progress) -> Report:
@@ -54,10 +77,10 @@ def prove(lab: Lab, progress: Progress) -> Report:
         return proven.prove(site_of(lab), state_dir(), progress)
 
 
-def roll_back(lab: Lab, progress: Progress) -> Report:
+def roll_back(lab: Lab, progress: Progress, ssh: bool = False) -> Report:
     """Roll a run that failed back, prove it, write the report (the lab's lock held)."""
     with hold(lab.name):
-        return proven.roll_back(site_of(lab), state_dir(), progress)
+        return proven.roll_back(ssh_site_of(lab) if ssh else site_of(lab), state_dir(), progress)
 
 
 def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None,
@@ -66,6 +89,7 @@ def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None
     rehearsal passes, and kept when it fails (or with ``keep``) for inspection."""
     progress = progress or Progress()
     with fresh_lab(spec, progress, keep) as (lab, verdict):
-        result = regenerate(lab, progress, skip=skip, autosign=spec.site.autosign if spec.site else False)
+        result = regenerate(lab, progress, ssh=spec.ssh, skip=skip,
+                            autosign=spec.site.autosign if spec.site else False)
         verdict.passed = result.passed
         return result

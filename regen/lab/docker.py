@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 
 from ..core.errors import CommandFailed
-from ..core.executor import DEFAULT_TIMEOUT, ExecResult, _ShellFiles
+from ..core.executor import DEFAULT_TIMEOUT, ExecResult, _OverShell
 
 
-class DockerExecutor(_ShellFiles):
+class DockerExecutor(_OverShell):
     """Runs commands in a lab container with ``docker exec`` (as root, like ``sudo``)."""
 
     def __init__(self, container: str, node: str | None = None) -> None:
@@ -39,19 +39,6 @@ class DockerExecutor(_ShellFiles):
         if check and result.exit_code not in ok_codes:
             raise CommandFailed(self.node, list(argv), result.exit_code, result.output)
         return result
-
-    # Every command runs under `timeout` (``_argv``): the `timeout` processes on the node are
-    # the commands in flight, except this script's own (its parent). TERM to a `timeout` is
-    # passed on to its command (and KILL 5 s later if it lingers); a service that a command
-    # started has left it (start-stop-daemon --background) and is not touched.
-    LEFTOVERS = ('left() { pgrep -x timeout | grep -vx "$PPID"; }; n=0; '
-                 'for p in $(left); do kill -TERM "$p" && n=$((n+1)); done; '
-                 'i=0; while [ -n "$(left)" ] && [ $i -lt 80 ]; do sleep 0.1; i=$((i+1)); done; '
-                 'echo $n; [ -z "$(left)" ]')
-
-    def stop_leftovers(self) -> int:
-        res = self.run(["sh", "-c", self.LEFTOVERS], timeout=20)
-        return int(res.stdout.split()[-1]) if res.stdout.split() else 0
 
     def _run_bytes(self, argv: list[str], timeout: int = DEFAULT_TIMEOUT) -> bytes:
         try:

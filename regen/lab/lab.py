@@ -31,6 +31,7 @@ from ..procedure.roles import ORDER as ROLE_ORDER
 from ..procedure.roles import ROLES, cert_paths
 from ..procedure.site import Host, Site
 from ..sites.format import SiteSpec
+from . import sshd
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
 
@@ -64,10 +65,11 @@ class LabSpec:
     publish: bool = False
     agent_suite: str = ""  # "": the same as suite
     site: SiteSpec | None = None  # the lab in the shape of a site file (its names, roles, versions)
+    ssh: bool = False  # every node's sshd on a loopback port: the procedure can run over SSH (lab/sshd.py)
 
     @classmethod
     def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False,
-              agent_suite: str = "") -> LabSpec:
+              agent_suite: str = "", ssh: bool = False) -> LabSpec:
         check_name(name)
         try:
             count = int(str(agents).strip())
@@ -76,10 +78,11 @@ class LabSpec:
         if not 1 <= count <= MAX_AGENTS:
             raise BadInput(f"--agents must be from 1 to {MAX_AGENTS}, not {count}")
         agent_suite = check_suite(agent_suite) if agent_suite and agent_suite != suite else ""
-        return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite)
+        return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite,
+                   ssh=ssh)
 
     @classmethod
-    def of_site(cls, site: SiteSpec, name: str = "", publish: bool = False) -> LabSpec:
+    def of_site(cls, site: SiteSpec, name: str = "", publish: bool = False, ssh: bool = False) -> LabSpec:
         """A lab of the site file's shape, named as the site unless ``name``. What the lab cannot
         build yet is refused here, before anything starts."""
         if site.puppetdb_on_master:
@@ -87,7 +90,7 @@ class LabSpec:
                            "builds PuppetDB and PostgreSQL on their own hosts, or no PuppetDB)")
         suites = {7: "bookworm", 8: "trixie"}
         return cls.parse(name or site.name, len(site.agents), suite=suites[site.puppet],
-                         agent_suite=suites[site.agent_puppet], publish=publish).with_site(site)
+                         agent_suite=suites[site.agent_puppet], publish=publish, ssh=ssh).with_site(site)
 
     def with_site(self, site: SiteSpec) -> LabSpec:
         return replace(self, site=site)
@@ -261,6 +264,13 @@ class Lab:
         found = self.by_role("postgres")
         return found[0] if found else None
 
+    def ssh_port(self, node: Node) -> int:
+        """The loopback port a node's sshd is published on (a lab started with ``--ssh``)."""
+        bound = self.container(node).attrs["NetworkSettings"]["Ports"].get(f"{sshd.PORT}/tcp") or []
+        if not bound:
+            raise LabNotFound(f"lab {self.name!r} was not started with --ssh: {node.name} publishes no SSH port")
+        return int(bound[0]["HostPort"])
+
     @property
     def reports(self) -> puppet.Reports:
         """Where the agents' reports are: PuppetDB, or the servers' own store without it."""
@@ -376,6 +386,11 @@ def site_of(lab: Lab) -> Site:
                 tuple(host(c) for c in lab.compilers))
 
 
+def ssh_site_of(lab: Lab) -> Site:
+    """The Site of a lab started with ``--ssh``, its hosts reached over SSH (``lab/sshd.py``)."""
+    return sshd.over_ssh(lab.name, site_of(lab), {n.name: lab.ssh_port(n) for n in lab.nodes})
+
+
 def _node_order(node: Node) -> tuple[int, int, str]:
     num = int(node.name.rsplit("-", 1)[1]) if node.role == "agent" and node.name[-1].isdigit() else 0
     return (ROLE_ORDER.index(node.role) if node.role in ROLE_ORDER else 99, num, node.name)
@@ -415,13 +430,16 @@ def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bo
     lab = Lab(client, spec.name)
     try:
         with progress.step(f"lab {spec.name}: network and {len(spec.nodes())} containers"):
-            client.networks.create(lab.network, driver="bridge", internal=not spec.publish,
+            # an internal network publishes no port: one that publishes is still reached on 127.0.0.1 only
+            client.networks.create(lab.network, driver="bridge", internal=not (spec.publish or spec.ssh),
                                    labels={LABEL_LAB: spec.name})
             parallel(spec.nodes(), lambda ns: _create_node(client, spec, ns,
                                                             images[spec.suite_of(ns.role)][ROLES[ns.role].image].tag))
         if spec.site is not None:
             _wire(lab, spec.site)
         _provision(lab, progress)
+        if spec.ssh:
+            sshd.enable(spec.name, [(n.name, n.executor, lab.ssh_port(n)) for n in lab.nodes], progress)
     except BaseException:
         if keep:
             progress.say(f"lab {spec.name} kept for inspection ({command('lab.down', name=spec.name)} removes it)")
@@ -438,6 +456,8 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
     port = ROLES[ns.role].port
     if spec.publish and port:
         ports = {f"{port}/tcp": ("127.0.0.1", None)}  # loopback only, a free port
+    if spec.ssh:
+        ports[f"{sshd.PORT}/tcp"] = ("127.0.0.1", None)
     container = client.containers.create(
         image, name=f"{spec.name}-{ns.name}", hostname=ns.name, detach=True, init=True,
         # start-stop-daemon matches processes of other users through /proc/PID/exe, which
@@ -624,6 +644,7 @@ def remove(client: docker.DockerClient, name: str) -> dict[str, int]:
     for v in client.volumes.list(filters=label):
         v.remove(force=True)
         counts["volumes"] += 1
+    sshd.forget(name)
     return counts
 
 

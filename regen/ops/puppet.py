@@ -5,6 +5,7 @@ seed's Puppet 4 commands."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 import urllib.parse
@@ -359,7 +360,7 @@ def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[]
     job has ended."""
     expected = {name for name, _ in jobs}
     with ThreadPoolExecutor(max_workers=max(1, min(limit, len(jobs)))) as pool:
-        futures = [pool.submit(job) for _, job in jobs]
+        futures = [pool.submit(contextvars.copy_context().run, job) for _, job in jobs]
         while sign and not all(f.done() for f in futures):
             pending = sorted(pending_requests(ca) & expected)  # a request made again is signed again
             if pending:

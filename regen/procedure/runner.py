@@ -18,6 +18,7 @@ from pathlib import Path
 from ..core.errors import EXIT_RUN_FAILED, RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
+from ..core.transcript import within
 from ..ops import pki, puppet
 from .site import Host, Site
 
@@ -245,6 +246,11 @@ def state_path(state_root: Path, lab: str) -> Path:
     return state_root / "runs" / f"{lab}.json"
 
 
+def transcript_path(state_root: Path, lab: str) -> Path:
+    """Every command the lab's last run sent, by step (``core/transcript.py``)."""
+    return state_root / "runs" / f"{lab}.commands.json"
+
+
 def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str | None = None,
             workers: int = 8) -> None:
     """Each step not done yet, as soon as the steps it needs are done: checked (already
@@ -303,10 +309,13 @@ def _attempt(ctx: Context, step: Step) -> None:
     ctx.save(lambda: ctx.state.begun.append(step.id) if step.id not in ctx.state.begun else None)
     with ctx.progress.step(f"step {step.id}: {step.title}"):
         try:
-            if step.check(ctx):
+            with within(step.id, "check"):
+                already = step.check(ctx)
+            if already:
                 result, detail = "skipped", "already done"
             else:
-                result, detail = "done", step.run(ctx) or ""
+                with within(step.id, "run"):
+                    result, detail = "done", step.run(ctx) or ""
         except Exception as exc:
             record("failed", pki.redact_keys(str(exc))[:2000])
             raise

@@ -8,7 +8,8 @@ reached. The MCollective admin (where ``mco`` runs) is the CA master: a Lab give
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from ..core.errors import NodeNotFound
 from ..core.executor import Executor
@@ -81,3 +82,19 @@ class Site:
     @property
     def all_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h, _ in self.roles())
+
+    def through(self, wrap: Callable[[Executor], Executor]) -> Site:
+        """The same site, each host's executor wrapped (a transcript's ``Recording``); a host
+        that plays two parts stays one host."""
+        made: dict[int, Host] = {}
+
+        def host(h: Host | None) -> Host | None:
+            if h is None:
+                return None
+            if id(h) not in made:
+                made[id(h)] = replace(h, executor=wrap(h.executor))
+            return made[id(h)]
+
+        return replace(self, ca=host(self.ca), puppetdb=host(self.puppetdb), postgres=host(self.postgres),
+                       broker=host(self.broker), agents=tuple(map(host, self.agents)),
+                       compilers=tuple(map(host, self.compilers)))

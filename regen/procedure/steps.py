@@ -35,6 +35,7 @@ from pathlib import Path
 from ..core.errors import BadInput, CommandFailed, RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
+from ..core.transcript import Recording, Transcript, within
 from ..core.wait import parallel
 from ..ops import mcollective, pki, puppet, puppetdb
 from ..ops.postgres import postgres_tls
@@ -50,6 +51,7 @@ from .runner import (  # noqa: F401 (re-exported: the procedure's types, for its
     execute,
     now,
     state_path,
+    transcript_path,
 )
 from .site import Host, Site
 
@@ -686,8 +688,23 @@ def run(
     its site is mid-run)."""
     progress = progress or Progress()
     check_server_name(server_name, agents)
-    path = state_path(state_root, site.name)
+    path, commands = state_path(state_root, site.name), transcript_path(state_root, site.name)
     previous = RunState.load(path) if path.exists() else None
+    # every command sent is noted, by step: the runbook (`regen.plan`) is made of them
+    transcript = Transcript.load(commands) if resume and commands.exists() else Transcript()
+    try:
+        return _run(site.through(lambda ex: Recording(ex, transcript)), state_root, path, previous, progress,
+                    agents=agents, autosign=autosign, resume=resume, skip=skip, stop_after=stop_after,
+                    steps=steps, reports_timeout=reports_timeout, server_name=server_name, check=check)
+    finally:
+        if transcript.commands:
+            transcript.save(commands)
+
+
+def _run(site: Site, state_root: Path, path: Path, previous: RunState | None, progress: Progress, *,
+         agents: list[str] | None, autosign: bool, resume: bool, skip: tuple[str, ...], stop_after: str | None,
+         steps: tuple[Step, ...] | None, reports_timeout: float | None, server_name: str | None,
+         check: bool) -> RunState:
     if resume:
         if previous is None or previous.finished:
             raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
@@ -704,7 +721,7 @@ def run(
         for n in names:
             site.agent(n)
         if check:
-            with progress.step("preflight: hosts, services, clocks, disk, certificates"):
+            with progress.step("preflight: hosts, services, clocks, disk, certificates"), within("pre", "preflight"):
                 found = preflight.require(site, state_root)
             for c in found.checks:
                 if c.status == preflight.WARN:

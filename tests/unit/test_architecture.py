@@ -17,9 +17,10 @@ ALLOWED = {
     "ops": {"core"},
     "procedure": {"core", "ops"},
     "sites": {"core"},
-    "lab": {"core", "ops", "procedure", "sites"},
-    "scenarios": {"core", "ops", "procedure", "sites", "lab"},
-    "jobs": {"core", "ops", "procedure", "sites", "lab", "scenarios"},
+    "ssh": {"core", "ops", "procedure", "sites"},
+    "lab": {"core", "ops", "procedure", "sites", "ssh"},
+    "scenarios": {"core", "ops", "procedure", "sites", "ssh", "lab"},
+    "jobs": {"core", "ops", "procedure", "sites", "ssh", "lab", "scenarios"},
 }
 FOLDERS = sorted(ALLOWED)
 

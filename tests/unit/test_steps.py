@@ -431,9 +431,9 @@ def test_a_file_is_put_in_place_only_whole(tmp_path):
     import subprocess
 
     from regen.core.errors import CommandFailed
-    from regen.core.executor import _ShellFiles
+    from regen.core.executor import _OverShell
 
-    class Local(_ShellFiles):
+    class Local(_OverShell):
         node = "here"
 
         def __init__(self, cut: int = 0) -> None:

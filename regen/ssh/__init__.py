@@ -1,0 +1,1 @@
+"""Real hosts reached over SSH: the executor of production runs."""

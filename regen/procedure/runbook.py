@@ -117,8 +117,7 @@ def _blocks(commands: list[Command],
 
 
 def _shows(step: Step) -> str:
-    doc = (step.check.__doc__ or "").strip().split("\n\n")[0]
-    return " ".join(doc.split()).rstrip(".") if doc else f"the effect of \"{step.title}\" is in place"
+    return step.shows or f"the effect of \"{step.title}\" is in place"
 
 
 def _recovery(step_id: str) -> str:

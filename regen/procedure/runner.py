@@ -230,6 +230,7 @@ class Step:
     # a service it started: a resume checks it again even when done (a reboot stops it, or
     # starts it before its files were new) and runs it again if it no longer holds
     recheck: bool = False
+    shows: str = ""  # what its check shows when the effect is there (the runbook says it)
 
 
 def needs_of(steps: tuple[Step, ...]) -> dict[str, set[str]]:

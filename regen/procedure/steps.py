@@ -559,17 +559,21 @@ def ca_clean_agents(ctx: Context) -> str:
 # re-enrolled, side by side with PuppetDB's start: on separate hosts that costs nothing
 # (the agents wait for 2.5 anyway); on one box it leaves PuppetDB's branch the CPU first.
 EXTENSIONS = (
-    Step("2.1", "PostgreSQL: certificate from the new CA", postgres_cert, postgres_done, needs=("1.8",)),
+    Step("2.1", "PostgreSQL: certificate from the new CA", postgres_cert, postgres_done, needs=("1.8",),
+         shows="PostgreSQL's cert chains to the new CA"),
     Step("2.2", "PuppetDB stopped, its host re-enrolled, jetty.ini on the new cert", puppetdb_reenroll,
-         puppetdb_done, needs=("1.8",)),
+         puppetdb_done, needs=("1.8",), shows="PuppetDB's host cert chains to the new CA and jetty.ini points at it"),
     Step("2.3", "ActiveMQ broker re-enrolled, keystore and truststore rebuilt, restarted", broker_redo, broker_done,
-         needs=("1.8", "2.2"), recheck=True),
+         needs=("1.8", "2.2"), recheck=True,
+         shows="the broker's cert chains to the new CA, its truststore holds the new CA and not the old, and "
+               "ActiveMQ runs, serving that cert on the STOMP port"),
     Step("2.4", "MCollective: new server keypair and admin client cert installed", mco_credentials,
-         mco_credentials_done, needs=("1.8", "2.2")),
+         mco_credentials_done, needs=("1.8", "2.2"),
+         shows="the MCollective server public key is not the old one, and the admin's cert chains to the new CA"),
     Step("2.5", "PuppetDB started (once PostgreSQL has its new cert)", start_puppetdb, puppetdb_serves_new_cert,
-         needs=("2.1", "2.2"), recheck=True),
+         needs=("2.1", "2.2"), recheck=True, shows="PuppetDB's status is running and port 8081 serves its new cert"),
     Step("2.6", "compilers re-enrolled with their alt names, restarted", compilers_redo, compilers_done,
-         needs=("1.8",), recheck=True),
+         needs=("1.8",), recheck=True, shows="each compiler's cert chains to the new CA and its port 8140 serves it"),
 )
 AGENTS = (
     Step("3", "agents: stop, clean (with local CA and CRL), request, sign", agents_step,
@@ -589,24 +593,32 @@ FULL = (
     Step("1.0", "back up the other hosts' TLS files (PostgreSQL, PuppetDB, broker, MCollective keys)",
          hostbackup.take, hostbackup.taken),
     Step("1.2", "stop the master's agent service", stop_master_agent,
-         lambda ctx: not puppet.service_running(ctx.ca, "puppet")),
-    Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver")),
+         lambda ctx: not puppet.service_running(ctx.ca, "puppet"),
+         shows="`/etc/init.d/puppet status` exits 3 (stopped)"),
+    Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver"),
+         shows="`/etc/init.d/puppetserver status` exits 3 (stopped)"),
     # the backup once nothing writes to the CA (the seed takes it first, with the server running)
     Step("1.1", "back up ssldir and cadir, Puppet Server stopped (verified, read back)", backup, backup_done),
-    Step("1.4", "delete the ssldir and the cadir", wipe, wiped),
-    Step("1.5", "new CA and master cert (`puppetserver ca setup`, its alt names)", new_ca, new_ca_done),
-    Step("1.8", "start Puppet Server", start_server, server_serves_new_cert, recheck=True),
+    Step("1.4", "delete the ssldir and the cadir", wipe, wiped,
+         shows="the cadir holds no CA cert, or one that is not the old CA (its fingerprint differs from step 0's)"),
+    Step("1.5", "new CA and master cert (`puppetserver ca setup`, its alt names)", new_ca, new_ca_done,
+         shows="a new CA cert, the master's cert (with the alt names asked for) and key, the cadir owned by "
+               "`puppet`, and `autosign` in puppet.conf as the run says"),
+    Step("1.8", "start Puppet Server", start_server, server_serves_new_cert, recheck=True,
+         shows="Puppet Server's status is running and port 8140 serves the master's new cert (`openssl s_client`)"),
     *EXTENSIONS,
     # the master's agent too starts once PuppetDB is back: its first run stores there
     Step("1.9", "start the master's agent service", start_master_agent,
-         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5", "2.6"), recheck=True),
+         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5", "2.6"), recheck=True,
+         shows="`/etc/init.d/puppet status` exits 0 (running)"),
     *AGENTS,
 )
 
 PARTIAL = (
     Step("0", "record the CA and the agents' old credentials", record_before,
          lambda ctx: bool(ctx.state.facts.before.ca_fingerprint)),
-    Step("p.0", "the CA's signing policy is this run's (autosign or by hand)", signing_policy, signing_policy_done),
+    Step("p.0", "the CA's signing policy is this run's (autosign or by hand)", signing_policy, signing_policy_done,
+         shows="`autosign` in the CA's puppet.conf is as the run says"),
     Step("p.1", "revoke and remove the agents' certs on the CA (`puppetserver ca clean`)", ca_clean_agents),
     *AGENTS,
 )

@@ -54,8 +54,15 @@ def test_sshd_is_on_loopback_only_and_an_unknown_host_key_is_refused(ssh_lab, tm
 
 def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_commands(ssh_lab):
     name = ssh_lab.name
+    # the first run's new CA lives 20 days (`ca_ttl`, read by `puppetserver ca setup`): the
+    # preflight before the second names a CA close to expiry, and lets the run go ahead
+    ssh_lab.server.executor.run(["puppet", "config", "set", "ca_ttl", "20d", "--section", "server"])
     first = rehearsal.regenerate(ssh_lab, Progress())  # over `docker exec`: the runbook is made of it
     assert first.passed, first.failed_step
+    found = rehearsal.check(ssh_lab, ssh=True)
+    ca = [c for c in found.checks if c.check == "CA"]
+    assert found.ok and len(ca) == 1 and ca[0].status == "warn" and re.search(r"\(in (19|20) days\)", ca[0].detail), \
+        found.checks
     book = (runbook.folder_of(state_dir(), name) / "runbook.md").read_text()
     layouts = RunState.load(state_path(state_dir(), name)).facts.layouts
     planned = runbook.normalized(Transcript.load(transcript_path(state_dir(), name)), layouts)

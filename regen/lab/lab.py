@@ -545,13 +545,13 @@ def _provision(lab: Lab, progress: Progress) -> None:
             with progress.step(f"mcollectived started on {len(agents)} agents"):
                 parallel(agents, lambda n: puppet.start(n.executor, "mcollective"))
         if pdb_started:
-            with progress.step("PuppetDB running (`/etc/init.d/puppetdb start`)"):
+            with progress.step("PuppetDB running (`service puppetdb start`)"):
                 pdb_started.result()
         if compilers_started:
             with progress.step(f"{len(compilers)} compilers' Puppet Server running (CA service disabled)"):
                 compilers_started.result()
     runners = [server, *agents]
-    with progress.step(f"agent service started on {len(runners)} nodes (`/etc/init.d/puppet start`)"):
+    with progress.step(f"agent service started on {len(runners)} nodes (`service puppet start`)"):
         parallel(runners, lambda n: puppet.start(n.executor, "puppet"))
     with progress.step(f"first catalog runs reported to {lab.reports.where}"):
         wait_for_reports(lab, [n.certname for n in runners], since=None,

@@ -152,8 +152,8 @@ def public_key_id(pem: bytes) -> str:
 # --- daemons and the client ------------------------------------------------------------------
 
 def restart_daemon(ex: Executor) -> ExecResult:
-    """``/etc/init.d/mcollective restart``: the daemon reads its cert, key and keys anew."""
-    return ex.run(["/etc/init.d/mcollective", "restart"], timeout=60)
+    """``service mcollective restart``: the daemon reads its cert, key and keys anew."""
+    return ex.run(["service", "mcollective", "restart"], timeout=60)
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def daemon_errors(ex: Executor, limit: int = 3) -> list[str]:
 
 
 def start_broker(broker: Executor, timeout: float = 120) -> float:
-    """``/etc/init.d/activemq start`` (unless it runs), then wait until a STOMP CONNECT
+    """``service activemq start`` (unless it runs), then wait until a STOMP CONNECT
     with the broker host's own Puppet cert succeeds (the broker really serves TLS)."""
     puppet.start(broker, "activemq")
     return wait_broker(broker, timeout)

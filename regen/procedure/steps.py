@@ -195,8 +195,8 @@ def backup_required(where: puppet.Layout, master_certname: str) -> tuple[str, ..
 def quiesce_master(ctx: Context) -> None:
     """The master's agent and Puppet Server stopped if they run: 1.3 stopped them, but a
     master that rebooted since has started them again (its services are enabled)."""
-    ctx.ca.run(["sh", "-c", 'for s in puppet puppetserver; do /etc/init.d/$s status >/dev/null 2>&1 && '
-                '{ /etc/init.d/$s stop || exit 1; }; done; exit 0'], timeout=300)
+    ctx.ca.run(["sh", "-c", 'for s in puppet puppetserver; do service $s status >/dev/null 2>&1 && '
+                '{ service $s stop || exit 1; }; done; exit 0'], timeout=300)
 
 
 def backup(ctx: Context) -> str:
@@ -263,7 +263,7 @@ def backup_done(ctx: Context) -> bool:
 
 def stop_master_agent(ctx: Context) -> str:
     puppet.stop(ctx.ca, "puppet")
-    return "/etc/init.d/puppet stop"
+    return "service puppet stop"
 
 
 def stop_server(ctx: Context) -> str:
@@ -271,7 +271,7 @@ def stop_server(ctx: Context) -> str:
     times = ctx.state.facts.times
     times.server_stopped_at = times.server_stopped_at or now()
     puppet.stop(ctx.ca, "puppetserver")
-    return "/etc/init.d/puppetserver stop"
+    return "service puppetserver stop"
 
 
 def wipe(ctx: Context) -> str:
@@ -346,12 +346,12 @@ def start_server(ctx: Context) -> str:
         puppet.stop(ctx.ca, "puppetserver")
     puppet.start_server(ctx.ca)
     ctx.state.facts.new_ca_fingerprint = fingerprint_of_ca(ctx) or ""
-    return "/etc/init.d/puppetserver start (returns when ready)"
+    return "service puppetserver start (returns when ready)"
 
 
 def start_master_agent(ctx: Context) -> str:
     puppet.start(ctx.ca, "puppet")
-    return "/etc/init.d/puppet start"
+    return "service puppet start"
 
 
 # --- step 2: extensions -----------------------------------------------------------------
@@ -403,7 +403,7 @@ def start_puppetdb(ctx: Context) -> str:
     if puppet.puppetdb_state(ctx.site.puppetdb.executor) == "running":
         puppet.stop(ctx.site.puppetdb.executor, "puppetdb")
     puppet.start_jvm(ctx.site.puppetdb.executor, "puppetdb")
-    return f"/etc/init.d/puppetdb start: {puppet.puppetdb_state(ctx.site.puppetdb.executor)}"
+    return f"service puppetdb start: {puppet.puppetdb_state(ctx.site.puppetdb.executor)}"
 
 
 def broker_redo(ctx: Context, stores: Callable[[Host], str] | None = None) -> str:
@@ -515,7 +515,7 @@ def agents_start(ctx: Context) -> str:
     """3.s: every re-enrolled agent's service started (a running one is left as it is):
     its first run stores facts and a report in PuppetDB, so this waits for 2.5."""
     parallel(ctx.agents(), lambda h: puppet.start(h.executor, "puppet"), limit=AGENT_PARALLEL)
-    return f"/etc/init.d/puppet start on {len(ctx.agents())} agents"
+    return f"service puppet start on {len(ctx.agents())} agents"
 
 
 def agents_back(ctx: Context) -> str:
@@ -594,9 +594,9 @@ FULL = (
          hostbackup.take, hostbackup.taken),
     Step("1.2", "stop the master's agent service", stop_master_agent,
          lambda ctx: not puppet.service_running(ctx.ca, "puppet"),
-         shows="`/etc/init.d/puppet status` exits 3 (stopped)"),
+         shows="`service puppet status` exits 3 (stopped)"),
     Step("1.3", "stop Puppet Server", stop_server, lambda ctx: not puppet.service_running(ctx.ca, "puppetserver"),
-         shows="`/etc/init.d/puppetserver status` exits 3 (stopped)"),
+         shows="`service puppetserver status` exits 3 (stopped)"),
     # the backup once nothing writes to the CA (the seed takes it first, with the server running)
     Step("1.1", "back up ssldir and cadir, Puppet Server stopped (verified, read back)", backup, backup_done),
     Step("1.4", "delete the ssldir and the cadir", wipe, wiped,
@@ -610,7 +610,7 @@ FULL = (
     # the master's agent too starts once PuppetDB is back: its first run stores there
     Step("1.9", "start the master's agent service", start_master_agent,
          lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("1.8", "2.5", "2.6"), recheck=True,
-         shows="`/etc/init.d/puppet status` exits 0 (running)"),
+         shows="`service puppet status` exits 0 (running)"),
     *AGENTS,
 )
 

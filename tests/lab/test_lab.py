@@ -101,7 +101,7 @@ def test_the_init_scripts_stop_and_start_as_ensure_does_and_start_leaves_a_runni
     assert not puppet.service_running(agent, "puppet")
     puppet.start(agent, "puppet")
     pid = agent.run(["cat", "/run/puppet/agent.pid"]).stdout
-    puppet.start(agent, "puppet")  # `/etc/init.d/puppet start` alone exits 1 on a running agent
+    puppet.start(agent, "puppet")  # `service puppet start` alone exits 1 on a running agent
     assert puppet.service_running(agent, "puppet") and agent.run(["cat", "/run/puppet/agent.pid"]).stdout == pid
 
 

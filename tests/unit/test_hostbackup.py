@@ -175,9 +175,9 @@ def test_a_restore_puts_postgres_back_first_and_stops_each_service_around_its_fi
     hosts = [node for node, _ in shared]
     assert hosts[: hosts.index("puppetdb")] == ["postgres"] * hosts.index("puppetdb")  # PostgreSQL whole, first
     pdb = [argv for node, argv in shared if node == "puppetdb"]
-    stop = pdb.index(["/etc/init.d/puppetdb", "stop"])
+    stop = pdb.index(["service", "puppetdb", "stop"])
     unpack = next(i for i, a in enumerate(pdb) if a[0] == "sh" and "tar -C / -xzpf" in a[2])
-    start = next(i for i, a in enumerate(pdb) if a == ["/etc/init.d/puppetdb", "start"])
+    start = next(i for i, a in enumerate(pdb) if a == ["service", "puppetdb", "start"])
     assert stop < unpack < start
     assert pdb[unpack][5:] == ["/var/lib/puppet/ssl", "/etc/puppetdb/conf.d/jetty.ini", "/etc/puppet/puppet.conf"]
     assert ["write", "/root/regen-restore-puppetdb.tar.gz", "0o600"] in pdb

@@ -567,8 +567,8 @@ def test_a_resume_stops_the_daemons_a_restart_started_early_on_agents_already_re
     state = procedure.RunState(lab="l", mode="full", agents=[a.name for a in site.agents], autosign=False)
     state.facts.agents_done = [site.agents[0].name]
     procedure.settle(site, state, quiet())
-    stops = [line for line in log if line.endswith("/etc/init.d/puppet stop")]
-    assert stops == [f"{site.agents[0].name}: /etc/init.d/puppet stop"]
+    stops = [line for line in log if line.endswith("service puppet stop")]
+    assert stops == [f"{site.agents[0].name}: service puppet stop"]
     log.clear()
     state.steps = [attempt("3.s", "done")]
     procedure.settle(site, state, quiet())

@@ -96,8 +96,8 @@ def test_a_repeated_new_ca_clears_a_half_made_ca_and_keeps_a_whole_one(cas):
 
 
 def test_services_are_stopped_or_started_by_what_their_init_script_says(cas):
-    ctx = ctx_for(*cas, ca_rules=[(lambda argv: argv == ["/etc/init.d/puppet", "status"], (3, "", "")),
-                                  (lambda argv: argv == ["/etc/init.d/puppetserver", "status"], (0, "", ""))])
+    ctx = ctx_for(*cas, ca_rules=[(lambda argv: argv == ["service", "puppet", "status"], (3, "", "")),
+                                  (lambda argv: argv == ["service", "puppetserver", "status"], (0, "", ""))])
     assert step("1.2").check(ctx) and not step("1.3").check(ctx) and not step("1.9").check(ctx)
 
 
@@ -132,7 +132,7 @@ def test_the_broker_is_done_only_when_its_truststore_holds_the_new_ca_and_not_th
     certs = {"new": (new[1], new[0]), "both": (new[1], new[0], old[1], old[0]), "old": (old[1], old[0])}[store]
     ctx = ctx_for(old, new, broker_files={puppet.DEBIAN.hostcert("broker"): pem(new[2])},
                   broker_rules=[(has("keytool", "-list"), keytool_rfc(*certs)),
-                                (has("/etc/init.d/activemq", "status"), (0, "", "")),
+                                (has("service", "activemq", "status"), (0, "", "")),
                                 (has("openssl s_client"), (0, "", ""))])  # it serves its cert on disk
     assert step("2.3").check(ctx) is done
 
@@ -142,7 +142,7 @@ def test_a_broker_serving_another_cert_than_its_new_one_is_not_done(cas):
     old, new = cas
     ctx = ctx_for(old, new, broker_files={puppet.DEBIAN.hostcert("broker"): pem(new[2])},
                   broker_rules=[(has("keytool", "-list"), keytool_rfc(new[1], new[0])),
-                                (has("/etc/init.d/activemq", "status"), (0, "", "")),
+                                (has("service", "activemq", "status"), (0, "", "")),
                                 (has("openssl s_client"), (1, "", ""))])
     assert step("2.3").check(ctx) is False
 

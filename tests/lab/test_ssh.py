@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ from regen.core.config import state_dir
 from regen.core.errors import CommandFailed
 from regen.core.progress import Progress
 from regen.core.transcript import Transcript
-from regen.jobs import rehearsal
+from regen.jobs import production, rehearsal
 from regen.lab import sshd
 from regen.lab.lab import LabSpec, ssh_site_of
 from regen.procedure import runbook
@@ -23,6 +25,8 @@ from regen.ssh.executor import SSHExecutor
 from tests.conftest import lab_name, running_lab
 
 pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[2]
+INVOKE = ROOT / ".venv" / "bin" / "invoke"
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +56,47 @@ def test_sshd_is_on_loopback_only_and_an_unknown_host_key_is_refused(ssh_lab, tm
     assert "not found in known_hosts" in str(refused.value)
 
 
-def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_commands(ssh_lab):
+def _site_file(lab, folder) -> str:
+    """The lab described as a user describes real hosts: a site file whose `connect:` says how
+    each host is reached (its loopback port, as `regen` with sudo)."""
+    site = ssh_site_of(lab)
+    reach = "".join(f"  {h.name}: {{address: 127.0.0.1, port: {h.executor.port}, user: {sshd.USER}, sudo: true}}\n"
+                    for h in site.all_hosts)
+    path = folder / "site.yaml"
+    path.write_text(f"name: {lab.name}\nmaster: {{certname: server, dns_alt_names: [puppet]}}\n"
+                    "puppetdb: {certname: puppetdb, postgres: postgres}\nmcollective: {broker: broker}\n"
+                    f"agents: [{', '.join(a.name for a in site.agents)}]\nsigning: manual\nconnect:\n{reach}")
+    return str(path)
+
+
+def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_commands(ssh_lab, tmp_path):
     name = ssh_lab.name
     # the first run's new CA lives 20 days (`ca_ttl`, read by `puppetserver ca setup`): the
     # preflight before the second names a CA close to expiry, and lets the run go ahead
     ssh_lab.server.executor.run(["puppet", "config", "set", "ca_ttl", "20d", "--section", "server"])
     first = rehearsal.regenerate(ssh_lab, Progress())  # over `docker exec`: the runbook is made of it
     assert first.passed, first.failed_step
-    found = rehearsal.check(ssh_lab, ssh=True)
-    ca = [c for c in found.checks if c.check == "CA"]
-    assert found.ok and len(ca) == 1 and ca[0].status == "warn" and re.search(r"\(in (19|20) days\)", ca[0].detail), \
-        found.checks
     book = (runbook.folder_of(state_dir(), name) / "runbook.md").read_text()
     layouts = RunState.load(state_path(state_dir(), name)).facts.layouts
     planned = runbook.normalized(Transcript.load(transcript_path(state_dir(), name)), layouts)
 
-    second = rehearsal.regenerate(ssh_lab, Progress(), ssh=True)
+    # the second run as on real hosts: a site file, its `connect:` entries, a known_hosts file and a key
+    site_file = _site_file(ssh_lab, tmp_path)
+    options = ["--site", site_file, "--ssh", "--known-hosts", str(sshd.known_hosts(name)),
+               "--identity", str(sshd.identity(name))]
+    dry = subprocess.run([str(INVOKE), "regen.run", *options, "--dry-run"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"preflight of {name}-prod:" in dry.stdout and "the run can go ahead" in dry.stdout
+    assert re.search(r"site +CA +warn +expires \S+ \(in (19|20) days\)", dry.stdout), dry.stdout
+    assert "2.3   ActiveMQ broker re-enrolled" in dry.stdout and "no runbook of this site yet" in dry.stdout
+
+    real = production.site(site_file, str(sshd.known_hosts(name)), str(sshd.identity(name)))
+    assert all(isinstance(h.executor, SSHExecutor) and h.executor.sudo for h in real.all_hosts)
+    second = production.regenerate(real, Progress())
     assert second.passed, second.failed_step
-    assert all(p.passed for p in second.proofs) and len(second.proofs) >= 7
-    ran = runbook.normalized(Transcript.load(transcript_path(state_dir(), name)), layouts)
+    assert all(p.passed for p in second.proofs) and len(second.proofs) == 7
+    ran = runbook.normalized(Transcript.load(transcript_path(state_dir(), real.name)), layouts)
 
     assert ran.keys() == planned.keys()
     differ = {k: (sorted(planned[k] - ran[k]), sorted(ran[k] - planned[k])) for k in ran if ran[k] != planned[k]}

@@ -32,6 +32,13 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["regen.run", "--name", "lab1", "--agents", "agent-1", "--server-name", "new"], "not with --agents"),
     (["rehearse", "--scenario", "../../etc/passwd"], "is not a scenario's name"),
     (["soak.kill", "--disturb", "kill,reboot"], "--disturb takes some of kill,node,engine, not 'kill,reboot'"),
+    (["regen.run", "--site", "small"], "--site names real hosts here: they are reached over SSH; add --ssh"),
+    (["regen.check", "--known-hosts", "/tmp/k"], "--known-hosts and --identity go with --site FILE --ssh"),
+    (["regen.run", "--dry-run"], "--dry-run goes with --site FILE --ssh"),
+    (["regen.run", "--site", "small", "--ssh", "--known-hosts", "/nonexistent/k"],
+     "no known_hosts file /nonexistent/k"),
+    (["regen.run", "--site", "small", "--ssh", "--name", "x"], "--name do not go with --site"),
+    (["regen.check", "--site", "nosuchsite", "--ssh"], "nosuchsite"),
 ])
 def test_bad_arguments_get_one_clear_line(args, message):
     """Checked before any engine is reached: with none answering, the mistake is still what is said."""

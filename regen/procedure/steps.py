@@ -704,45 +704,38 @@ def run(
     previous = RunState.load(path) if path.exists() else None
     # every command sent is noted, by step: the runbook (`regen.plan`) is made of them
     transcript = Transcript.load(commands) if resume and commands.exists() else Transcript()
+    site = site.through(lambda ex: Recording(ex, transcript))
     try:
-        return _run(site.through(lambda ex: Recording(ex, transcript)), state_root, path, previous, progress,
-                    agents=agents, autosign=autosign, resume=resume, skip=skip, stop_after=stop_after,
-                    steps=steps, reports_timeout=reports_timeout, server_name=server_name, check=check)
+        if resume:
+            if previous is None or previous.finished:
+                raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
+            state = previous
+            stop_leftovers(site, progress)
+            settle(site, state, progress)
+        else:
+            if previous is not None and not previous.finished:
+                raise ProcedureStateError(
+                    f"a regeneration of {site.name!r} was interrupted after step "
+                    f"{previous.steps[-1].id if previous.steps else '(none)'}; continue it with --resume"
+                )
+            names = agents if agents else [a.name for a in site.agents]
+            for n in names:
+                site.agent(n)
+            if check:
+                with progress.step("preflight: hosts, services, clocks, disk, certificates"), \
+                        within("pre", "preflight"):
+                    found = preflight.require(site, state_root)
+                for c in found.checks:
+                    if c.status == preflight.WARN:
+                        progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
+            state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign,
+                             server_name=server_name or "")
+        if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
+            reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
+        ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
+                      reports_timeout=reports_timeout)
+        execute(ctx, steps if steps is not None else steps_of(site, state.mode, skip), path, stop_after)
+        return state
     finally:
         if transcript.commands:
             transcript.save(commands)
-
-
-def _run(site: Site, state_root: Path, path: Path, previous: RunState | None, progress: Progress, *,
-         agents: list[str] | None, autosign: bool, resume: bool, skip: tuple[str, ...], stop_after: str | None,
-         steps: tuple[Step, ...] | None, reports_timeout: float | None, server_name: str | None,
-         check: bool) -> RunState:
-    if resume:
-        if previous is None or previous.finished:
-            raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
-        state = previous
-        stop_leftovers(site, progress)
-        settle(site, state, progress)
-    else:
-        if previous is not None and not previous.finished:
-            raise ProcedureStateError(
-                f"a regeneration of {site.name!r} was interrupted after step "
-                f"{previous.steps[-1].id if previous.steps else '(none)'}; continue it with --resume"
-            )
-        names = agents if agents else [a.name for a in site.agents]
-        for n in names:
-            site.agent(n)
-        if check:
-            with progress.step("preflight: hosts, services, clocks, disk, certificates"), within("pre", "preflight"):
-                found = preflight.require(site, state_root)
-            for c in found.checks:
-                if c.status == preflight.WARN:
-                    progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
-        state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign,
-                         server_name=server_name or "")
-    if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
-        reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
-    ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
-                  reports_timeout=reports_timeout)
-    execute(ctx, steps if steps is not None else steps_of(site, state.mode, skip), path, stop_after)
-    return state

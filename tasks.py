@@ -98,6 +98,14 @@ def _real(site: str, ssh: bool, known_hosts: str, identity: str, name: str):
     return production.site(site, known_hosts, identity)
 
 
+def _show_status(lab) -> None:
+    """The lab's table, then a line on MCollective and one on expiry dates."""
+    rows = lab.status()
+    print(table(rows))
+    print(lab_lib.mcollective_line(rows))
+    print(rehearsal.expiry_line(lab))
+
+
 def _alone(option: str, **given) -> None:
     """``option`` sets the lab's shape: the options that would too are refused beside it."""
     clash = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
@@ -121,10 +129,7 @@ def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, p
                                      publish=publish, agent_suite=agent_suite, ssh=ssh)
     progress = Progress()
     client = engine_lib.ensure(progress)
-    lab = lab_lib.up(client, spec, progress, keep=keep)
-    rows = lab.status()
-    print(table(rows))
-    print(lab_lib.mcollective_line(rows))
+    _show_status(lab_lib.up(client, spec, progress, keep=keep))
 
 
 @task(help={"name": NAME_HELP, "json": "print JSON instead of a table"})
@@ -133,12 +138,10 @@ def status(c, name="", json_=False):
     """Show every node of a lab: role, certname, cert serial, CA fingerprint, state."""
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    rows = lab.status()
     if json_:
-        print(json.dumps([asdict(r) for r in rows], indent=2))
+        print(json.dumps([asdict(r) for r in lab.status()], indent=2))
     else:
-        print(table(rows))
-        print(lab_lib.mcollective_line(rows))
+        _show_status(lab)
 
 
 @task(positional=["node"], help={"name": NAME_HELP,

@@ -12,7 +12,7 @@ from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of, ssh_site_of
 from ..procedure import backups as procedure_backups
-from ..procedure import preflight, proven, runbook
+from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
 from ..procedure.site import Site
 from ..procedure.steps import check_server_name
@@ -64,6 +64,11 @@ def runbook_path(name: str) -> Path:
 def plan(lab: Lab) -> Path:
     """The runbook of the lab's last run, again (no new run)."""
     return write_runbook(site_of(lab), f"the last run on lab {lab.name}", Progress())
+
+
+def expiry_line(lab: Lab) -> str:
+    """``expiry: CA ..., master ..., earliest host cert ... (host)`` of a lab that is up."""
+    return report.expiry_line(proven.expiry(site_of(lab)))
 
 
 def check(lab: Lab, ssh: bool = False) -> preflight.Preflight:

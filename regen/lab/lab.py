@@ -191,6 +191,7 @@ class NodeStatus:
     state: str
     mco: str = "-"  # agents: their `mco ping` reply; "none" in a lab without MCollective
     version: str = "-"  # the role's Debian package and its version (a mixed fleet shows two)
+    expires: str = "-"  # the node's own cert's last day (YYYY-MM-DD)
 
 
 @dataclass
@@ -346,12 +347,13 @@ class Lab:
 
     def _status_of(self, node: Node) -> NodeStatus:
         state = self.state(node)
-        serial = ca = version = "-"
+        serial = ca = version = expires = "-"
         if state not in ("exited", "gone", "created", "dead"):
             cert_path, ca_path = cert_paths(node.role, node.certname, puppet.DEBIAN)  # the lab's: Debian's
             ex = node.executor
             try:
-                serial = f"{pki.info(pki.load_certs(ex.read_file(cert_path))[0]).serial:X}"
+                cert = pki.info(pki.load_certs(ex.read_file(cert_path))[0])
+                serial, expires = f"{cert.serial:X}", cert.not_after.strftime("%Y-%m-%d")
             except (CommandFailed, BadInput):
                 pass
             try:
@@ -362,7 +364,7 @@ class Lab:
             res = node.executor.run(["dpkg-query", "-W", "-f", "${Version}", package], check=False)
             if res.exit_code == 0:
                 version = f"{package} {re.split(r'[-+~]', res.stdout.strip())[0]}"
-        return NodeStatus(node.name, node.role, node.certname, serial, ca, state, version=version)
+        return NodeStatus(node.name, node.role, node.certname, serial, ca, state, version=version, expires=expires)
 
 
 def mcollective_line(rows: list[NodeStatus]) -> str:

@@ -5,11 +5,13 @@ and report: they show what broke."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from ..core.errors import RegenLabError
+from ..core.errors import BadInput, CommandFailed, RegenLabError
 from ..core.progress import Progress
 from ..core.wait import parallel
+from ..ops import pki
 from . import proof, report, rollback, steps
 from .roles import ROLES
 from .runner import Interrupted, ProcedureStateError, RunState, prime_layouts, state_path
@@ -55,6 +57,28 @@ def inventory(site: Site) -> list[dict[str, str]]:
     return parallel(site.roles(), one)
 
 
+def expiry(site: Site) -> dict[str, str]:
+    """When the CA (its earliest certificate: root or intermediate), the master's cert and the
+    earliest of the other hosts' certs expire, as each host holds them now ("?" where one
+    cannot be read)."""
+
+    def not_after(host: Host, path: str) -> datetime | None:
+        try:
+            return min(pki.info(c).not_after for c in pki.load_certs(host.executor.read_file(path)))
+        except (CommandFailed, BadInput):
+            return None
+
+    def day(when: datetime | None) -> str:
+        return when.strftime("%Y-%m-%d") if when else "?"
+
+    others = [h for h in site.all_hosts if h is not site.ca]
+    dates = parallel(others, lambda h: not_after(h, site.cert_paths(h)[0]))
+    known = [(d, h.name) for d, h in zip(dates, others, strict=True) if d is not None]
+    earliest = min(known, default=None)
+    return {"CA": day(not_after(site.ca, site.ca.layout.cacert)), "master": day(not_after(site.ca, site.ca.cert)),
+            "earliest host cert": f"{day(earliest[0])} ({earliest[1]})" if earliest else "?"}
+
+
 def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], RunState]) -> report.Report:
     try:
         state = act()
@@ -68,7 +92,7 @@ def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], 
         state = RunState.load(path)
     with progress.step("proof"):
         proofs = proof.prove(site, state)
-    result = report.build(state, proofs, site.description, inventory(site))
+    result = report.build(state, proofs, site.description, inventory(site), expiry(site))
     json_path, md_path = report.write(result, state_root)
     progress.show(report.summary(result))
     progress.say(f"report: {md_path} and {json_path.name}")

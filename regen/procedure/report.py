@@ -30,6 +30,7 @@ class Report:
     proofs: list[ProofResult]
     site: str = ""  # the site file and its topology ("": a lab of options)
     hosts: list[dict[str, str]] = field(default_factory=list)  # each host: its part, package and version
+    expiry: dict[str, str] = field(default_factory=dict)  # the CA's, the master's, the earliest host cert's
 
     @property
     def failed_step(self) -> str | None:
@@ -53,7 +54,7 @@ def _parse(ts: str) -> datetime | None:
 
 
 def build(state: RunState, proofs: list[ProofResult], site: str = "",
-          hosts: list[dict[str, str]] | None = None) -> Report:
+          hosts: list[dict[str, str]] | None = None, expiry: dict[str, str] | None = None) -> Report:
     times = state.facts.times
     start = times.server_stopped_at
     end = times.restored_at if state.mode == "rollback" else times.last_agent_back_at
@@ -65,8 +66,13 @@ def build(state: RunState, proofs: list[ProofResult], site: str = "",
         # by start time: steps that ran side by side show as overlapping spans
         steps=[replace(s, detail=redact_keys(s.detail)) for s in sorted(state.steps, key=lambda s: s.started)],
         proofs=[replace(p, evidence=redact_keys(p.evidence)) for p in proofs],
-        site=site, hosts=hosts or [],
+        site=site, hosts=hosts or [], expiry=expiry or {},
     )
+
+
+def expiry_line(expiry: dict[str, str]) -> str:
+    """``expiry: CA 2041-11-25, master 2041-11-25, earliest host cert 2031-11-28 (agent-1)``."""
+    return "expiry: " + ", ".join(f"{what} {when}" for what, when in expiry.items())
 
 
 def versions(hosts: list[dict[str, str]]) -> str:
@@ -95,7 +101,9 @@ def summary(report: Report) -> str:
     evidence = "\n".join(f"  proof {p.id} ({p.name}): {p.evidence}" for p in report.proofs)
     verdict = "REHEARSAL PASSED" if report.passed else "REHEARSAL FAILED"
     site = (f"site: {report.site}\n" if report.site else "") + \
-        (f"hosts: {versions(report.hosts)}\n\n" if report.hosts else "\n" if report.site else "")
+        (f"hosts: {versions(report.hosts)}\n" if report.hosts else "") + \
+        (f"{expiry_line(report.expiry)}\n" if report.expiry else "")
+    site += "\n" if site else ""
     return f"{site}{steps}\n\n{down}\n\n{proofs}\n{evidence}\n\n{verdict}"
 
 
@@ -106,7 +114,8 @@ def markdown(report: Report) -> str:
              f"- downtime: {report.downtime_from or '-'} -> {report.downtime_to or '-'}"
              f" ({report.downtime_seconds if report.downtime_seconds is not None else '-'} s)",
              f"- verdict: **{'passed' if report.passed else 'FAILED'}**",
-             *([f"- site: {report.site}"] if report.site else []), "",
+             *([f"- site: {report.site}"] if report.site else []),
+             *([f"- {expiry_line(report.expiry)}"] if report.expiry else []), "",
              *(["## Hosts", "", "| host | part | package | version |", "|---|---|---|---|",
                 *(f"| {h['host']} | {h['part']} | {h['package']} | {h['version']} |" for h in report.hosts), ""]
                if report.hosts else []),

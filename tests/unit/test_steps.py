@@ -3,6 +3,7 @@ waiting for reports and the CRL helpers, against scripted hosts (no container)."
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import stat
@@ -514,6 +515,33 @@ def test_the_report_names_the_site_and_each_hosts_package_and_version():
     assert "| web01.example.com | agent | puppet-agent | 7.23.0-1 |" in md
     assert "hosts: puppetserver 7.17.3-1 (1), puppet-agent 7.23.0-1 (2)" in report.summary(built)
     assert "site:" not in report.summary(report.build(state, []))  # a lab of options: no site line
+
+
+def test_the_report_says_when_the_ca_the_master_and_the_earliest_host_cert_expire():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from regen.procedure import proven
+    from tests.unit.test_pki import NOW, _cert, make_puppet_ca, pem
+
+    root, inter, master, _ = make_puppet_ca()
+    int_key = ec.generate_private_key(ec.SECP256R1())
+    soon = _cert("agent-2", int_key, "Puppet CA: server", int_key, ca=False, days=9)
+    ssl = "/var/lib/puppet/ssl/certs"
+    hosts = {"server": Scripted("server", files={"/etc/puppet/puppetserver/ca/ca_crt.pem": pem(inter, root),
+                                                 f"{ssl}/server.pem": pem(master)}),
+             "agent-1": Scripted("agent-1", files={f"{ssl}/agent-1.pem": pem(master)}),
+             "agent-2": Scripted("agent-2", files={f"{ssl}/agent-2.pem": pem(soon)}),
+             "agent-3": Scripted("agent-3")}  # its cert cannot be read: left out of the earliest
+    site = Site("l", Host("server", "server", hosts["server"]), None, None,
+                tuple(Host(n, n, hosts[n]) for n in ("agent-1", "agent-2", "agent-3")))
+    day = (NOW + dt.timedelta(days=30)).strftime("%Y-%m-%d")
+    found = proven.expiry(site)
+    assert found == {"CA": day, "master": day,
+                     "earliest host cert": f"{(NOW + dt.timedelta(days=9)).strftime('%Y-%m-%d')} (agent-2)"}
+    state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
+    built = report.build(state, [], "", [], found)
+    assert f"expiry: CA {day}, master {day}, earliest host cert" in report.summary(built)
+    assert f"- expiry: CA {day}" in report.markdown(built)
 
 
 # --- paths from the host ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ import pytest
 
 from regen.core.errors import LabExists, LabNotFound, NotReady
 from regen.core.progress import Progress
+from regen.jobs import rehearsal
 from regen.lab import lab as lab_lib
 from regen.lab.lab import LabSpec
 from regen.ops import mcollective, pki, puppet
@@ -78,6 +80,12 @@ def test_status_shows_every_node_ready_under_one_ca(lab):
     assert lab_lib.mcollective_line(rows).startswith("MCollective: 2/2 agents answer `mco ping`")
     assert {r.ca_fingerprint for r in rows} == {lab_ca_fingerprint(lab).replace(":", "")[:16]}
     assert all(r.cert_serial != "-" for r in rows)
+    # each node's cert's last day, and the lab's line of expiry dates (the CA: Puppet's 15 years, the
+    # master's likewise, the other hosts' 5 years: `ca_ttl`)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", r.expires) for r in rows)
+    line = rehearsal.expiry_line(lab)
+    assert re.fullmatch(r"expiry: CA \S+, master \S+, earliest host cert \S+ \((puppetdb|postgres|broker|agent-\d)\)",
+                        line), line
 
 
 def test_no_port_is_published_and_the_network_is_internal(lab, docker_client):

@@ -47,6 +47,8 @@ NAME_HELP = "the lab's name (default: regenlab)"
 SITE_HELP = "a site file (a path, or the name of one of examples/): the lab in its shape, names and versions"
 SUITE_HELP = "Debian suite of the server, PuppetDB and PostgreSQL: bookworm (Puppet 7, default) or trixie (Puppet 8)"
 AGENT_SUITE_HELP = "the agents' suite, if not the same (a mixed fleet: --suite trixie --agent-suite bookworm)"
+MODE_HELP = ("full: every certificate anew (default); extend: the CA's certificates renewed with the same keys, "
+             "every host keeping its own cert (a CA about to expire)")
 SSH_HELP = ("over SSH: a lab started with --ssh (as user regen, with sudo), or with --site the site file's real hosts "
             "(as its `connect:` says)")
 REAL_HELP = {"site": "with --ssh: the site file whose real hosts to work on", "ssh": SSH_HELP,
@@ -189,25 +191,28 @@ def ensure_engine(c):
 @task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
             "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
-            "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)"})
+            "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)",
+            "mode": MODE_HELP})
 @friendly
 def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
-             ssh=False):
+             ssh=False, mode="full"):
     """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
+    rehearsal.run_options("", "", mode)
     if site:
         _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
         spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
-        verdict(rehearsal.rehearse(spec, keep=keep), "the rehearsal (its lab is kept)", spec.name)
+        verdict(rehearsal.rehearse(spec, keep=keep, mode=mode), "the rehearsal (its lab is kept)", spec.name)
         return
     if scenario:
-        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh)
+        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
+               mode=mode != "full")
         scn = scenario_lib.find(scenario)
         if not scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite,
                                  ssh=ssh)
-    verdict(rehearsal.rehearse(spec, keep=keep), "the rehearsal (its lab is kept)", name)
+    verdict(rehearsal.rehearse(spec, keep=keep, mode=mode), "the rehearsal (its lab is kept)", name)
 
 
 @task(name="list")
@@ -225,16 +230,16 @@ def scenarios_list(c):
                                        "and every host's `server` setting",
                         "resume": "continue an interrupted run from its state file",
                         "dry_run": "with --site FILE --ssh: the preflight and the steps, changing nothing",
-                        **REAL_HELP})
+                        "mode": MODE_HELP, **REAL_HELP})
 @friendly
 def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
-              known_hosts="", identity="", dry_run=False):
+              known_hosts="", identity="", dry_run=False, mode="full"):
     """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
     real = _real(site, ssh, known_hosts, identity, name)
-    chosen = rehearsal.run_options(agents, server_name)
+    chosen = rehearsal.run_options(agents, server_name, mode)
     if real is not None:
         if dry_run:
-            found, steps, book = production.dry_run(real)
+            found, steps, book = production.dry_run(real, mode)
             print(table(list(found.checks)))
             print(found.summary())
             print(table([(s.id, s.title) for s in steps], ["step", "what it does"]))
@@ -244,7 +249,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
                 raise Exit(code=EXIT_NOT_READY)
             return
         result = production.regenerate(real, Progress(), agents=chosen, autosign=autosign, resume=resume,
-                                       server_name=server_name or None)
+                                       server_name=server_name or None, mode=mode)
         verdict(result, "the regeneration", real.name)
         return
     if dry_run:
@@ -253,7 +258,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     result = rehearsal.regenerate(lab, Progress(), ssh=ssh, agents=chosen, autosign=autosign, resume=resume,
-                                  server_name=server_name or None)
+                                  server_name=server_name or None, mode=mode)
     verdict(result, "the regeneration", _name(c, name))
 
 

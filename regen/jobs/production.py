@@ -39,11 +39,11 @@ def check(real: Site) -> preflight.Preflight:
     return preflight.check(real, state_dir())
 
 
-def dry_run(real: Site) -> tuple[preflight.Preflight, tuple[Step, ...], Path | None]:
+def dry_run(real: Site, mode: str = "full") -> tuple[preflight.Preflight, tuple[Step, ...], Path | None]:
     """What a run would do, changing nothing: the preflight, the steps, and the runbook of this
     site's rehearsal if one was made (``regen.plan``)."""
     book = runbook.folder_of(state_dir(), real.name.removesuffix(SUFFIX)) / "runbook.md"
-    return check(real), steps_of(real, "full"), book if book.exists() else None
+    return check(real), steps_of(real, mode), book if book.exists() else None
 
 
 def regenerate(real: Site, progress: Progress, **options) -> Report:

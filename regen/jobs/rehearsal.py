@@ -15,20 +15,21 @@ from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
 from ..procedure.site import Site
-from ..procedure.steps import check_server_name
+from ..procedure.steps import check_mode, check_server_name
 from .labs import fresh_lab
 
 NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
-def run_options(agents: str, server_name: str) -> list[str] | None:
-    """``regen.run``'s --agents and --server-name, checked before any engine is reached;
+def run_options(agents: str, server_name: str, mode: str = "full") -> list[str] | None:
+    """``regen.run``'s --agents, --server-name and --mode, checked before any engine is reached;
     the agents as a list (None: every agent, the whole procedure)."""
     chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
     for name in chosen or []:
         if not NODE_NAME_RE.fullmatch(name):
             raise BadInput(f"--agents {name!r} is not a node name (agent-1, agent-2, ...; comma-separated)")
     check_server_name(server_name or None, chosen)
+    check_mode(mode, chosen, server_name or None)
     return chosen
 
 
@@ -89,12 +90,12 @@ def roll_back(lab: Lab, progress: Progress, ssh: bool = False) -> Report:
 
 
 def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None,
-             skip: tuple[str, ...] = ()) -> Report:
-    """A fresh lab, the full procedure, its proof and report. The lab is removed when the
-    rehearsal passes, and kept when it fails (or with ``keep``) for inspection."""
+             skip: tuple[str, ...] = (), mode: str = "full") -> Report:
+    """A fresh lab, the procedure (``mode``: full, or extend), its proof and report. The lab is
+    removed when the rehearsal passes, and kept when it fails (or with ``keep``) for inspection."""
     progress = progress or Progress()
     with fresh_lab(spec, progress, keep) as (lab, verdict):
-        result = regenerate(lab, progress, ssh=spec.ssh, skip=skip,
+        result = regenerate(lab, progress, ssh=spec.ssh, skip=skip, mode=mode,
                             autosign=spec.site.autosign if spec.site else False)
         verdict.passed = result.passed
         return result

@@ -4,6 +4,7 @@ fingerprint, never a name."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,13 @@ def load_certs(pem: bytes, what: str = "PEM data") -> list[x509.Certificate]:
 
 def fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def key_fingerprint(cert: x509.Certificate) -> str:
+    """The SHA-256 of a certificate's public key (SubjectPublicKeyInfo): the same for a CA
+    certificate and its extension, which is signed anew with the same key."""
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).digest().hex(":").upper()
 
 
 def _cn(name: x509.Name) -> str:

@@ -549,3 +549,58 @@ def server_errors(ex: Executor) -> list[str]:
               'grep -E "SSL|PKIX|certificate verify" "$1" 2>/dev/null | tail -n 1; true')
     res = ex.run(["sh", "-c", script, "sh", SERVER_LOG], check=False, timeout=20)
     return list(dict.fromkeys(line.strip()[:400] for line in res.stdout.splitlines() if line.strip()))
+
+
+# --- extending the CA (its certificates signed anew with the same keys) -------------------
+
+EXTEND_DAYS = 5475  # Puppet's own CA lifetime (15 years), counted from the extension
+# On the CA host, keys never leaving it: the bundle split; the root (self-signed) signed anew
+# with its own key, the intermediate (if any) made a request again with its own key and
+# signed by the new root, each with its extensions, a new serial and `days` of validity;
+# the master's cert checked against the result; the bundle put in place whole, with the
+# old file's owner and mode.
+_EXTEND = r'''
+set -e
+umask 077
+cadir=$1 days=$2 leaf=$3
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+awk -v d="$d" '/BEGIN CERTIFICATE/ {n++} n {print > (d "/c-" n ".pem")}' "$cadir/ca_crt.pem"
+root="" inter=""
+for c in "$d"/c-*.pem; do
+  s=$(openssl x509 -in "$c" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+  i=$(openssl x509 -in "$c" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=//')
+  if [ "$s" = "$i" ]; then root=$c; else inter=$c; fi
+done
+[ -n "$root" ] || { echo "no self-signed root in $cadir/ca_crt.pem" >&2; exit 1; }
+rootkey=$cadir/ca_key.pem
+[ -z "$inter" ] || rootkey=$cadir/root_key.pem
+serial() { echo "0x$(openssl rand -hex 16)"; }
+openssl x509 -in "$root" -signkey "$rootkey" -days "$days" -set_serial "$(serial)" -out "$d/root.new"
+if [ -n "$inter" ]; then
+  openssl x509 -x509toreq -in "$inter" -signkey "$cadir/ca_key.pem" -copy_extensions copyall -out "$d/inter.csr"
+  openssl x509 -req -in "$d/inter.csr" -CA "$d/root.new" -CAkey "$rootkey" -copy_extensions copyall \
+    -days "$days" -set_serial "$(serial)" -out "$d/inter.new" 2>/dev/null
+  cat "$d/inter.new" "$d/root.new" > "$d/bundle"
+  openssl verify -CAfile "$d/root.new" -untrusted "$d/inter.new" "$leaf" >/dev/null
+else
+  cp "$d/root.new" "$d/bundle"
+  openssl verify -CAfile "$d/root.new" "$leaf" >/dev/null
+fi
+cp "$d/bundle" "$cadir/ca_crt.pem.new"
+chown --reference="$cadir/ca_crt.pem" "$cadir/ca_crt.pem.new"
+chmod --reference="$cadir/ca_crt.pem" "$cadir/ca_crt.pem.new"
+mv "$cadir/ca_crt.pem.new" "$cadir/ca_crt.pem"
+'''
+
+
+def extend_ca(ca: Executor, where: Layout, master_cert: str, days: int = EXTEND_DAYS) -> ExecResult:
+    """The CA's certificates signed anew with their own keys for ``days`` (what puppetlabs'
+    ca_extend does), on the CA host: ``$cadir/ca_crt.pem`` replaced; the keys stay where they are."""
+    return ca.run(["sh", "-c", _EXTEND, "sh", where.cadir, str(days), master_cert], timeout=60)
+
+
+def replace_bundle(ex: Executor, path: str, bundle: bytes) -> None:
+    """A host's CA bundle replaced whole, keeping the owner of the file it replaces."""
+    owner = ex.run(["stat", "-c", "%U:%G", path], check=False, timeout=20).stdout.strip() or "root:root"
+    ex.write_file(path, bundle, mode=0o644, owner=owner)

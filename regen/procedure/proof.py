@@ -8,6 +8,7 @@ import re
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from cryptography import x509
 
@@ -271,10 +272,10 @@ def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofRes
     return _result(name, claim, not bad and not astray, evidence)
 
 
-def nothing_trusts_the_old_ca(site: Site, state: RunState) -> ProofResult:
+def nothing_trusts_the_old_ca(site: Site, state: RunState, name: str = "old-ca-untrusted",
+                              claim: str = "no host trusts the old CA (CA bundles and CRLs)") -> ProofResult:
     """Every host's CA bundle holds no old CA cert, and every Puppet host's crl.pem is there
     and signed by the new CA (PostgreSQL is given a CA bundle and no CRL)."""
-    name, claim = "old-ca-untrusted", "no host trusts the old CA (CA bundles and CRLs)"
     old = set(state.facts.before.ca_certs)
     new_bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     bad = []
@@ -378,6 +379,39 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
 
 
 # --- MCollective over ActiveMQ ------------------------------------------------------------
+
+def ca_key_kept(site: Site, state: RunState) -> ProofResult:
+    """After an extension: the CA's certificates carry the old public keys and outlive the old
+    ones, and every host's cert chains to them."""
+    name, claim = "ca-key-kept", "the CA keeps its keys, its certificates now outlive the old ones, every host chains"
+    before = state.facts.before
+    bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
+    keys = [pki.key_fingerprint(c) for c in bundle]
+    until = min(pki.info(c).not_after for c in bundle)
+    old_until = datetime.fromisoformat(before.ca_expires) if before.ca_expires else None
+    chain = certs_chain_to_ca(site, state, list(site.all_hosts), True, name, claim)
+    kept = keys == before.ca_keys
+    longer = old_until is not None and until > old_until
+    evidence = (f"{'the same' if kept else 'NOT the same'} public keys ({len(keys)} certs, root key "
+                f"{_short(keys[-1])}); valid until {until:%Y-%m-%d}, were until "
+                f"{old_until:%Y-%m-%d}" if old_until else "?") + f"; {chain.evidence}"
+    return _result(name, claim, kept and longer and chain.passed, evidence)
+
+
+def host_certs_kept(site: Site, state: RunState) -> ProofResult:
+    """After an extension: every host keeps the cert it had (the serial step 0 read)."""
+    name, claim = "host-certs-kept", "every host keeps its own certificate (same serial)"
+    before = {**state.facts.before.host_serials, **state.facts.before.agent_serials}
+    hosts = [h for h in site.all_hosts if h.name in before]
+    changed = []
+    for host, pem in zip(hosts, _read_all(hosts, lambda h: site.cert_paths(h)[0]), strict=True):
+        serial = None if isinstance(pem, RegenLabError) else pki.info(pki.load_certs(pem)[0]).serial
+        if serial != before[host.name]:
+            changed.append(host.name)
+    evidence = f"{len(hosts) - len(changed)}/{len(hosts)} hosts keep the cert step 0 read"
+    return _result(name, claim, bool(hosts) and not changed and len(hosts) == len(site.all_hosts),
+                   evidence + (f"; changed or unreadable: {', '.join(changed)}" if changed else ""))
+
 
 def _latency(replies: dict[str, float]) -> str:
     return f"max {max(replies.values()):.0f} ms" if replies else "no reply"
@@ -504,6 +538,20 @@ PROOFS: dict[str, tuple[Proof, ...]] = {
         Proof("others-untouched", "the other agents keep their certs and keep working",
               lambda site, state, agents: others_untouched(site, state)),
         MCO_PING,
+    ),
+    "extend": (
+        Proof("ca-key-kept", "the CA keeps its keys, its certificates now outlive the old ones, every host chains",
+              lambda site, state, agents: ca_key_kept(site, state)),
+        Proof("expiring-ca-replaced", "no host holds the expiring CA certificates any more (CA bundles; CRLs verify)",
+              lambda site, state, agents: nothing_trusts_the_old_ca(
+                  site, state, "expiring-ca-replaced",
+                  "no host holds the expiring CA certificates any more (CA bundles; CRLs verify)")),
+        Proof("host-certs-kept", "every host keeps its own certificate (same serial)",
+              lambda site, state, agents: host_certs_kept(site, state)),
+        AGENTS_RUN,
+        MCO_PING,
+        Proof("broker-truststore", "the broker's truststore holds the extended CA and not the expiring one",
+              lambda site, state, agents: broker_trusts_only_the_new_ca(site, state), needs_broker=True),
     ),
     "rollback": (
         _chain(False, "old-ca-back", "the CA is the old one again and every host's cert chains to it", True),

@@ -41,6 +41,9 @@ def restorable(state: RunState) -> None:
     if state.finished:
         raise ProcedureStateError(f"the run of {state.lab!r} finished at {state.finished}: a rollback undoes only "
                                   "a run that failed before its agents were re-enrolled")
+    if state.mode == "extend":
+        raise ProcedureStateError("an extension keeps the CA's keys and every host's cert: resume it instead (each "
+                                  "of its steps is safe to repeat; the CA as it was is in step 1.1's backup)")
     if state.mode != "full":
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
     begun = state.begun_ids

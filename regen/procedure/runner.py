@@ -67,6 +67,9 @@ class Before:
     witness: str = ""  # the agent whose old cert and key are kept on it for the refusal proof
     compiler_witness: str = ""  # the compiler whose old cert and key are kept on it, likewise
     compiler_serial: int | None = None
+    ca_keys: list[str] = field(default_factory=list)  # the public key of each old CA cert (an extension keeps them)
+    ca_expires: str = ""  # when the first old CA cert expires (ISO)
+    host_serials: dict[str, int] = field(default_factory=dict)  # every other host's cert (an extension keeps them)
 
 
 @dataclass

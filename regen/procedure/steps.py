@@ -30,6 +30,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
 from ..core.errors import BadInput, CommandFailed, RegenLabError
@@ -39,6 +40,7 @@ from ..core.transcript import Recording, Transcript, within
 from ..core.wait import parallel
 from ..ops import mcollective, pki, puppet, puppetdb
 from ..ops.postgres import postgres_tls
+from ..ops.postgres import reload as postgres_reload
 from . import hostbackup, preflight
 from .runner import (  # noqa: F401 (re-exported: the procedure's types, for its users)
     REPORTS_TIMEOUT,
@@ -141,11 +143,15 @@ def record_before(ctx: Context) -> str:
     bundle = ctx.ca.read_file(ctx.site.ca.layout.cacert)
     before.ca_fingerprint = pki.ca_fingerprint(bundle)
     before.ca_certs = [pki.fingerprint(c) for c in pki.load_certs(bundle)]
+    before.ca_keys = [pki.key_fingerprint(c) for c in pki.load_certs(bundle)]
+    before.ca_expires = min(pki.info(c).not_after for c in pki.load_certs(bundle)).isoformat()
     master = pki.info(pki.load_certs(ctx.ca.read_file(ctx.site.ca.cert))[0])
     before.master_alt_names = [n for n in master.dns_names if n != ctx.site.ca.certname] or ["puppet"]
-    serials = parallel(ctx.site.agents, lambda h: pki.info(pki.load_certs(
-        h.executor.read_file(h.cert))[0]).serial)
-    before.agent_serials = {h.name: serial for h, serial in zip(ctx.site.agents, serials, strict=True)}
+    every = list(ctx.site.all_hosts)
+    serials = dict(zip((h.name for h in every), parallel(every, lambda h: pki.info(pki.load_certs(
+        h.executor.read_file(ctx.site.cert_paths(h)[0]))[0]).serial), strict=True))
+    before.agent_serials = {h.name: serials[h.name] for h in ctx.site.agents}
+    before.host_serials = {n: serial for n, serial in serials.items() if n not in before.agent_serials}
     witness = ctx.agents()[0]
     before.witness = witness.name
     witness.executor.run(["sh", "-c", 'umask 077 && mkdir -p "$1" && cp "$2" "$1/cert.pem" && cp "$3" "$1/key.pem"',
@@ -551,6 +557,75 @@ def ca_clean_agents(ctx: Context) -> str:
         (",".join(names) or "none left to clean")
 
 
+# --- the extension (mode "extend"): the CA's certificates signed anew with its own keys -----
+
+def _until(certs: list) -> datetime:
+    return min(pki.info(c).not_after for c in certs)
+
+
+def ca_extended(ctx: Context) -> bool:
+    """The CA's certificates have the old public keys, in the same order, and outlive the old ones."""
+    before = ctx.state.facts.before
+    res = ctx.ca.run(["cat", ctx.site.ca.layout.cacert], check=False)
+    if res.exit_code != 0:
+        return False
+    certs = pki.load_certs(res.stdout.encode())
+    return [pki.key_fingerprint(c) for c in certs] == before.ca_keys and \
+        _until(certs) > datetime.fromisoformat(before.ca_expires)
+
+
+def extend(ctx: Context) -> str:
+    """e.1, Puppet Server stopped: the CA's certificates signed anew with the same keys for
+    15 years (on the CA host: the keys never leave it), installed as the CA's and as the
+    master's own CA bundle. The hosts' certs stay valid: their issuer's key is the same."""
+    where, before = ctx.site.ca.layout, ctx.state.facts.before
+    if not ca_extended(ctx):
+        puppet.extend_ca(ctx.ca, where, ctx.site.ca.cert)
+    bundle = ctx.ca.read_file(where.cacert)
+    puppet.replace_bundle(ctx.ca, where.localcacert, bundle)
+    ctx.state.facts.new_ca_fingerprint = pki.ca_fingerprint(bundle)
+    return (f"CA certificates signed anew with their own keys (root key {before.ca_keys[-1][:23]}... kept): valid "
+            f"until {_until(pki.load_certs(bundle)):%Y-%m-%d}, were until {before.ca_expires[:10]}; the master's CA "
+            "bundle replaced")
+
+
+def extend_done(ctx: Context) -> bool:
+    return ca_extended(ctx) and ctx.ca.read_file(ctx.site.ca.layout.localcacert) == \
+        ctx.ca.read_file(ctx.site.ca.layout.cacert)
+
+
+def distribute(ctx: Context) -> str:
+    """e.2: every other host's CA bundle replaced by the extended one, and what reads it at
+    start restarted: PostgreSQL reloaded, PuppetDB, the broker (its stores rebuilt) and the
+    compilers' Puppet Server restarted, each agent's daemon restarted (it runs at once). Safe
+    to repeat: the same bundle again, the same restarts."""
+    bundle = ctx.ca.read_file(ctx.site.ca.layout.cacert)
+    times = ctx.state.facts.times
+    ctx.save(lambda: setattr(times, "agents_started_at", times.agents_started_at or now()))
+
+    def one(item: tuple[Host, str]) -> None:
+        host, role = item
+        ex = host.executor
+        puppet.replace_bundle(ex, ctx.site.cert_paths(host)[1], bundle)
+        if role == "postgres":
+            postgres_reload(ex)
+        elif role in ("puppetdb", "compiler"):
+            service = "puppetdb" if role == "puppetdb" else "puppetserver"
+            puppet.stop(ex, service)
+            puppet.start_jvm(ex, service)
+        elif role == "broker":
+            mcollective.build_broker_stores(ex, host.certname)
+            puppet.stop(ex, "activemq")
+            mcollective.start_broker(ex)
+        elif role == "agent":
+            puppet.stop(ex, "puppet")
+            puppet.start(ex, "puppet")
+
+    others = [(h, r) for h, r in ctx.site.roles() if h is not ctx.site.ca]
+    parallel(others, one, limit=AGENT_PARALLEL)
+    return f"the extended CA bundle on {len(others)} hosts; their services restarted (agents' daemons run at once)"
+
+
 # --- the procedures ----------------------------------------------------------------------
 
 # Once Puppet Server answers (1.8), PostgreSQL's cert and PuppetDB's host go first, side
@@ -624,10 +699,32 @@ PARTIAL = (
 )
 
 
+_FULL = {s.id: s for s in FULL}
+# The extension: the CA's certificates renewed with their own keys, every host's CA bundle
+# replaced, no host re-enrolled (puppetlabs/ca_extend's remedy for a CA about to expire).
+EXTEND = (
+    _FULL["0"],
+    _FULL["1.3"],
+    _FULL["1.1"],
+    Step("e.1", "the CA's certificates signed anew with its own keys (15 years), the master's CA bundle", extend,
+         extend_done, shows="`$cadir/ca_crt.pem` holds certs with the old public keys and a later end, and the "
+                            "master's CA bundle is that file"),
+    _FULL["1.8"],
+    Step("e.2", "every other host's CA bundle replaced by the extended one; its services restarted", distribute,
+         needs=("1.8",)),
+    Step("1.9", "start the master's agent service", start_master_agent,
+         lambda ctx: puppet.service_running(ctx.ca, "puppet"), needs=("e.2",), recheck=True,
+         shows="`service puppet status` exits 0 (running)"),
+    Step("3.w", "every agent's first run after the extension reported", agents_back, needs=("e.2",)),
+    Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart, needs=("e.2",)),
+)
+MODES = {"full": FULL, "partial": PARTIAL, "extend": EXTEND}
+
+
 def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True,
               compilers: bool = False, puppetdb: bool = True) -> tuple[Step, ...]:
-    """The steps of a procedure (``full`` or ``partial``) on a site with these roles, less ``skip``."""
-    steps = FULL if mode == "full" else PARTIAL
+    """The steps of a procedure (``full``, ``partial`` or ``extend``) on a site with these roles, less ``skip``."""
+    steps = MODES[mode]
     absent = {*(() if mcollective else MCOLLECTIVE_STEPS), *(() if compilers else COMPILER_STEPS),
               *(() if puppetdb else PUPPETDB_STEPS)}
     steps = tuple(s for s in steps if s.id not in absent)
@@ -688,18 +785,30 @@ def check_server_name(name: str | None, agents: list[str] | None) -> None:
                        "the master's cert is what carries its name")
 
 
+def check_mode(mode: str, agents: list[str] | None, server_name: str | None) -> None:
+    if mode not in ("full", "extend"):
+        raise BadInput(f"--mode {mode!r}: use full (every certificate anew) or extend (the CA's certificates "
+                       "renewed with the same keys)")
+    if mode == "extend" and (agents or server_name):
+        raise BadInput("--mode extend renews the CA's own certificates and keeps every host's: "
+                       "--agents and --server-name go with the full regeneration")
+
+
 def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
     progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
-    server_name: str | None = None, check: bool = True,
+    server_name: str | None = None, check: bool = True, mode: str = "full",
 ) -> RunState:
     """Run (or resume) the procedure on a site; return the final state with every step's result.
+    ``mode``: ``full`` (every certificate anew; ``partial`` with ``agents``) or ``extend`` (the
+    CA's certificates renewed with the same keys, every host keeping its cert).
     ``server_name``: the master moved; its new cert carries this name and every host uses it.
     A new run starts only once the site passes its preflight (``check``; a resume does not:
     its site is mid-run)."""
     progress = progress or Progress()
     check_server_name(server_name, agents)
+    check_mode(mode, agents, server_name)
     path, commands = state_path(state_root, site.name), transcript_path(state_root, site.name)
     previous = RunState.load(path) if path.exists() else None
     # every command sent is noted, by step: the runbook (`regen.plan`) is made of them
@@ -728,7 +837,7 @@ def run(
                 for c in found.checks:
                     if c.status == preflight.WARN:
                         progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
-            state = RunState(lab=site.name, mode="partial" if agents else "full", agents=names, autosign=autosign,
+            state = RunState(lab=site.name, mode="partial" if agents else mode, agents=names, autosign=autosign,
                              server_name=server_name or "")
         if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
             reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)

@@ -39,6 +39,9 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
      "no known_hosts file /nonexistent/k"),
     (["regen.run", "--site", "small", "--ssh", "--name", "x"], "--name do not go with --site"),
     (["regen.check", "--site", "nosuchsite", "--ssh"], "nosuchsite"),
+    (["regen.run", "--mode", "renew"], "--mode 'renew': use full"),
+    (["regen.run", "--mode", "extend", "--agents", "agent-1"], "--mode extend renews the CA's own certificates"),
+    (["rehearse", "--mode", "extend", "--scenario", "wrong-alt-names"], "--mode do not go with --scenario"),
 ])
 def test_bad_arguments_get_one_clear_line(args, message):
     """Checked before any engine is reached: with none answering, the mistake is still what is said."""

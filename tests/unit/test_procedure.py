@@ -208,6 +208,21 @@ def test_a_need_left_out_of_the_run_counts_as_met():
     assert needs_of(with_compilers)["1.9"] == {"1.8", "2.5", "2.6"} and "2.6" not in {s.id for s in full}
 
 
+def test_the_extension_renews_the_ca_then_its_bundle_everywhere_and_reenrolls_nobody():
+    from regen.procedure.runner import needs_of
+
+    extend = procedure.steps_for("extend")
+    assert [s.id for s in extend] == ["0", "1.3", "1.1", "e.1", "1.8", "e.2", "1.9", "3.w", "3.m"]
+    needs = needs_of(extend)
+    assert needs["1.1"] == {"1.3"} and needs["e.1"] == {"1.1"} and needs["1.8"] == {"e.1"}
+    assert needs["e.2"] == {"1.8"} and needs["1.9"] == needs["3.w"] == needs["3.m"] == {"e.2"}
+    assert [s.id for s in procedure.steps_for("extend", mcollective=False)][-1] == "3.w"
+    with pytest.raises(RegenLabError, match="--mode extend renews the CA's own certificates"):
+        procedure.check_mode("extend", ["agent-1"], None)
+    with pytest.raises(RegenLabError, match="use full .* or extend"):
+        procedure.check_mode("renew", None, None)
+
+
 def test_unknown_steps_and_agents_are_refused(tmp_path, log):
     with pytest.raises(RegenLabError, match="unknown step"):
         procedure.steps_for("full", skip=("9.9",))

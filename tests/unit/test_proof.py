@@ -389,3 +389,63 @@ def test_the_compiler_proofs_are_in_the_full_proof_only_where_the_site_has_compi
     names = [p.name for p in proof.proofs_of("full", broker=False, compilers=True)]
     assert names[-2:] == ["compilers-serve", "old-compiler-cert-refused"]
     assert "compilers-serve" not in [p.name for p in proof.proofs_of("full", broker=True)]
+
+
+# --- the extension ------------------------------------------------------------------------------
+
+def _extended(days: int = 3000):
+    """A Puppet CA before and after an extension (the same keys, a later end), and a leaf."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.unit.test_pki import _cert
+
+    root_key, int_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+
+    def ca(lifetime: int):
+        return (_cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True, days=lifetime),
+                _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True, days=lifetime))
+
+    leaf = _cert("agent-1", leaf_key, "Puppet CA: server", int_key, ca=False, days=20)
+    return ca(30), ca(days), leaf
+
+
+def _extension_state(old: tuple, serials: dict[str, int]) -> RunState:
+    state = RunState(lab="l", mode="extend", agents=["agent-1"], autosign=False)
+    state.facts.before = Before(ca_fingerprint=pki.fingerprint(old[1]), ca_certs=[pki.fingerprint(c) for c in old],
+                                ca_keys=[pki.key_fingerprint(c) for c in old],
+                                ca_expires=min(c.not_valid_after_utc for c in old).isoformat(),
+                                agent_serials={"agent-1": serials["agent-1"]},
+                                host_serials={n: s for n, s in serials.items() if n != "agent-1"})
+    return state
+
+
+def _extension_site(bundle: bytes, leaf: x509.Certificate) -> Site:
+    files = {n: {puppet.DEBIAN.hostcert(n): pem(leaf)} for n in ("server", "agent-1")}
+    files["server"][puppet.DEBIAN.cacert] = bundle
+    return Site("l", Host("server", "server", Scripted("server", files["server"])), None, None,
+                (Host("agent-1", "agent-1", Scripted("agent-1", files["agent-1"])),))
+
+
+def test_an_extension_keeps_the_cas_keys_and_its_certificates_outlive_the_old_ones():
+    old, new, leaf = _extended()
+    state = _extension_state(old, {"server": leaf.serial_number, "agent-1": leaf.serial_number})
+    kept = proof.ca_key_kept(_extension_site(pem(*new), leaf), state)
+    assert kept.verdict == PASS and "the same public keys (2 certs" in kept.evidence
+    assert "2/2 hosts chain" in kept.evidence
+    # the old certificates left in place, or a new CA (other keys) of the same names: neither is an extension
+    assert proof.ca_key_kept(_extension_site(pem(*old), leaf), state).verdict == FAIL
+    other_root, other_inter, _, _ = make_puppet_ca()
+    stranger = proof.ca_key_kept(_extension_site(pem(other_inter, other_root), leaf), state)
+    assert stranger.verdict == FAIL and "NOT the same public keys" in stranger.evidence
+
+
+def test_after_an_extension_every_host_keeps_its_own_cert():
+    old, new, leaf = _extended()
+    site = _extension_site(pem(*new), leaf)
+    kept = proof.host_certs_kept(site, _extension_state(old, {"server": leaf.serial_number,
+                                                              "agent-1": leaf.serial_number}))
+    assert kept.verdict == PASS and "2/2 hosts keep the cert step 0 read" in kept.evidence
+    moved = proof.host_certs_kept(site, _extension_state(old, {"server": leaf.serial_number, "agent-1": 12345}))
+    assert moved.verdict == FAIL and "changed or unreadable: agent-1" in moved.evidence
+    assert [p.name for p in proof.proofs_of("extend", broker=True)] == [
+        "ca-key-kept", "expiring-ca-replaced", "host-certs-kept", "agents-run", "mco-ping", "broker-truststore"]

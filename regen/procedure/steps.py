@@ -601,7 +601,6 @@ def distribute(ctx: Context) -> str:
     to repeat: the same bundle again, the same restarts."""
     bundle = ctx.ca.read_file(ctx.site.ca.layout.cacert)
     times = ctx.state.facts.times
-    ctx.save(lambda: setattr(times, "agents_started_at", times.agents_started_at or now()))
 
     def one(item: tuple[Host, str]) -> None:
         host, role = item
@@ -621,9 +620,15 @@ def distribute(ctx: Context) -> str:
             puppet.stop(ex, "puppet")
             puppet.start(ex, "puppet")
 
-    others = [(h, r) for h, r in ctx.site.roles() if h is not ctx.site.ca]
-    parallel(others, one, limit=AGENT_PARALLEL)
-    return f"the extended CA bundle on {len(others)} hosts; their services restarted (agents' daemons run at once)"
+    # the servers first: an agent's first run needs PuppetDB back (as 3.s waits for 2.5)
+    servers = [(h, r) for h, r in ctx.site.roles() if h is not ctx.site.ca and r != "agent"]
+    agents = [(h, r) for h, r in ctx.site.roles() if r == "agent"]
+    parallel(servers, one, limit=AGENT_PARALLEL)
+    ctx.save(lambda: setattr(times, "agents_started_at", now()))
+    parallel(agents, one, limit=AGENT_PARALLEL)
+    return (f"the extended CA bundle on {len(servers)} servers (restarted: PuppetDB, compilers, the broker with its "
+            f"stores rebuilt; PostgreSQL reloaded), then on {len(agents)} agents (their daemons restarted: each runs "
+            "at once)")
 
 
 # --- the procedures ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ sent each host exactly the commands of the runbook the first one made."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import subprocess
@@ -104,3 +105,23 @@ def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_comman
     missing = [line for lines in ran.values() for line in lines if line not in book]
     assert not missing, missing
     assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", book)  # a file written is noted, never its content
+
+
+def test_a_ca_close_to_expiry_is_extended_keeping_its_keys_and_every_hosts_cert(ssh_lab, tmp_path):
+    """After the runs above, the lab's CA (and every host's cert) ends in 20 days (`ca_ttl`): the
+    extension over SSH renews the CA's certificates with their keys; every proof of an extension
+    passes, and the report shows the CA's new end beside the hosts' own, unchanged."""
+    name = ssh_lab.name
+    real = production.site(_site_file(ssh_lab, tmp_path), str(sshd.known_hosts(name)), str(sshd.identity(name)))
+    before = production.check(real)
+    assert [c.status for c in before.checks if c.check == "CA"] == ["warn"]
+    result = production.regenerate(real, Progress(), mode="extend")
+    assert result.passed, (result.failed_step, [(p.name, p.evidence) for p in result.proofs])
+    assert [p.name for p in result.proofs] == ["ca-key-kept", "expiring-ca-replaced", "host-certs-kept", "agents-run",
+                                               "mco-ping", "broker-truststore"]
+    assert {s.id for s in result.steps} == {"0", "1.3", "1.1", "e.1", "1.8", "e.2", "1.9", "3.w", "3.m"}
+    ca_until = dt.date.fromisoformat(result.expiry["CA"])
+    host_until = dt.date.fromisoformat(result.expiry["earliest host cert"].split()[0])
+    today = dt.datetime.now(dt.UTC).date()
+    assert ca_until > today + dt.timedelta(days=3650) and host_until <= today + dt.timedelta(days=20)
+    assert [c.status for c in production.check(real).checks if c.check == "CA"] == ["ok"]

@@ -580,7 +580,7 @@ openssl x509 -in "$root" -signkey "$rootkey" -days "$days" -set_serial "$(serial
 if [ -n "$inter" ]; then
   openssl x509 -x509toreq -in "$inter" -signkey "$cadir/ca_key.pem" -copy_extensions copyall -out "$d/inter.csr"
   openssl x509 -req -in "$d/inter.csr" -CA "$d/root.new" -CAkey "$rootkey" -copy_extensions copyall \
-    -days "$days" -set_serial "$(serial)" -out "$d/inter.new" 2>/dev/null
+    -days "$days" -set_serial "$(serial)" -out "$d/inter.new"
   cat "$d/inter.new" "$d/root.new" > "$d/bundle"
   openssl verify -CAfile "$d/root.new" -untrusted "$d/inter.new" "$leaf" >/dev/null
 else

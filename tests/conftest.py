@@ -64,8 +64,9 @@ def running_lab(request, client, spec: LabSpec) -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def lab(request, docker_client, worker_id) -> Iterator[Lab]:
-    """A 2-agent lab, up for the whole session of this worker."""
-    with running_lab(request, docker_client, LabSpec(name=lab_name(worker_id), agents=2)) as shared:
+    """A 2-agent lab, up for the whole session of this worker, with every node's sshd (on
+    127.0.0.1) for the tests of the procedure over SSH, which come last in its file."""
+    with running_lab(request, docker_client, LabSpec(name=lab_name(worker_id), agents=2, ssh=True)) as shared:
         yield shared
 
 

@@ -556,7 +556,9 @@ def server_errors(ex: Executor) -> list[str]:
 EXTEND_DAYS = 5475  # Puppet's own CA lifetime (15 years), counted from the extension
 # On the CA host, keys never leaving it: the bundle split; the root (self-signed) signed anew
 # with its own key, the intermediate (if any) made a request again with its own key and
-# signed by the new root, each with its extensions, a new serial and `days` of validity;
+# signed by the new root, each with its extensions, its serial and `days` of validity (the
+# hosts' certs name their issuer by key id AND by its issuer's name and serial: a new serial
+# breaks every chain, "unable to get local issuer certificate");
 # the master's cert checked against the result; the bundle put in place whole, with the
 # old file's owner and mode.
 _EXTEND = r'''
@@ -575,12 +577,12 @@ done
 [ -n "$root" ] || { echo "no self-signed root in $cadir/ca_crt.pem" >&2; exit 1; }
 rootkey=$cadir/ca_key.pem
 [ -z "$inter" ] || rootkey=$cadir/root_key.pem
-serial() { echo "0x$(openssl rand -hex 16)"; }
-openssl x509 -in "$root" -signkey "$rootkey" -days "$days" -set_serial "$(serial)" -out "$d/root.new"
+serial() { echo "0x$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)"; }
+openssl x509 -in "$root" -signkey "$rootkey" -days "$days" -set_serial "$(serial "$root")" -out "$d/root.new"
 if [ -n "$inter" ]; then
   openssl x509 -x509toreq -in "$inter" -signkey "$cadir/ca_key.pem" -copy_extensions copyall -out "$d/inter.csr"
   openssl x509 -req -in "$d/inter.csr" -CA "$d/root.new" -CAkey "$rootkey" -copy_extensions copyall \
-    -days "$days" -set_serial "$(serial)" -out "$d/inter.new"
+    -days "$days" -set_serial "$(serial "$inter")" -out "$d/inter.new"
   cat "$d/inter.new" "$d/root.new" > "$d/bundle"
   openssl verify -CAfile "$d/root.new" -untrusted "$d/inter.new" "$leaf" >/dev/null
 else

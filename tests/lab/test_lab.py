@@ -1,21 +1,30 @@
-"""A real 2-agent lab (Debian's Puppet 7 packages, real TLS), shared by this module."""
+"""A real 2-agent lab (Debian's Puppet 7 packages, real TLS, sshd on 127.0.0.1), shared by this module; its
+last tests run the procedure on it over SSH, then extend its CA."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import shutil
 import subprocess
 import sys
 import time
 
 import pytest
 
-from regen.core.errors import LabExists, LabNotFound, NotReady
+from regen.core.config import state_dir
+from regen.core.errors import CommandFailed, LabExists, LabNotFound, NotReady
 from regen.core.progress import Progress
-from regen.jobs import rehearsal
+from regen.core.transcript import Transcript
+from regen.jobs import production, rehearsal
 from regen.lab import lab as lab_lib
-from regen.lab.lab import LabSpec
+from regen.lab import sshd
+from regen.lab.lab import LabSpec, ssh_site_of
 from regen.ops import mcollective, pki, puppet
+from regen.procedure import runbook
 from regen.procedure.roles import cert_paths
+from regen.procedure.runner import RunState, state_path, transcript_path
+from regen.ssh.executor import SSHExecutor
 from tests.conftest import lab_ca_fingerprint, lab_name
 from tests.unit.test_cli import ROOT
 
@@ -88,13 +97,6 @@ def test_status_shows_every_node_ready_under_one_ca(lab):
                         line), line
 
 
-def test_no_port_is_published_and_the_network_is_internal(lab, docker_client):
-    for node in lab.nodes:
-        bindings = docker_client.api.inspect_container(node.container)["HostConfig"]["PortBindings"]
-        assert not bindings, f"{node.name} publishes {bindings}"
-    assert docker_client.networks.get(lab.network).attrs["Internal"] is True
-
-
 def test_services_stop_and_start_with_the_operators_command(lab):
     agent = lab.agents[1].executor
     puppet.service(agent, "puppet", "stopped")
@@ -135,6 +137,11 @@ def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, work
     try:
         b = lab_lib.up(docker_client, LabSpec(name=other, agents=1), Progress())
         assert lab_ca_fingerprint(b) != lab_ca_fingerprint(lab)
+        # a lab of the defaults publishes no port, and its network is internal
+        for node in b.nodes:
+            bindings = docker_client.api.inspect_container(node.container)["HostConfig"]["PortBindings"]
+            assert not bindings, f"{node.name} publishes {bindings}"
+        assert docker_client.networks.get(b.network).attrs["Internal"] is True
         # one network per lab, holding that lab's containers only
         for one in (lab, b):
             attached = docker_client.networks.get(one.network).attrs["Containers"].values()
@@ -297,3 +304,98 @@ def test_preflight_names_a_stopped_puppetdb_and_a_skewed_clock_and_no_run_starts
         agent.executor.run(["rm", "-f", "/etc/ld.so.preload", "/etc/faketimerc"])
         puppet.start_jvm(pdb.executor, "puppetdb")
     assert preflight.check(site_of(lab), tmp_path).ok
+
+
+# --- the procedure over SSH, its runbook, the extension: last, since they change the lab's CA ------
+
+def test_sshd_is_on_loopback_only_and_an_unknown_host_key_is_refused(lab, tmp_path):
+    for node in lab.nodes:
+        bound = lab.container(node).attrs["NetworkSettings"]["Ports"]["22/tcp"]
+        assert {b["HostIp"] for b in bound} == {"127.0.0.1"}, node.name
+    site = ssh_site_of(lab)
+    assert all(isinstance(h.executor, SSHExecutor) for h in site.all_hosts)
+    master = site.ca.executor
+    assert master.run(["id", "-un"]).stdout.strip() == "root"  # regen, through sudo
+    assert master.run(["sudo", "-k"], check=False).exit_code == 0
+    # another known_hosts: the master's key is not there, and the connection is refused
+    stranger = tmp_path / "known_hosts"
+    shutil.copy(sshd.known_hosts(lab.name), stranger)
+    stranger.write_text("".join(ln for ln in stranger.read_text().splitlines(keepends=True)
+                                if f":{master.port} " not in ln))
+    unknown = SSHExecutor("server", "127.0.0.1", port=master.port, user=sshd.USER, sudo=True, known_hosts=stranger,
+                          identity=sshd.identity(lab.name))
+    with pytest.raises(CommandFailed) as refused:
+        unknown.run(["true"])
+    assert "not found in known_hosts" in str(refused.value)
+
+
+def _site_file(lab, folder) -> str:
+    """The lab described as a user describes real hosts: a site file whose `connect:` says how
+    each host is reached (its loopback port, as `regen` with sudo)."""
+    site = ssh_site_of(lab)
+    reach = "".join(f"  {h.name}: {{address: 127.0.0.1, port: {h.executor.port}, user: {sshd.USER}, sudo: true}}\n"
+                    for h in site.all_hosts)
+    path = folder / "site.yaml"
+    path.write_text(f"name: {lab.name}\nmaster: {{certname: server, dns_alt_names: [puppet]}}\n"
+                    "puppetdb: {certname: puppetdb, postgres: postgres}\nmcollective: {broker: broker}\n"
+                    f"agents: [{', '.join(a.name for a in site.agents)}]\nsigning: manual\nconnect:\n{reach}")
+    return str(path)
+
+
+def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_commands(lab, tmp_path):
+    name = lab.name
+    # the first run's new CA lives 20 days (`ca_ttl`, read by `puppetserver ca setup`): the
+    # preflight before the second names a CA close to expiry, and lets the run go ahead
+    lab.server.executor.run(["puppet", "config", "set", "ca_ttl", "20d", "--section", "server"])
+    first = rehearsal.regenerate(lab, Progress())  # over `docker exec`: the runbook is made of it
+    assert first.passed, first.failed_step
+    book = (runbook.folder_of(state_dir(), name) / "runbook.md").read_text()
+    layouts = RunState.load(state_path(state_dir(), name)).facts.layouts
+    planned = runbook.normalized(Transcript.load(transcript_path(state_dir(), name)), layouts)
+
+    # the second run as on real hosts: a site file, its `connect:` entries, a known_hosts file and a key
+    site_file = _site_file(lab, tmp_path)
+    options = ["--site", site_file, "--ssh", "--known-hosts", str(sshd.known_hosts(name)),
+               "--identity", str(sshd.identity(name))]
+    dry = subprocess.run([sys.executable, "-m", "invoke", "regen.run", *options, "--dry-run"], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"preflight of {name}-prod:" in dry.stdout and "the run can go ahead" in dry.stdout
+    assert re.search(r"site +CA +warn +expires \S+ \(in (19|20) days\)", dry.stdout), dry.stdout
+    # the site's runbook: the one the first run made (the site file names the lab's site)
+    assert "2.3   ActiveMQ broker re-enrolled" in dry.stdout
+    assert f"the commands, host by host: {runbook.folder_of(state_dir(), name) / 'runbook.md'}" in dry.stdout
+
+    real = production.site(site_file, str(sshd.known_hosts(name)), str(sshd.identity(name)))
+    assert all(isinstance(h.executor, SSHExecutor) and h.executor.sudo for h in real.all_hosts)
+    second = production.regenerate(real, Progress())
+    assert second.passed, second.failed_step
+    assert all(p.passed for p in second.proofs) and len(second.proofs) == 7
+    ran = runbook.normalized(Transcript.load(transcript_path(state_dir(), real.name)), layouts)
+
+    assert ran.keys() == planned.keys()
+    differ = {k: (sorted(planned[k] - ran[k]), sorted(ran[k] - planned[k])) for k in ran if ran[k] != planned[k]}
+    assert not differ, differ
+    missing = [line for lines in ran.values() for line in lines if line not in book]
+    assert not missing, missing
+    assert not re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", book)  # a file written is noted, never its content
+
+
+def test_a_ca_close_to_expiry_is_extended_keeping_its_keys_and_every_hosts_cert(lab, tmp_path):
+    """After the runs above, the lab's CA (and every host's cert) ends in 20 days (`ca_ttl`): the
+    extension over SSH renews the CA's certificates with their keys; every proof of an extension
+    passes, and the report shows the CA's new end beside the hosts' own, unchanged."""
+    name = lab.name
+    real = production.site(_site_file(lab, tmp_path), str(sshd.known_hosts(name)), str(sshd.identity(name)))
+    before = production.check(real)
+    assert [c.status for c in before.checks if c.check == "CA"] == ["warn"]
+    result = production.regenerate(real, Progress(), mode="extend")
+    assert result.passed, (result.failed_step, [(p.name, p.evidence) for p in result.proofs])
+    assert [p.name for p in result.proofs] == ["ca-key-kept", "expiring-ca-replaced", "host-certs-kept", "agents-run",
+                                               "mco-ping", "broker-truststore"]
+    assert {s.id for s in result.steps} == {"0", "1.3", "1.1", "e.1", "1.8", "e.2", "1.9", "3.w", "3.m"}
+    ca_until = dt.date.fromisoformat(result.expiry["CA"])
+    host_until = dt.date.fromisoformat(result.expiry["earliest host cert"].split()[0])
+    today = dt.datetime.now(dt.UTC).date()
+    assert ca_until > today + dt.timedelta(days=3650) and host_until <= today + dt.timedelta(days=20)
+    assert [c.status for c in production.check(real).checks if c.check == "CA"] == ["ok"]

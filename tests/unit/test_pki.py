@@ -4,6 +4,7 @@ intermediate like `puppetserver ca setup`, a leaf, and a second CA with the same
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 from cryptography import x509
@@ -89,3 +90,46 @@ def test_bad_pem_and_bundles_without_one_root_are_refused():
         pki.load_certs(b"not a certificate")
     with pytest.raises(BadInput, match="one self-signed root"):
         pki.ca_fingerprint(pem(inter))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command (as on the CA host)")
+def test_the_ca_extended_with_its_own_keys_keeps_its_serials_and_every_host_cert_chains(tmp_path):
+    """ops.puppet's extension script, run here: Puppet's host certs name their issuer by key id
+    and by its issuer's name and serial (their AKI), so the renewed intermediate must keep its
+    serial, or no host cert chains to it any more."""
+    import subprocess
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from regen.ops import puppet
+
+    root_key, int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
+    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    aki = x509.AuthorityKeyIdentifier(
+        x509.SubjectKeyIdentifier.from_public_key(int_key.public_key()).digest,
+        [x509.DirectoryName(root.subject)], inter.serial_number)  # as Puppet writes it
+    leaf = (x509.CertificateBuilder().subject_name(_name("agent-1")).issuer_name(inter.subject)
+            .public_key(leaf_key.public_key()).serial_number(5).not_valid_before(NOW - dt.timedelta(days=1))
+            .not_valid_after(NOW + dt.timedelta(days=20)).add_extension(aki, critical=False)
+            .sign(int_key, hashes.SHA256()))
+
+    def key(k) -> bytes:
+        return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                               serialization.NoEncryption())
+
+    (tmp_path / "ca_crt.pem").write_bytes(pem(inter, root))
+    (tmp_path / "ca_key.pem").write_bytes(key(int_key))
+    (tmp_path / "root_key.pem").write_bytes(key(root_key))
+    (tmp_path / "leaf.pem").write_bytes(pem(leaf))
+    done = subprocess.run(["sh", "-c", puppet._EXTEND, "sh", str(tmp_path), "3650", str(tmp_path / "leaf.pem")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    renewed = pki.load_certs((tmp_path / "ca_crt.pem").read_bytes())
+    assert [c.serial_number for c in renewed] == [inter.serial_number, root.serial_number]
+    assert [pki.key_fingerprint(c) for c in renewed] == [pki.key_fingerprint(c) for c in (inter, root)]
+    assert min(pki.info(c).not_after for c in renewed) > NOW + dt.timedelta(days=3000)
+    assert pki.fingerprint(renewed[1]) != pki.fingerprint(root)
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca_crt.pem"),
+                               str(tmp_path / "leaf.pem")], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

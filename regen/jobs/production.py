@@ -42,7 +42,7 @@ def check(real: Site) -> preflight.Preflight:
 def dry_run(real: Site, mode: str = "full") -> tuple[preflight.Preflight, tuple[Step, ...], Path | None]:
     """What a run would do, changing nothing: the preflight, the steps, and the runbook of this
     site's rehearsal if one was made (``regen.plan``)."""
-    book = runbook.folder_of(state_dir(), real.name.removesuffix(SUFFIX)) / "runbook.md"
+    book = runbook.path_of(state_dir(), real.name.removesuffix(SUFFIX))
     return check(real), steps_of(real, mode), book if book.exists() else None
 
 

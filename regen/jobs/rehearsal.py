@@ -44,7 +44,7 @@ def regenerate(lab: Lab, progress: Progress, ssh: bool = False, **options) -> Re
     with ``--ssh``), prove it, write the report and, when it passed, the runbook (the lab's lock
     held: one run at a time on a lab)."""
     with hold(lab.name):
-        site = ssh_site_of(lab) if ssh else site_of(lab)
+        site = _site(lab, ssh)
         result = proven.regenerate(site, state_dir(), progress, **options)
         if result.passed:
             write_runbook(site, f"the run on lab {lab.name}{' over SSH' if ssh else ''}", progress)
@@ -58,8 +58,13 @@ def write_runbook(site: Site, source: str, progress: Progress) -> Path:
     return path
 
 
+def _site(lab: Lab, ssh: bool) -> Site:
+    """The lab's hosts, reached over SSH (a lab started with ``--ssh``) or with ``docker exec``."""
+    return ssh_site_of(lab) if ssh else site_of(lab)
+
+
 def runbook_path(name: str) -> Path:
-    return runbook.folder_of(state_dir(), name) / "runbook.md"
+    return runbook.path_of(state_dir(), name)
 
 
 def plan(lab: Lab) -> Path:
@@ -74,7 +79,7 @@ def expiry_line(lab: Lab) -> str:
 
 def check(lab: Lab, ssh: bool = False) -> preflight.Preflight:
     """The lab's preflight (read only): what ``regen.run`` checks before it starts."""
-    return preflight.check(ssh_site_of(lab) if ssh else site_of(lab), state_dir())
+    return preflight.check(_site(lab, ssh), state_dir())
 
 
 def prove(lab: Lab, progress: Progress) -> Report:
@@ -86,7 +91,7 @@ def prove(lab: Lab, progress: Progress) -> Report:
 def roll_back(lab: Lab, progress: Progress, ssh: bool = False) -> Report:
     """Roll a run that failed back, prove it, write the report (the lab's lock held)."""
     with hold(lab.name):
-        return proven.roll_back(ssh_site_of(lab) if ssh else site_of(lab), state_dir(), progress)
+        return proven.roll_back(_site(lab, ssh), state_dir(), progress)
 
 
 def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None,

@@ -251,3 +251,8 @@ def write(book: Runbook, folder: Path) -> Path:
 
 def folder_of(state_root: Path, name: str) -> Path:
     return state_root / "runbooks" / name
+
+
+def path_of(state_root: Path, name: str) -> Path:
+    """Where the runbook of the runs named ``name`` is (its scripts beside it)."""
+    return folder_of(state_root, name) / "runbook.md"

@@ -22,6 +22,7 @@ from ..core.errors import BadInput, CommandFailed
 from ..core.executor import DEFAULT_TIMEOUT, ExecResult, _OverShell
 
 CONNECT_TIMEOUT = 15
+EOF_GRACE = 2.0  # seconds to wait for a command's last output once its exit status came
 UNREACHABLE = 255  # the exit code `ssh` gives when it cannot reach or log into the host
 
 
@@ -90,20 +91,25 @@ class SSHExecutor(_OverShell):
             channel.shutdown_write()
             out, err = bytearray(), bytearray()
             deadline = time.monotonic() + timeout + 30
+            # until the exit status AND the end of both streams: sshd may send the last of a
+            # command's output after its exit status (curl's error line came cut in two). A
+            # daemon the command started may hold the streams open: the end is awaited for
+            # EOF_GRACE seconds after the exit status, no longer.
+            exited_at = None
             while True:
                 if channel.recv_ready():
                     out += channel.recv(65536)
                 elif channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
-                elif channel.exit_status_ready():
+                elif channel.exit_status_ready() and (channel.eof_received or channel.closed or (
+                        exited_at is not None and time.monotonic() - exited_at > EOF_GRACE)):
                     break
+                elif channel.exit_status_ready() and exited_at is None:
+                    exited_at = time.monotonic()
                 elif time.monotonic() > deadline:
                     return 124, bytes(out), bytes(err) + f"no answer from {self.target} after {timeout + 30}s".encode()
                 else:
                     select.select([channel], [], [], 0.5)
-            while channel.recv_ready() or channel.recv_stderr_ready():  # what came with the exit status
-                out += channel.recv(65536) if channel.recv_ready() else b""
-                err += channel.recv_stderr(65536) if channel.recv_stderr_ready() else b""
             return channel.recv_exit_status(), bytes(out), bytes(err)
         except (paramiko.SSHException, OSError) as exc:
             return UNREACHABLE, b"", f"ssh {self.target}: {exc}".encode()

@@ -62,20 +62,21 @@ def expiry(site: Site) -> dict[str, str]:
     earliest of the other hosts' certs expire, as each host holds them now ("?" where one
     cannot be read)."""
 
-    def not_after(host: Host, path: str) -> datetime | None:
+    def not_after(host: Host, path: Callable[[Host], str]) -> datetime | None:
         try:
-            return min(pki.info(c).not_after for c in pki.load_certs(host.executor.read_file(path)))
-        except (CommandFailed, BadInput):
+            return min(pki.info(c).not_after for c in pki.load_certs(host.executor.read_file(path(host))))
+        except (CommandFailed, BadInput):  # a host down, a file missing
             return None
 
     def day(when: datetime | None) -> str:
         return when.strftime("%Y-%m-%d") if when else "?"
 
     others = [h for h in site.all_hosts if h is not site.ca]
-    dates = parallel(others, lambda h: not_after(h, site.cert_paths(h)[0]))
+    dates = parallel(others, lambda h: not_after(h, lambda one: site.cert_paths(one)[0]))
     known = [(d, h.name) for d, h in zip(dates, others, strict=True) if d is not None]
     earliest = min(known, default=None)
-    return {"CA": day(not_after(site.ca, site.ca.layout.cacert)), "master": day(not_after(site.ca, site.ca.cert)),
+    return {"CA": day(not_after(site.ca, lambda ca: ca.layout.cacert)),
+            "master": day(not_after(site.ca, lambda ca: ca.cert)),
             "earliest host cert": f"{day(earliest[0])} ({earliest[1]})" if earliest else "?"}
 
 
@@ -90,6 +91,9 @@ def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], 
         if not path.exists():
             raise
         state = RunState.load(path)
+    # the paths step 0 read on each host, given to these executors too (the run's own were
+    # wrapped to note its commands): a host down since is not asked again
+    prime_layouts(site, state)
     with progress.step("proof"):
         proofs = proof.prove(site, state)
     result = report.build(state, proofs, site.description, inventory(site), expiry(site))

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from regen.core.errors import NotReady, RegenLabError
+from regen.core.errors import CommandFailed, NotReady, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
 from regen.ops import pki, puppet, puppetdb
@@ -532,8 +532,18 @@ def test_the_report_says_when_the_ca_the_master_and_the_earliest_host_cert_expir
              "agent-1": Scripted("agent-1", files={f"{ssl}/agent-1.pem": pem(master)}),
              "agent-2": Scripted("agent-2", files={f"{ssl}/agent-2.pem": pem(soon)}),
              "agent-3": Scripted("agent-3")}  # its cert cannot be read: left out of the earliest
+
+    class Down:  # a host whose container is stopped: every command fails, `puppet config print` too
+        node = "agent-4"
+
+        def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
+            raise CommandFailed("agent-4", list(argv), 1, "Error response from daemon: Container is not running")
+
+        read_file = run
+
+    hosts["agent-4"] = Down()
     site = Site("l", Host("server", "server", hosts["server"]), None, None,
-                tuple(Host(n, n, hosts[n]) for n in ("agent-1", "agent-2", "agent-3")))
+                tuple(Host(n, n, hosts[n]) for n in ("agent-1", "agent-2", "agent-3", "agent-4")))
     day = (NOW + dt.timedelta(days=30)).strftime("%Y-%m-%d")
     found = proven.expiry(site)
     assert found == {"CA": day, "master": day,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,12 +218,6 @@ def _script_head(host: str, role: tuple[str, str], title: str, source: str) -> l
             "set -u", 'PATH="$PATH:/opt/puppetlabs/bin"',
             "if command -v puppet >/dev/null; then",
             *(f"  {var}=$(puppet config print {setting} --section server)" for var, setting in VARIABLES), "fi"]
-
-
-def count(runbook: Runbook) -> dict[str, int]:
-    """Commands per host in its script (waits once)."""
-    return dict(Counter({h: sum(1 for ln in s.splitlines() if ln and not ln.startswith(("#", "set ", "PATH=")) and
-                                "=$(puppet config print" not in ln) for h, s in runbook.scripts.items()}))
 
 
 def of_last_run(site: Site, state_root: Path, source: str) -> Runbook:

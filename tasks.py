@@ -230,13 +230,17 @@ def scenarios_list(c):
                                        "and every host's `server` setting",
                         "resume": "continue an interrupted run from its state file",
                         "dry_run": "with --site FILE --ssh: the preflight and the steps, changing nothing",
-                        "mode": MODE_HELP, **REAL_HELP})
+                        "mode": MODE_HELP,
+                        "ca_import": "the new CA is this import set's intermediate (`puppetserver ca import`): a "
+                                     "folder of cert-bundle.pem, private-key.pem, crl-chain.pem (see regen.root)",
+                        **REAL_HELP})
 @friendly
 def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
-              known_hosts="", identity="", dry_run=False, mode="full"):
+              known_hosts="", identity="", dry_run=False, mode="full", ca_import=""):
     """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
     real = _real(site, ssh, known_hosts, identity, name)
-    chosen = rehearsal.run_options(agents, server_name, mode)
+    chosen = rehearsal.run_options(agents, server_name, mode, ca_import)
+    mode_options = {"mode": mode, **({"ca_import": ca_import} if ca_import else {})}
     if real is not None:
         if dry_run:
             found, steps, book = production.dry_run(real, mode)
@@ -249,7 +253,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
                 raise Exit(code=EXIT_NOT_READY)
             return
         result = production.regenerate(real, Progress(), agents=chosen, autosign=autosign, resume=resume,
-                                       server_name=server_name or None, mode=mode)
+                                       server_name=server_name or None, **mode_options)
         verdict(result, "the regeneration", real.name)
         return
     if dry_run:
@@ -258,8 +262,19 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     result = rehearsal.regenerate(lab, Progress(), ssh=ssh, agents=chosen, autosign=autosign, resume=resume,
-                                  server_name=server_name or None, mode=mode)
+                                  server_name=server_name or None, **mode_options)
     verdict(result, "the regeneration", _name(c, name))
+
+
+@task(name="root", help={"name": NAME_HELP,
+                         "root_crl_days": "how long the root's CRL is valid (default: 30)",
+                         "renew_crl": "only a new CRL of the root, put in the import set's chain"})
+@friendly
+def regen_root(c, name="", root_crl_days=30, renew_crl=False):
+    """An external root (offline, kept here owner-only) and a new intermediate it signs for Puppet: the import
+    set for `regen.run --ca-import DIR`."""
+    lab_lib.check_name(_name(c, name))
+    print(rehearsal.external_root(_name(c, name), int(root_crl_days), renew_crl))
 
 
 @task(name="check", help={"name": NAME_HELP, **REAL_HELP})

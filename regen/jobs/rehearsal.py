@@ -11,6 +11,7 @@ from ..core.errors import BadInput
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of, ssh_site_of
+from ..ops import pki, rootca
 from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
@@ -21,16 +22,39 @@ from .labs import fresh_lab
 NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
-def run_options(agents: str, server_name: str, mode: str = "full") -> list[str] | None:
-    """``regen.run``'s --agents, --server-name and --mode, checked before any engine is reached;
-    the agents as a list (None: every agent, the whole procedure)."""
+def run_options(agents: str, server_name: str, mode: str = "full", ca_import: str = "") -> list[str] | None:
+    """``regen.run``'s --agents, --server-name, --mode and --ca-import, checked before any engine
+    is reached; the agents as a list (None: every agent, the whole procedure)."""
     chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
     for name in chosen or []:
         if not NODE_NAME_RE.fullmatch(name):
             raise BadInput(f"--agents {name!r} is not a node name (agent-1, agent-2, ...; comma-separated)")
     check_server_name(server_name or None, chosen)
-    check_mode(mode, chosen, server_name or None)
+    check_mode(mode, chosen, server_name or None, ca_import or None)
+    if ca_import:
+        rootca.read_import(Path(ca_import))
     return chosen
+
+
+def external_root(lab: str, root_crl_days: int, renew_crl: bool = False) -> str:
+    """The lab's external root (made once, kept) and a new intermediate it signs: the import
+    set's folder, what it holds and when the root's CRL must be renewed; or only a new CRL."""
+    folder = rootca.folder_of(state_dir(), lab)
+    if root_crl_days < 1:
+        raise BadInput("--root-crl-days must be 1 or more")
+    if renew_crl:
+        if not (folder / rootca.ROOT_KEY).exists():
+            raise BadInput(f"no external root for {lab} in {folder}: `regen.root` without --renew-crl makes one")
+        rootca.renew_root_crl(folder, root_crl_days)
+        made = rootca.read_import(folder / "import")
+    else:
+        made = rootca.issue(folder, root_crl_days=root_crl_days)
+    certs = [pki.info(c) for c in pki.load_certs(made.bundle)]
+    return (f"import set: {made.folder} ({rootca.BUNDLE}, {rootca.KEY}, {rootca.CRLS}; owner-only)\n"
+            f"intermediate: {certs[0].subject!r}, until {certs[0].not_after:%Y-%m-%d}\n"
+            f"root: {certs[-1].subject!r}, key kept in {folder / 'root'}\n"
+            f"the root's CRL is valid {root_crl_days} day(s): renew it with `regen.root --renew-crl` and submit it to "
+            "Puppet Server before then")
 
 
 def backups(name: str | None, keep: int | None) -> tuple[list, list]:

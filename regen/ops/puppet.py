@@ -177,6 +177,30 @@ def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
     return res
 
 
+IMPORT_DIR = "/root/regenlab-ca-import"  # the import set on the CA host, removed once imported
+
+
+def ca_import(ex: Executor, certname: str, alt_names: list[str], bundle: bytes, key: bytes,
+              crls: bytes) -> ExecResult:
+    """A CA from an external chain (`puppetserver ca import`, server stopped): the signing
+    CA's cert bundle, its key and the CRL chain, written owner-only on the CA host for the
+    import and removed after it, pass or fail; the master's cert is made as by ``ca setup``."""
+    names = ("cert-bundle.pem", "private-key.pem", "crl-chain.pem")
+    ex.run(["sh", "-c", 'rm -rf "$1" && mkdir -m 0700 "$1"', "sh", IMPORT_DIR])
+    try:
+        for name, data in zip(names, (bundle, key, crls), strict=True):
+            ex.write_file(f"{IMPORT_DIR}/{name}", data, mode=0o600)
+        argv = ["puppetserver", "ca", "import", "--certname", certname,
+                *(["--subject-alt-names", ",".join(alt_names)] if alt_names else []),
+                "--cert-bundle", f"{IMPORT_DIR}/{names[0]}", "--private-key", f"{IMPORT_DIR}/{names[1]}",
+                "--crl-chain", f"{IMPORT_DIR}/{names[2]}"]
+        res = ex.run(argv)
+    finally:
+        ex.run(["rm", "-rf", IMPORT_DIR], check=False, timeout=20)
+    ex.run(["chown", "-R", "puppet:puppet", layout(ex).cadir, layout(ex).ssldir])
+    return res
+
+
 def ca_log_mark(ex: Executor) -> tuple[int, int]:
     """How many lines the CA's log and access log hold now (for ``ca_signed_since``)."""
     res = ex.run(["sh", "-c", 'for f in "$@"; do wc -l < "$f" 2>/dev/null || echo 0; done', "sh",
@@ -219,6 +243,17 @@ def ca_signed_since(ex: Executor, mark: tuple[int, int]) -> Signings:
     rows = [line.split(" ", 1) for line in res.stdout.splitlines() if " " in line]
     signed = tuple(n.strip() for k, names in rows if k == "S" for n in names.split(","))
     return Signings(signed, tuple(n for k, n in rows if k == "H"))
+
+
+def submit_crls(ca: Executor, ca_certname: str, crls: bytes) -> ExecResult:
+    """CRLs of an external chain given to Puppet Server (`PUT
+    /puppet-ca/v1/certificate_revocation_list`, with the CA host's own cert): it keeps each
+    one newer than the CRL of the same issuer it holds, and serves them to the agents."""
+    argv = ["curl", "-sS", "--fail-with-body", "--resolve", f"{ca_certname}:8140:127.0.0.1",
+            "--cacert", layout(ca).localcacert, "--cert", layout(ca).hostcert(ca_certname),
+            "--key", layout(ca).hostkey(ca_certname), "-X", "PUT", "-H", "Content-Type: text/plain",
+            "--data-binary", "@-", f"https://{ca_certname}:8140/puppet-ca/v1/certificate_revocation_list"]
+    return ca.run(argv, input=crls, check=False, timeout=60)
 
 
 # --- an agent's own SSL ----------------------------------------------------------------
@@ -382,7 +417,8 @@ AGENT_RUN_OK = (0, 2)  # `puppet agent -t`: no change, or changes applied
 LOCK_WAIT = 120  # s: how long `puppet agent -t` waits for the daemon's own run to finish
 
 
-def agent_test(ex: Executor, timeout: int = 300, check: bool = True, clock: str | None = None) -> ExecResult:
+def agent_test(ex: Executor, timeout: int = 300, check: bool = True, clock: str | None = None,
+               extra: list[str] | None = None) -> ExecResult:
     """``puppet agent -t``: exit 0 (no change) or 2 (changes) is a successful run. ``clock``
     runs it under Debian's ``faketime`` (that command's clock only, e.g. "2 days ago").
 
@@ -391,7 +427,7 @@ def agent_test(ex: Executor, timeout: int = 300, check: bool = True, clock: str 
     skipping"); ``--waitforlock`` (Puppet 6.16 and later) polls the lock each second instead,
     up to ``LOCK_WAIT`` seconds."""
     argv = ["puppet", "agent", "--test", "--color=false",
-            "--waitforlock", "1", "--maxwaitforlock", str(LOCK_WAIT)]
+            "--waitforlock", "1", "--maxwaitforlock", str(LOCK_WAIT), *(extra or [])]
     if clock:
         argv = ["faketime", clock, *argv]
     return ex.run(argv, ok_codes=AGENT_RUN_OK, timeout=timeout, check=check)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from ..ops import mcollective, puppetdb
+from ..ops import mcollective, puppetdb, rootca
 from . import steps as procedure
 from .runner import Step
 from .site import Host
@@ -74,6 +74,13 @@ def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
         return detail + f"; [fault] chown -R root:root {cadir}"
 
     return replace(step, title=step.title + " [fault: the new CA's files left owned by root]", run=run)
+
+
+def _crl_chain_missing(step: Step, node: str | None) -> Step:
+    """The import given a CRL chain without the root's CRL (only the intermediate's own):
+    `puppetserver ca import` checks every CA of the bundle against the chain."""
+    return replace(step, title=step.title + " [fault: the root's CRL left out of the CRL chain]",
+                   run=lambda ctx: procedure.new_ca(ctx, crl_chain=rootca.ImportSet.without_root_crl))
 
 
 PUPPETDB_SSL = "/etc/puppetdb/ssl"
@@ -146,6 +153,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           _drop_alt_names),
     Fault("cadir-owned-by-root", "the new CA's files are left owned by root: Puppet Server (user `puppet`) cannot "
           "use them", "1.5", False, _cadir_owned_by_root),
+    Fault("crl-chain-missing", "the intermediate imported with a CRL chain that lacks the root's CRL", "1.5", False,
+          _crl_chain_missing),
     Fault("puppetdb-trusts-old-ca", "PuppetDB's jetty trusts a bundle of the new CA and the old one", "2.2", False,
           _puppetdb_trusts_old_ca),
     Fault("broker-truststore-kept", "the new CA imported into the broker's old truststore instead of a new one",

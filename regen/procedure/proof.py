@@ -8,13 +8,14 @@ import re
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 
 from cryptography import x509
 
 from ..core.errors import CommandFailed, RegenLabError
 from ..core.wait import parallel
-from ..ops import mcollective, pki, puppet
+from ..ops import mcollective, pki, puppet, rootca
 from . import hostbackup
 from .runner import RunState
 from .site import Host, Site
@@ -488,6 +489,66 @@ def broker_trusts_only_the_new_ca(site: Site, state: RunState) -> ProofResult:
 
 # --- the proofs of each kind of run -------------------------------------------------------------
 
+# --- an intermediate under an external root (`--ca-import`) -----------------------------------
+
+def _imported(state: RunState) -> list[x509.Certificate]:
+    return pki.load_certs(rootca.read_import(Path(state.ca_import)).bundle)
+
+
+def chain_to_root(site: Site, state: RunState) -> ProofResult:
+    """Every host's cert is signed by the imported intermediate, which the external root
+    signed; the CA's bundle is the import set's."""
+    name, claim = "chain-to-root", "every host's cert chains through the imported intermediate to the external root"
+    imported = _imported(state)
+    intermediate, root = imported[0], pki.root_of(imported)
+    bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
+    bad = [] if [pki.fingerprint(c) for c in bundle] == [pki.fingerprint(c) for c in imported] else \
+        [f"the CA's bundle ({site.ca.layout.cacert}) is not the import set's"]
+    hosts = list(site.all_hosts)
+    for host, pem in zip(hosts, _read_all(hosts, lambda h: site.cert_paths(h)[0]), strict=True):
+        chain = None if isinstance(pem, RegenLabError) else pki.chain_to(pki.load_certs(pem)[0], imported)
+        if not chain or pki.fingerprint(chain[1]) != pki.fingerprint(intermediate) or \
+                pki.fingerprint(chain[-1]) != pki.fingerprint(root):
+            bad.append(f"{host.name}: its cert does not chain through the intermediate to the root")
+    evidence = (f"{len(hosts) - sum(1 for b in bad if ':' in b)}/{len(hosts)} hosts: cert <- "
+                f"{pki.info(intermediate).subject!r} <- {pki.info(root).subject!r} ({_short(pki.fingerprint(root))})")
+    return _result(name, claim, not bad, evidence + "".join(f"; {b}" for b in bad))
+
+
+def crl_per_ca(site: Site, state: RunState) -> ProofResult:
+    """Every Puppet host's crl.pem holds a CRL of each CA of the chain, signed by it and
+    current (`certificate_revocation = chain` needs them all)."""
+    name, claim = "crl-per-ca", "every Puppet host holds a current CRL of each CA in the chain"
+    cas = _imported(state)
+    hosts = [h for h in site.all_hosts if h is not site.postgres]
+    at = datetime.now(UTC)
+    bad = []
+    for host, pem in zip(hosts, _read_all(hosts, lambda h: h.layout.hostcrl), strict=True):
+        crls = [] if isinstance(pem, RegenLabError) else pki.load_crls(pem)
+        for ca in cas:
+            own = [c for c in crls if pki.crl_signed_by_one_of(c, [ca])]
+            if not own:
+                bad.append(f"{host.name}: no CRL of {pki.info(ca).subject!r}")
+            elif own[0].next_update_utc is not None and own[0].next_update_utc < at:
+                bad.append(f"{host.name}: the CRL of {pki.info(ca).subject!r} expired "
+                           f"{own[0].next_update_utc:%Y-%m-%d %H:%M}")
+    evidence = f"{len(hosts) - len({b.split(':')[0] for b in bad})}/{len(hosts)} hosts hold a current CRL of each " \
+               f"of the {len(cas)} CAs"
+    return _result(name, claim, not bad, evidence + "".join(f"; {b}" for b in bad))
+
+
+def revocation_leaf(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+    """Puppet's default checks the CRL of every CA of the chain (`chain`: the agents' runs
+    above); one agent's run with `certificate_revocation = leaf` succeeds too."""
+    name, claim = "revocation-leaf", "an agent's run also succeeds with `certificate_revocation = leaf`"
+    if not agents:
+        return _nothing(name, claim, "no agent in this run")
+    res = puppet.agent_test(agents[0].executor, check=False, extra=["--certificate_revocation", "leaf"])
+    ok = res.exit_code in puppet.AGENT_RUN_OK
+    return _result(name, claim, ok, f"{agents[0].name}: `puppet agent -t --certificate_revocation leaf` exit "
+                                    f"{res.exit_code}" + ("" if ok else f": {_error_lines(res.output)}"))
+
+
 @dataclass(frozen=True)
 class Proof:
     """One proof: its stable name, its claim, and its check (site, state, the run's agents)."""
@@ -497,6 +558,7 @@ class Proof:
     check: Callable[[Site, RunState, list[Host]], ProofResult]
     needs_broker: bool = False
     needs_compilers: bool = False
+    needs_import: bool = False  # only for a run onto an imported intermediate (`--ca-import`)
 
 
 def _chain(expect_new_ca: bool, name: str, claim: str, every_host: bool) -> Proof:
@@ -527,6 +589,12 @@ PROOFS: dict[str, tuple[Proof, ...]] = {
               "names", compilers_serve, needs_compilers=True),
         Proof("old-compiler-cert-refused", "a compiler's old cert is refused by the master and PuppetDB",
               lambda site, state, agents: old_compiler_cert_refused(site, state), needs_compilers=True),
+        Proof("chain-to-root", "every host's cert chains through the imported intermediate to the external root",
+              lambda site, state, agents: chain_to_root(site, state), needs_import=True),
+        Proof("crl-per-ca", "every Puppet host holds a current CRL of each CA in the chain",
+              lambda site, state, agents: crl_per_ca(site, state), needs_import=True),
+        Proof("revocation-leaf", "an agent's run also succeeds with `certificate_revocation = leaf`", revocation_leaf,
+              needs_import=True),
     ),
     "partial": (
         _chain(False, "ca-kept", "the CA is unchanged and the re-enrolled agents' certs chain to it", False),
@@ -564,8 +632,9 @@ PROOFS: dict[str, tuple[Proof, ...]] = {
 NAMES = frozenset(p.name for proofs in PROOFS.values() for p in proofs)
 
 
-def proofs_of(mode: str, broker: bool, compilers: bool = False) -> tuple[Proof, ...]:
-    return tuple(p for p in PROOFS[mode] if (broker or not p.needs_broker) and (compilers or not p.needs_compilers))
+def proofs_of(mode: str, broker: bool, compilers: bool = False, imported: bool = False) -> tuple[Proof, ...]:
+    return tuple(p for p in PROOFS[mode] if (broker or not p.needs_broker) and (compilers or not p.needs_compilers)
+                 and (imported or not p.needs_import))
 
 
 def _guarded(proof: Proof, site: Site, state: RunState, agents: list[Host]) -> ProofResult:
@@ -582,4 +651,5 @@ def prove(site: Site, state: RunState) -> list[ProofResult]:
         return []
     agents = [site.agent(a) for a in state.agents]
     return [replace(_guarded(p, site, state, agents), id=str(i))
-            for i, p in enumerate(proofs_of(state.mode, site.broker is not None, bool(site.compilers)), 1)]
+            for i, p in enumerate(proofs_of(state.mode, site.broker is not None, bool(site.compilers),
+                                            bool(state.ca_import)), 1)]

@@ -131,6 +131,27 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What each procedure leaves on the hosts it touches (the reports compare remedies by it)
+LEAVES = {"full": "a new CA; every host a new key and cert",
+          "partial": "the CA kept; the agents named a new key and cert",
+          "extend": "the CA's keys kept, its certs renewed; every host its own cert, the new CA bundle"}
+
+
+def remedy(report: Report) -> dict[str, str]:
+    """One row of a comparison of remedies: what the run cost and what it leaves."""
+    return {"remedy": report.mode, "passed": "yes" if report.passed else "no",
+            "downtime": f"{report.downtime_seconds}s" if report.downtime_seconds is not None else "-",
+            "hosts touched": str(len(report.hosts) or "?"), "leaves": LEAVES.get(report.mode, "-"),
+            "CA ends": report.expiry.get("CA", "?"), "earliest host cert": report.expiry.get("earliest host cert", "?")}
+
+
+def comparison(rows: list[dict[str, str]]) -> str:
+    """The remedies side by side (a scenario that rehearses both the extension and the
+    regeneration)."""
+    heads = ["remedy", "passed", "downtime", "hosts touched", "CA ends", "earliest host cert", "leaves"]
+    return table([tuple(r[h] for h in heads) for r in rows], heads)
+
+
 def write(report: Report, state_root: Path) -> tuple[Path, Path]:
     folder = state_root / "reports"
     stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"

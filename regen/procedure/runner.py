@@ -135,6 +135,7 @@ class RunState:
     agents: list[str]
     autosign: bool
     server_name: str = ""  # the master's new DNS name (it moved); "": it keeps its alt names
+    ca_import: str = ""  # the import set's folder (an intermediate under an external root); "": `ca setup`
     started: str = field(default_factory=now)
     finished: str = ""
     facts: Facts = field(default_factory=Facts)

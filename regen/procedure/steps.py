@@ -38,7 +38,7 @@ from ..core.files import write_private
 from ..core.progress import Progress
 from ..core.transcript import Recording, Transcript, within
 from ..core.wait import parallel
-from ..ops import mcollective, pki, puppet, puppetdb
+from ..ops import mcollective, pki, puppet, puppetdb, rootca
 from ..ops.postgres import postgres_tls
 from ..ops.postgres import reload as postgres_reload
 from . import hostbackup, preflight
@@ -291,10 +291,13 @@ def wiped(ctx: Context) -> bool:
     return fingerprint_of_ca(ctx) != ctx.state.facts.before.ca_fingerprint
 
 
-def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
-    """1.5: the master's cert carries the old cert's alt names, or its new name only if it
-    moved (the old name is someone else's now), and the master's own agent and
-    `puppetserver ca` are pointed at that name. ``alt_names`` replaces both (a scenario's fault)."""
+def new_ca(ctx: Context, alt_names: list[str] | None = None,
+           crl_chain: Callable[[rootca.ImportSet], bytes] | None = None) -> str:
+    """1.5: a new CA (`puppetserver ca setup`, or `ca import` of the run's import set: an
+    intermediate under an external root) and the master's cert. That cert carries the old
+    cert's alt names, or its new name only if it moved (the old name is someone else's now),
+    and the master's own agent and `puppetserver ca` are pointed at that name. ``alt_names``
+    replaces both, ``crl_chain`` the CRL chain imported (a scenario's faults)."""
     moved = ctx.state.server_name
     alt = alt_names if alt_names is not None else wanted_alt_names(ctx)
     if moved:
@@ -307,11 +310,20 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None) -> str:
         # rebooted made a CA of its own at start (as Puppet Server does with none): both cleared
         quiesce_master(ctx)
         ctx.ca.run(["rm", "-rf", ctx.site.ca.layout.ssldir, ctx.site.ca.layout.cadir])
-        puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
+        if ctx.state.ca_import:
+            found = rootca.read_import(Path(ctx.state.ca_import))
+            puppet.ca_import(ctx.ca, ctx.site.ca.certname, alt, found.bundle, found.key,
+                             crl_chain(found) if crl_chain else found.crls)
+        else:
+            puppet.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     puppet.set_autosign(ctx.ca, ctx.autosign)
     fp = fingerprint_of_ca(ctx)
     ctx.state.facts.new_ca_fingerprint = fp or ""
+    if ctx.state.ca_import:
+        signing = pki.info(pki.load_certs(ctx.ca.read_file(ctx.site.ca.layout.cacert))[0])
+        return f"imported CA {signing.subject!r} under root {fp[:23]}...; asked for alt names " \
+               f"{','.join(alt) or '(none)'}; {master_names(ctx)}"
     return f"new CA {fp[:23]}...; asked for alt names {','.join(alt) or '(none)'}; {master_names(ctx)}"
 
 
@@ -724,12 +736,17 @@ EXTEND = (
     Step("3.m", "every mcollectived restarted; every agent answers `mco ping`", mco_restart, needs=("e.2",)),
 )
 MODES = {"full": FULL, "partial": PARTIAL, "extend": EXTEND}
+# the whole procedure onto an intermediate under an external root: 1.5 imports it
+IMPORT_CA = Step("1.5", "new CA and master cert (`puppetserver ca import` of the external intermediate, its alt "
+                 "names)", new_ca, new_ca_done, shows=_FULL["1.5"].shows)
 
 
 def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True,
-              compilers: bool = False, puppetdb: bool = True) -> tuple[Step, ...]:
+              compilers: bool = False, puppetdb: bool = True, ca_import: bool = False) -> tuple[Step, ...]:
     """The steps of a procedure (``full``, ``partial`` or ``extend``) on a site with these roles, less ``skip``."""
     steps = MODES[mode]
+    if ca_import:
+        steps = tuple(IMPORT_CA if s.id == "1.5" else s for s in steps)
     absent = {*(() if mcollective else MCOLLECTIVE_STEPS), *(() if compilers else COMPILER_STEPS),
               *(() if puppetdb else PUPPETDB_STEPS)}
     steps = tuple(s for s in steps if s.id not in absent)
@@ -739,10 +756,10 @@ def steps_for(mode: str, skip: tuple[str, ...] = (), mcollective: bool = True,
     return tuple(s for s in steps if s.id not in skip)
 
 
-def steps_of(site: Site, mode: str, skip: tuple[str, ...] = ()) -> tuple[Step, ...]:
+def steps_of(site: Site, mode: str, skip: tuple[str, ...] = (), ca_import: bool = False) -> tuple[Step, ...]:
     """The steps of a procedure on this site: those of roles it lacks left out."""
     return steps_for(mode, skip, mcollective=site.broker is not None, compilers=bool(site.compilers),
-                     puppetdb=site.puppetdb is not None)
+                     puppetdb=site.puppetdb is not None, ca_import=ca_import)
 
 
 def stop_leftovers(site: Site, progress: Progress) -> None:
@@ -790,20 +807,38 @@ def check_server_name(name: str | None, agents: list[str] | None) -> None:
                        "the master's cert is what carries its name")
 
 
-def check_mode(mode: str, agents: list[str] | None, server_name: str | None) -> None:
+def check_mode(mode: str, agents: list[str] | None, server_name: str | None, ca_import: str | None = None) -> None:
     if mode not in ("full", "extend"):
         raise BadInput(f"--mode {mode!r}: use full (every certificate anew) or extend (the CA's certificates "
                        "renewed with the same keys)")
-    if mode == "extend" and (agents or server_name):
+    if mode == "extend" and (agents or server_name or ca_import):
         raise BadInput("--mode extend renews the CA's own certificates and keeps every host's: "
-                       "--agents and --server-name go with the full regeneration")
+                       "--agents, --server-name and --ca-import go with the full regeneration")
+    if ca_import and agents:
+        raise BadInput("--ca-import makes a new CA: it goes with the whole procedure, not with --agents")
+
+
+def check_import(site: Site, folder: str) -> str:
+    """The import set's folder, checked whole before anything changes; its root must not be
+    the CA's root already (a new intermediate under the same root is not rehearsed: the
+    proofs tell the old CA from the new by their roots)."""
+    found = rootca.read_import(Path(folder))
+    root = pki.root_of(pki.load_certs(found.bundle))
+    try:
+        current = pki.ca_fingerprint(site.ca.executor.read_file(site.ca.layout.cacert))
+    except (CommandFailed, BadInput):
+        current = ""  # the preflight names a CA that cannot be read
+    if pki.fingerprint(root) == current:
+        raise BadInput(f"--ca-import {folder}: its root ({pki.info(root).subject}) is the CA's root already; a new "
+                       "intermediate under the same root is not supported yet: make the import set under a new root")
+    return str(Path(folder).resolve())
 
 
 def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
     progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
-    server_name: str | None = None, check: bool = True, mode: str = "full",
+    server_name: str | None = None, check: bool = True, mode: str = "full", ca_import: str | None = None,
 ) -> RunState:
     """Run (or resume) the procedure on a site; return the final state with every step's result.
     ``mode``: ``full`` (every certificate anew; ``partial`` with ``agents``) or ``extend`` (the
@@ -813,7 +848,7 @@ def run(
     its site is mid-run)."""
     progress = progress or Progress()
     check_server_name(server_name, agents)
-    check_mode(mode, agents, server_name)
+    check_mode(mode, agents, server_name, ca_import)
     path, commands = state_path(state_root, site.name), transcript_path(state_root, site.name)
     previous = RunState.load(path) if path.exists() else None
     # every command sent is noted, by step: the runbook (`regen.plan`) is made of them
@@ -835,6 +870,7 @@ def run(
             names = agents if agents else [a.name for a in site.agents]
             for n in names:
                 site.agent(n)
+            imported = check_import(site, ca_import) if ca_import else ""
             if check:
                 with progress.step("preflight: hosts, services, clocks, disk, certificates"), \
                         within("pre", "preflight"):
@@ -843,12 +879,13 @@ def run(
                     if c.status == preflight.WARN:
                         progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
             state = RunState(lab=site.name, mode="partial" if agents else mode, agents=names, autosign=autosign,
-                             server_name=server_name or "")
+                             server_name=server_name or "", ca_import=imported)
         if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
             reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
         ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                       reports_timeout=reports_timeout)
-        execute(ctx, steps if steps is not None else steps_of(site, state.mode, skip), path, stop_after)
+        execute(ctx, steps if steps is not None else steps_of(site, state.mode, skip, bool(state.ca_import)), path,
+                stop_after)
         return state
     finally:
         if transcript.commands:

@@ -12,8 +12,10 @@ import shlex
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..core.config import state_dir
+from ..core.errors import BadInput
+from ..core.wait import parallel
 from ..lab.lab import site_of
-from ..ops import puppet
+from ..ops import pki, puppet, rootca
 from ..procedure import faults, proven
 from ..procedure import steps as procedure
 from ..procedure.runner import RunState
@@ -45,11 +47,21 @@ class Kind:
 class Regen(Kind):
     name = "regen"
     fields = {"agents": False, "autosign": False, "skip": False, "stop_after": False, "faults": False,
-              "reports_timeout": False, "server_name": False}
+              "reports_timeout": False, "server_name": False, "mode": False, "ca_import": False,
+              "root_crl_days": False}
     outcome, bare = "run", True
 
     def validate(self, args, fail) -> None:
-        ids = {s.id for s in (*procedure.FULL, *procedure.PARTIAL)}
+        try:
+            procedure.check_mode(args.get("mode", "full"), args.get("agents"), args.get("server_name"),
+                                 "yes" if args.get("ca_import") else None)
+        except BadInput as exc:
+            fail("mode" if "mode" in args else "ca_import", str(exc).replace("--", ""))
+        if "root_crl_days" in args and not args.get("ca_import"):
+            fail("root_crl_days", "goes with `ca_import: true` (the external root's CRL)")
+        if "crl-chain-missing" in args.get("faults", {}) and not args.get("ca_import"):
+            fail("faults", "crl-chain-missing is a fault of the import: it goes with `ca_import: true`")
+        ids = {s.id for s in (*procedure.FULL, *procedure.PARTIAL, *procedure.EXTEND)}
         for key in ("skip", "stop_after"):
             for step_id in args.get(key, []) if key == "skip" else [args[key]] if key in args else []:
                 if step_id not in ids | ({"random"} if key == "stop_after" else set()):
@@ -61,11 +73,16 @@ class Regen(Kind):
 
     def run(self, runner, action) -> str:
         a = action.args
-        options: dict = {k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name") if k in a}
+        options: dict = {k: a[k] for k in ("agents", "autosign", "reports_timeout", "server_name", "mode") if k in a}
         if runner.scenario.site is not None:  # a site's lab signs as its site file says, unless told
             options.setdefault("autosign", runner.scenario.site.autosign)
-        steps = procedure.steps_of(site_of(runner.lab), "partial" if a.get("agents") else "full",
-                                   tuple(a.get("skip", ())))
+        if a.get("ca_import"):  # the organisation's root, new for this run, and an intermediate it signs
+            made = rootca.issue(rootca.folder_of(state_dir(), runner.lab.name), new_root=True,
+                                root_crl_days=a.get("root_crl_days", rootca.CRL_DAYS))
+            options["ca_import"] = str(made.folder)
+            runner.progress.say(f"an external root and its intermediate for Puppet: {made.folder}")
+        steps = procedure.steps_of(site_of(runner.lab), "partial" if a.get("agents") else a.get("mode", "full"),
+                                   tuple(a.get("skip", ())), ca_import=bool(a.get("ca_import")))
         runner.run_steps = faults.apply(steps, a.get("faults", {}))
         stop = a.get("stop_after")
         if stop == "random":  # any step, the last one included
@@ -169,6 +186,47 @@ class MoveMaster(Kind):
         return f"server answers as {action.args['name']}; `puppet` no longer resolves"
 
 
+class AgeCA(Kind):
+    """The CA's certificates re-made from their own keys to end in ``days`` days, in place on
+    every host (no service restarted): the lab's CA is then one made years ago, close to its
+    end, while the hosts' certs, signed since, outlive it."""
+
+    name, fields = "age-ca", {"days": True}
+
+    def describe(self, args) -> str:
+        return f"the CA's certificates re-made to end in {args['days']} day(s), on every host"
+
+    def run(self, runner, action) -> str:
+        site = site_of(runner.lab)
+        puppet.extend_ca(site.ca.executor, site.ca.layout, site.ca.cert, days=action.args["days"])
+        bundle = site.ca.executor.read_file(site.ca.layout.cacert)
+        parallel(list(site.all_hosts), lambda h: puppet.replace_bundle(h.executor, site.cert_paths(h)[1], bundle))
+        until = min(pki.info(c).not_after for c in pki.load_certs(bundle))
+        return f"the CA ends {until:%Y-%m-%d %H:%M} UTC; its bundle replaced on {len(site.all_hosts)} hosts"
+
+
+class RootCRL(Kind):
+    """The external root's owner issues a new CRL (valid ``days``), and it is submitted to
+    Puppet Server's CRL endpoint (`PUT /puppet-ca/v1/certificate_revocation_list`), as Puppet's
+    docs ask of an external chain; agents fetch it when they refresh their CRL."""
+
+    name, fields, outcome = "root-crl", {"days": True}, "command"
+
+    def describe(self, args) -> str:
+        return f"a new CRL of the external root (valid {args['days']} days), submitted to Puppet Server"
+
+    def run(self, runner, action) -> str:
+        folder = rootca.folder_of(state_dir(), runner.lab.name)
+        if not (folder / rootca.ROOT_KEY).exists():
+            raise BadInput(f"root-crl: the lab {runner.lab.name} has no external root ({folder}): a `regen` with "
+                           "`ca_import: true` makes one")
+        rootca.renew_root_crl(folder, action.args["days"])
+        site = site_of(runner.lab)
+        res = puppet.submit_crls(site.ca.executor, site.ca.certname, rootca.read_import(folder / "import").crls)
+        runner.last = from_command("the CRL chain submitted to Puppet Server", res)
+        return f"exit {res.exit_code}"
+
+
 class Expect(Kind):
     name = "expect"
     fields = {"passed": False, "interrupted": False, "failed_step": False, "evidence": False,
@@ -190,4 +248,4 @@ class Expect(Kind):
 
 
 KINDS: dict[str, Kind] = {k.name: k() for k in (Regen, Resume, Rollback, Run, AgentRun, StopNode, StartNode,
-                                                 MoveMaster, Expect)}
+                                                 MoveMaster, AgeCA, RootCRL, Expect)}

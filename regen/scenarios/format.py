@@ -198,7 +198,7 @@ def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: dict[str, 
             raise check.fail(n, where, f"unknown node {name!r}; this lab's nodes: {', '.join(sorted(nodes))}")
         return name
 
-    if key in ("autosign", "passed", "interrupted", "steps_done_once"):
+    if key in ("autosign", "passed", "interrupted", "steps_done_once", "ca_import"):
         return check.scalar(value, w, bool)
     if key == "evidence":
         return _needles(check, value, w, before)
@@ -223,8 +223,11 @@ def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: dict[str, 
         return agents
     if key == "node":
         return node_name(value, w)
-    if key == "reports_timeout":
-        return check.scalar(value, w, int)
+    if key in ("reports_timeout", "days", "root_crl_days"):
+        number = check.scalar(value, w, int)
+        if number < 1:
+            raise check.fail(value, w, "must be 1 or more")
+        return number
     if key == "skip":
         return check.str_list(value, w)
     if key in ("name", "server_name"):

@@ -17,6 +17,7 @@ from ..core.errors import RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
 from ..lab.lab import Lab
+from ..procedure import report as report_of
 from ..procedure import steps as procedure
 from ..procedure.report import Report
 from ..procedure.runner import Step, now
@@ -38,6 +39,7 @@ class ScenarioReport:
     error: str = ""
     lab_healthy: bool = False  # the last action succeeded: the lab can serve another scenario
     seed: int = 0  # of its random choices (REGENLAB_SEED=N replays them)
+    remedies: list[dict] = field(default_factory=list)  # each finished run: its cost and what it leaves
 
     @property
     def passed(self) -> bool:
@@ -80,6 +82,8 @@ class Runner:
         """A run's report is the outcome the next `expect` checks."""
         if result.finished:
             self.run_steps = None  # the run is over: a later `regen` starts a new one
+            if result.mode != "rollback":
+                self.report.remedies.append(report_of.remedy(result))
         self.report.reports.append(f"{result.lab}-{result.started}")
         self.last = from_report(what, result)
         return "passed" if result.passed else f"failed at step {self.last.failed_step or '-'} / proofs " \
@@ -92,6 +96,8 @@ def summary(report: ScenarioReport) -> str:
     rows = [(f"line {e.line}", "HELD" if e.held else "NOT HELD", e.claim[:70], e.evidence[:110])
             for e in report.expectations]
     text = table(rows, ["where", "", "expectation", "evidence"]) if rows else "no expectation was checked"
+    if len({r["remedy"] for r in report.remedies}) > 1:  # both remedies rehearsed: side by side
+        text += "\n\nthe remedies compared:\n" + report_of.comparison(report.remedies)
     if report.error:
         text += f"\n\nthe scenario stopped: {report.error}"
     return f"{text}\n\nSCENARIO {report.scenario} {'PASSED' if report.passed else 'FAILED'}"

@@ -274,7 +274,8 @@ def test_a_lab_without_mcollective_says_so():
 
 def test_each_action_is_one_class_that_reads_describes_and_runs_itself():
     assert set(actions.KINDS) == set(scenario.ACTION_FIELDS)
-    assert scenario.RUN_ACTIONS == ("regen", "resume", "rollback") and scenario.COMMAND_ACTIONS == ("run", "agent-run")
+    assert scenario.RUN_ACTIONS == ("regen", "resume", "rollback") and scenario.COMMAND_ACTIONS == ("run", "agent-run",
+                                                                                             "root-crl")
     seen = set()
     for path in scenario.all_paths():
         for action in scenario.load(path).actions:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -320,6 +321,9 @@ def test_every_proof_has_one_stable_name_and_its_number_is_its_place():
     assert [p.name for p in proof.proofs_of("partial", broker=True)] == [
         "ca-kept", "agents-run", "old-cert-refused", "old-certs-revoked", "others-untouched", "mco-ping"]
     assert [p.name for p in proof.proofs_of("rollback", broker=False)] == ["old-ca-back", "agents-run", "nothing-lost"]
+    # onto an imported intermediate, three more: the chain to the external root, a CRL of each CA, `leaf` revocation
+    assert [p.name for p in proof.proofs_of("full", broker=False, imported=True)][-3:] == [
+        "chain-to-root", "crl-per-ca", "revocation-leaf"]
 
 
 def test_a_check_that_raises_could_not_tell(cas):
@@ -449,3 +453,64 @@ def test_after_an_extension_every_host_keeps_its_own_cert():
     assert moved.verdict == FAIL and "changed or unreadable: agent-1" in moved.evidence
     assert [p.name for p in proof.proofs_of("extend", broker=True)] == [
         "ca-key-kept", "expiring-ca-replaced", "host-certs-kept", "agents-run", "mco-ping", "broker-truststore"]
+
+
+# --- onto an imported intermediate (`--ca-import`) ---------------------------------------------
+
+def _imported_site(tmp_path, root_crl_days: float, stranger: bool = False):
+    """A site whose CA imported an intermediate of an external root (a real import set), one
+    agent signed by it (or, ``stranger``, by another CA), each host's crl.pem the chain's."""
+    from cryptography.hazmat.primitives import serialization
+
+    from regen.ops import rootca
+
+    made = rootca.issue(tmp_path / "ca", root_crl_days=root_crl_days)
+    inter = pki.load_certs(made.bundle)[0]
+    signer_key, signer = serialization.load_pem_private_key(made.key, None), inter
+    if stranger:
+        _, signer, _, signer_key = make_puppet_ca()
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME,
+                                                                                 "agent-1")]))
+            .issuer_name(signer.subject).public_key(signer_key.public_key()).serial_number(9)
+            .not_valid_before(NOW - dt.timedelta(days=1)).not_valid_after(NOW + dt.timedelta(days=30))
+            .sign(signer_key, hashes.SHA256()))
+    crl = made.crls
+    server = {puppet.DEBIAN.cacert: made.bundle, puppet.DEBIAN.hostcrl: crl,
+              puppet.DEBIAN.hostcert("server"): pem(leaf)}
+    agent = {puppet.DEBIAN.hostcrl: crl, puppet.DEBIAN.hostcert("agent-1"): pem(leaf)}
+    site = Site("l", Host("server", "server", Scripted("server", server)), None, None,
+                (Host("agent-1", "agent-1", Scripted("agent-1", agent)),))
+    return site, RunState(lab="l", mode="full", agents=["agent-1"], autosign=False, ca_import=str(made.folder))
+
+
+def test_every_host_chains_through_the_imported_intermediate_to_the_external_root(tmp_path, monkeypatch):
+    from regen.ops import rootca
+
+    monkeypatch.setattr(rootca, "KEY_BITS", 2048)
+    site, state = _imported_site(tmp_path, 30)
+    good = proof.chain_to_root(site, state)
+    assert good.verdict == PASS and "2/2 hosts: cert <- 'Puppet intermediate CA" in good.evidence
+    assert "<- 'Regen Lab offline root CA'" in good.evidence
+    site, state = _imported_site(tmp_path / "x", 30, stranger=True)
+    bad = proof.chain_to_root(site, state)
+    assert bad.verdict == FAIL and "agent-1: its cert does not chain through the intermediate" in bad.evidence
+
+
+def test_a_crl_of_each_ca_must_be_there_and_current(tmp_path, monkeypatch):
+    from regen.ops import rootca
+
+    monkeypatch.setattr(rootca, "KEY_BITS", 2048)
+    site, state = _imported_site(tmp_path, 30)
+    good = proof.crl_per_ca(site, state)
+    assert good.verdict == PASS and "2/2 hosts hold a current CRL of each of the 2 CAs" in good.evidence
+    site.agents[0].executor.files[puppet.DEBIAN.hostcrl] = rootca.read_import(Path(state.ca_import)).without_root_crl()
+    missing = proof.crl_per_ca(site, state)
+    assert missing.verdict == FAIL and "agent-1: no CRL of 'Regen Lab offline root CA'" in missing.evidence
+    site, state = _imported_site(tmp_path / "x", 0.001)  # the root's CRL ends a minute and a half after it is made
+    import time
+
+    time.sleep(0.1)
+    monkeypatch.setattr(proof, "datetime", type("Later", (), {"now": staticmethod(
+        lambda tz=None: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))}))
+    expired = proof.crl_per_ca(site, state)
+    assert expired.verdict == FAIL and "the CRL of 'Regen Lab offline root CA' expired" in expired.evidence

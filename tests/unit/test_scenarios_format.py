@@ -323,3 +323,45 @@ def _rewrite(path, old, new):
     out = folder / path.name
     out.write_text(path.read_text().replace(old, new))
     return out
+
+
+@pytest.mark.parametrize(("regen", "where"), [
+    ("  - regen:\n      mode: extend\n      ca_import: true\n",
+     ":5: sequence[0].regen.mode: mode extend renews the CA's own certificates"),
+    ("  - regen:\n      mode: partial\n", ":5: sequence[0].regen.mode: mode 'partial': use full"),
+    ("  - regen:\n      root_crl_days: 1\n", ":5: sequence[0].regen.root_crl_days: goes with `ca_import: true`"),
+    ("  - regen:\n      faults:\n        crl-chain-missing:\n",
+     ":6: sequence[0].regen.faults: crl-chain-missing is a fault of the import"),
+    ("  - regen:\n      ca_import: true\n      root_crl_days: 0\n", ":6: sequence[0].regen.root_crl_days: must be 1"),
+    ("  - age-ca:\n      days: -1\n", ":5: sequence[0].age-ca.days: must be 1 or more"),
+])
+def test_the_modes_and_the_import_of_a_regen_are_checked_before_anything_runs(tmp_path, regen, where):
+    text = "name: s\ndescription: x\nsequence:\n" + regen + "  - expect:\n      passed: true\n"
+    with pytest.raises(BadInput) as err:
+        scenario.load(write(tmp_path, text))
+    assert str(err.value).startswith(f"{tmp_path / 's.yaml'}{where}"), str(err.value)
+
+
+def test_a_scenario_that_rehearses_both_remedies_compares_them(monkeypatch):
+    from regen.procedure import report
+
+    def regenerate(site, state_root, progress, **options):
+        mode = options.get("mode", "full")
+        return report.Report("fake", mode, [], "t", "t2", "", "", 35.4 if mode == "extend" else 58.0, [], [],
+                             hosts=[{"host": "a"}, {"host": "b"}],
+                             expiry={"CA": "2041-11-25", "earliest host cert": "2031-01-01 (agent-1)"})
+
+    monkeypatch.setattr(actions.proven, "regenerate", regenerate)
+    monkeypatch.setattr(actions, "site_of", lambda lab: lab)
+    done = runner.Runner(scenario.find("ca-expired"), _FakeLab(), Progress(quiet=True), seed=1)
+    monkeypatch.setattr(actions.KINDS["age-ca"], "run", lambda r, a: "aged")
+    monkeypatch.setattr(actions.KINDS["agent-run"], "run", lambda r, a: "skipped")
+    done.last = None
+    for action in done.scenario.actions:
+        if action.kind == "regen":
+            actions.KINDS["regen"].run(done, action)
+    text = runner.summary(done.report)
+    assert [r["remedy"] for r in done.report.remedies] == ["extend", "full"]
+    assert "the remedies compared:" in text
+    extend, full = (line for line in text.splitlines() if line.startswith(("extend ", "full ")))
+    assert "35.4s" in extend and "every host its own cert" in extend and "58.0s" in full and "a new CA" in full

@@ -613,6 +613,8 @@ done
 [ -n "$root" ] || { echo "no self-signed root in $cadir/ca_crt.pem" >&2; exit 1; }
 rootkey=$cadir/ca_key.pem
 [ -z "$inter" ] || rootkey=$cadir/root_key.pem
+[ -s "$rootkey" ] || { echo "no key of the CA's root here ($rootkey): a CA imported under an external root is \
+renewed by that root's owner, not on the CA host" >&2; exit 1; }
 serial() { echo "0x$(openssl x509 -in "$1" -noout -serial | cut -d= -f2)"; }
 openssl x509 -in "$root" -signkey "$rootkey" -days "$days" -set_serial "$(serial "$root")" -out "$d/root.new"
 if [ -n "$inter" ]; then

@@ -133,3 +133,18 @@ def test_the_ca_extended_with_its_own_keys_keeps_its_serials_and_every_host_cert
     verified = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca_crt.pem"),
                                str(tmp_path / "leaf.pem")], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_an_imported_ca_is_not_extended_on_the_ca_host_its_root_key_is_elsewhere(tmp_path):
+    import subprocess
+
+    from regen.ops import puppet
+
+    root, inter, leaf, _ = make_puppet_ca()
+    (tmp_path / "ca_crt.pem").write_bytes(pem(inter, root))
+    (tmp_path / "ca_key.pem").write_bytes(b"the intermediate's key")
+    (tmp_path / "leaf.pem").write_bytes(pem(leaf))
+    done = subprocess.run(["sh", "-c", puppet._EXTEND, "sh", str(tmp_path), "3650", str(tmp_path / "leaf.pem")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "no key of the CA's root here" in done.stderr
+    assert (tmp_path / "ca_crt.pem").read_bytes() == pem(inter, root)

@@ -268,13 +268,15 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
 
 @task(name="root", help={"name": NAME_HELP,
                          "root_crl_days": "how long the root's CRL is valid (default: 30)",
-                         "renew_crl": "only a new CRL of the root, put in the import set's chain"})
+                         "renew_crl": "only a new CRL of the root, put in the import set's chain and submitted "
+                                      "to the lab's Puppet Server"})
 @friendly
 def regen_root(c, name="", root_crl_days=30, renew_crl=False):
     """An external root (offline, kept here owner-only) and a new intermediate it signs for Puppet: the import
     set for `regen.run --ca-import DIR`."""
     lab_lib.check_name(_name(c, name))
-    print(rehearsal.external_root(_name(c, name), int(root_crl_days), renew_crl))
+    print(rehearsal.external_root(_name(c, name), int(root_crl_days), renew_crl,
+                                  lambda: lab_lib.Lab.open(engine_lib.connect(), _name(c, name))))
 
 
 @task(name="check", help={"name": NAME_HELP, **REAL_HELP})
@@ -409,7 +411,7 @@ def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep
 
 
 lab = Collection("lab", up, status, logs, down)
-regen = Collection("regen", regen_run, regen_check, regen_plan, regen_rollback, regen_backups)
+regen = Collection("regen", regen_run, regen_check, regen_plan, regen_rollback, regen_backups, regen_root)
 images = Collection("images", build_images)
 engine = Collection("engine", ensure_engine)
 bench = Collection("bench", bench_lab, bench_regen)

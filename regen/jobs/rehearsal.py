@@ -4,6 +4,7 @@ lab down (kept on failure, or when asked); and the procedure or a rollback on a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from ..core.config import state_dir
@@ -11,7 +12,7 @@ from ..core.errors import BadInput
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of, ssh_site_of
-from ..ops import pki, rootca
+from ..ops import pki, puppet, rootca
 from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
@@ -36,25 +37,33 @@ def run_options(agents: str, server_name: str, mode: str = "full", ca_import: st
     return chosen
 
 
-def external_root(lab: str, root_crl_days: int, renew_crl: bool = False) -> str:
+def external_root(lab: str, root_crl_days: int, renew_crl: bool = False,
+                  open_lab: Callable[[], Lab] | None = None) -> str:
     """The lab's external root (made once, kept) and a new intermediate it signs: the import
-    set's folder, what it holds and when the root's CRL must be renewed; or only a new CRL."""
+    set's folder, what it holds and when the root's CRL must be renewed; or only a new CRL of
+    the root, submitted to the lab's Puppet Server (``open_lab``)."""
     folder = rootca.folder_of(state_dir(), lab)
     if root_crl_days < 1:
         raise BadInput("--root-crl-days must be 1 or more")
     if renew_crl:
         if not (folder / rootca.ROOT_KEY).exists():
             raise BadInput(f"no external root for {lab} in {folder}: `regen.root` without --renew-crl makes one")
+        site = site_of(open_lab()) if open_lab else None
         rootca.renew_root_crl(folder, root_crl_days)
         made = rootca.read_import(folder / "import")
-    else:
-        made = rootca.issue(folder, root_crl_days=root_crl_days)
+        if site is not None:
+            with hold(lab):
+                puppet.submit_crls(site.ca.executor, site.ca.certname, made.crls, check=True)
+        return (f"a new CRL of the root, valid {root_crl_days} day(s), in {made.folder / rootca.CRLS}"
+                + ("; submitted to Puppet Server: agents fetch it at their next CRL refresh (an agent whose CRL "
+                   "has expired already cannot: remove its crl.pem)" if site is not None else ""))
+    made = rootca.issue(folder, root_crl_days=root_crl_days)
     certs = [pki.info(c) for c in pki.load_certs(made.bundle)]
     return (f"import set: {made.folder} ({rootca.BUNDLE}, {rootca.KEY}, {rootca.CRLS}; owner-only)\n"
             f"intermediate: {certs[0].subject!r}, until {certs[0].not_after:%Y-%m-%d}\n"
             f"root: {certs[-1].subject!r}, key kept in {folder / 'root'}\n"
-            f"the root's CRL is valid {root_crl_days} day(s): renew it with `regen.root --renew-crl` and submit it to "
-            "Puppet Server before then")
+            f"the root's CRL is valid {root_crl_days} day(s): renew it before then with `regen.root --renew-crl` "
+            "(which submits it to the lab's Puppet Server)")
 
 
 def backups(name: str | None, keep: int | None) -> tuple[list, list]:

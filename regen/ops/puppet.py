@@ -245,7 +245,7 @@ def ca_signed_since(ex: Executor, mark: tuple[int, int]) -> Signings:
     return Signings(signed, tuple(n for k, n in rows if k == "H"))
 
 
-def submit_crls(ca: Executor, ca_certname: str, crls: bytes) -> ExecResult:
+def submit_crls(ca: Executor, ca_certname: str, crls: bytes, check: bool = False) -> ExecResult:
     """CRLs of an external chain given to Puppet Server (`PUT
     /puppet-ca/v1/certificate_revocation_list`, with the CA host's own cert): it keeps each
     one newer than the CRL of the same issuer it holds, and serves them to the agents."""
@@ -253,7 +253,7 @@ def submit_crls(ca: Executor, ca_certname: str, crls: bytes) -> ExecResult:
             "--cacert", layout(ca).localcacert, "--cert", layout(ca).hostcert(ca_certname),
             "--key", layout(ca).hostkey(ca_certname), "-X", "PUT", "-H", "Content-Type: text/plain",
             "--data-binary", "@-", f"https://{ca_certname}:8140/puppet-ca/v1/certificate_revocation_list"]
-    return ca.run(argv, input=crls, check=False, timeout=60)
+    return ca.run(argv, input=crls, check=check, timeout=60)
 
 
 # --- an agent's own SSL ----------------------------------------------------------------

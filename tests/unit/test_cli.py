@@ -42,6 +42,10 @@ def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["regen.run", "--mode", "renew"], "--mode 'renew': use full"),
     (["regen.run", "--mode", "extend", "--agents", "agent-1"], "--mode extend renews the CA's own certificates"),
     (["rehearse", "--mode", "extend", "--scenario", "wrong-alt-names"], "--mode do not go with --scenario"),
+    (["regen.run", "--ca-import", "/nonexistent/set"], "--ca-import /nonexistent/set: no such folder"),
+    (["regen.run", "--ca-import", "/tmp", "--mode", "extend"], "--ca-import go with the full regeneration"),
+    (["regen.run", "--ca-import", "/tmp", "--agents", "agent-1"], "--ca-import makes a new CA"),
+    (["regen.root", "--root-crl-days", "0"], "--root-crl-days must be 1 or more"),
 ])
 def test_bad_arguments_get_one_clear_line(args, message):
     """Checked before any engine is reached: with none answering, the mistake is still what is said."""

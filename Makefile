@@ -8,6 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 AGENTS ?= 3
+PUPPET ?= 7
 SITE ?=
 PYTEST_ARGS ?=
 
@@ -44,7 +45,11 @@ unit: setup
 
 # make rehearse SITE=examples/compilers.yaml: a lab in a site file's shape (its images built if missing)
 rehearse: images
-	$(BIN)/invoke rehearse $(if $(SITE),--site $(SITE),--agents $(AGENTS))
+	$(BIN)/invoke rehearse $(if $(SITE),--site $(SITE),--agents $(AGENTS) --suite $(SUITE_OF_$(PUPPET)))
+
+# PUPPET=7: Debian bookworm's packages; PUPPET=8: trixie's (a site file says its own)
+SUITE_OF_7 := bookworm
+SUITE_OF_8 := trixie
 
 # make scenario NAME=stale-crl: one scenario of scenarios/ on a fresh lab
 scenario: images

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..core.config import state_dir
-from ..core.console import table
+from ..core.console import clip, table
 from ..core.progress import Progress
 from ..lab import engine, images
 from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
@@ -153,7 +153,7 @@ def tables(runs: list[Measured]) -> str:
     ids = list(dict.fromkeys(i for m in ours for i in m.steps))
     titles = {i: t for m in ours for i, t in m.titles.items()}
     out += ["", "== each step's time (s), by lab size; steps after 1.8 run side by side where they can"]
-    out.append(table([(i, titles.get(i, "")[:50], *(f"{m.steps[i]:.1f}" if i in m.steps else "-" for m in ours))
+    out.append(table([(i, clip(titles.get(i, ""), 50), *(f"{m.steps[i]:.1f}" if i in m.steps else "-" for m in ours))
                       for i in ids], ["step", "title", *(f"{m.agents} agents" for m in ours)]))
     roles = list(dict.fromkeys(r for m in ours for r in m.memory))
     out += ["", "== memory per node (MiB, mean of the role's nodes), before the regeneration"]

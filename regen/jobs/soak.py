@@ -21,7 +21,7 @@ from pathlib import Path
 from docker.errors import DockerException
 
 from ..core.config import ROOT, state_dir
-from ..core.console import table
+from ..core.console import clip, table
 from ..core.errors import RegenLabError
 from ..core.progress import Progress
 from ..lab import engine
@@ -52,7 +52,7 @@ class Trial:
 
     def row(self) -> tuple[str, ...]:
         return (str(self.n), self.what, f"{self.kill_at:.1f}s", self.killed_in, self.action, f"{self.seconds:.0f}s",
-                "PASS" if self.passed else "FAIL", self.backups, self.detail[:80])
+                "PASS" if self.passed else "FAIL", self.backups, clip(self.detail, 80))
 
 
 HEADERS = ("trial", "what", "at", "during", "then", "time", "proof", "backups", "detail")

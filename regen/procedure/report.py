@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from ..core.console import table
+from ..core.console import clip, table
 from ..core.files import write_private
 from ..ops.pki import redact_keys
 from .proof import ProofResult
@@ -91,7 +91,7 @@ def summary(report: Report) -> str:
         t = _parse(ts)
         return f"{(t - t0).total_seconds():.1f}" if t and t0 else "-"
 
-    steps = table([(s.id, s.title[:60], s.result, at(s.started), at(s.ended), f"{s.seconds:.1f}s")
+    steps = table([(s.id, clip(s.title, 60), s.result, at(s.started), at(s.ended), f"{s.seconds:.1f}s")
                    for s in report.steps], ["step", "title", "result", "from", "to", "time"])
     proofs = table([(p.id, p.name, p.verdict.upper(), p.claim) for p in report.proofs],
                    ["proof", "name", "verdict", "claim"])

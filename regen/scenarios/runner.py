@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.config import state_dir
-from ..core.console import table
+from ..core.console import clip, table
 from ..core.errors import RegenLabError
 from ..core.files import write_private
 from ..core.progress import Progress
@@ -93,9 +93,9 @@ class Runner:
 # --- report ------------------------------------------------------------------------------
 
 def summary(report: ScenarioReport) -> str:
-    rows = [(f"line {e.line}", "HELD" if e.held else "NOT HELD", e.claim[:70], e.evidence[:110])
+    rows = [(f"line {e.line}", "HELD" if e.held else "NOT HELD", clip(e.claim, 70), clip(e.evidence, 110))
             for e in report.expectations]
-    text = table(rows, ["where", "", "expectation", "evidence"]) if rows else "no expectation was checked"
+    text = table(rows, ["where", "verdict", "expectation", "evidence"]) if rows else "no expectation was checked"
     if len({r["remedy"] for r in report.remedies}) > 1:  # both remedies rehearsed: side by side
         text += "\n\nthe remedies compared:\n" + report_of.comparison(report.remedies)
     if report.error:

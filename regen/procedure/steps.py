@@ -521,7 +521,8 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
 
     def record(host: Host) -> None:
         ctx.save(lambda: ctx.state.facts.agents_done.append(host.name))  # a kill now loses no agent done
-        ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - started[host.name]:.1f}s)")
+        ctx.progress.say(f"  {host.name}: re-enrolled ({time.monotonic() - started[host.name]:.1f}s; "
+                         f"{len(ctx.state.facts.agents_done)}/{len(ctx.state.agents)} agents done)")
 
     reenroll_all(ctx, todo, clean, before=stop, after=record)
     signed = puppet.ca_signed_since(ctx.ca, mark).describe([a.certname for a in todo])

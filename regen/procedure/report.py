@@ -152,14 +152,21 @@ def comparison(rows: list[dict[str, str]]) -> str:
     return table([tuple(r[h] for h in heads) for r in rows], heads)
 
 
+SCHEMA_VERSION = 1  # of the JSON written: docs/schemas/report-1.schema.json describes it
+
+
+def to_json(report: Report) -> dict:
+    """The report as its JSON has it (``schema_version`` first; every proof with ``passed``)."""
+    return {"schema_version": SCHEMA_VERSION} | asdict(report) | {
+        "passed": report.passed, "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs]}
+
+
 def write(report: Report, state_root: Path) -> tuple[Path, Path]:
     folder = state_root / "reports"
     stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"
     if report.mode == "rollback":  # the failed run's own report stays beside it
         stem += "-rollback"
     paths = folder / f"{stem}.json", folder / f"{stem}.md"
-    data = asdict(report) | {"passed": report.passed,
-                             "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs]}
-    for path, text in zip(paths, (json.dumps(data, indent=2), markdown(report)), strict=True):
+    for path, text in zip(paths, (json.dumps(to_json(report), indent=2), markdown(report)), strict=True):
         write_private(path, text)
     return paths

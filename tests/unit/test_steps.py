@@ -677,3 +677,40 @@ def test_a_site_without_puppetdb_leaves_out_its_steps_backup_and_hosts(tmp_path)
     needs = needs_of(steps)
     assert needs["3"] == {"1.8"} and needs["3.s"] == {"3"} and needs["1.9"] == {"1.8"}
     assert hostbackup.parts(site) == []  # nothing of another host changes: only the master's backup
+
+
+def test_the_reports_json_has_its_schema_version_and_validates_against_the_published_schema(tmp_path):
+    import jsonschema
+
+    from regen.core.config import ROOT
+
+    schema = json.loads((ROOT / "docs" / "schemas" / f"report-{report.SCHEMA_VERSION}.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    state = RunState(lab="l", mode="extend", agents=["agent-1"], autosign=False, started="2026-11-29T05:00:00.000Z",
+                     finished="2026-11-29T05:05:00.000Z")
+    state.facts.times = Times(server_stopped_at="2026-11-29T05:00:10.000Z",
+                              last_agent_back_at="2026-11-29T05:00:45.400Z")
+    state.steps = [StepResult("e.1", "extend", "2026-11-29T05:00:11.000Z", "2026-11-29T05:00:12.500Z", 1.5, "done",
+                              "renewed"),
+                   StepResult("1.8", "start", "2026-11-29T05:00:12.500Z", "2026-11-29T05:00:30.000Z", 17.5, "skipped",
+                              "already done")]
+    proofs = [proof.ProofResult("ca-key-kept", "claim", proof.PASS, "same keys", id="1"),
+              proof.ProofResult("mco-ping", "claim", proof.UNKNOWN, "could not check: no broker", id="2")]
+    hosts = [{"host": "server", "part": "server", "package": "puppetserver", "version": "7.9.5-2+deb12u1"}]
+    built = report.build(state, proofs, "", hosts, {"CA": "2041-11-25", "master": "2026-12-19",
+                                                     "earliest host cert": "2026-12-19 (postgres)"})
+    json_path, _ = report.write(built, tmp_path)
+    data = json.loads(json_path.read_text())
+    assert next(iter(data)) == "schema_version" and data["schema_version"] == 1
+    jsonschema.validate(data, schema)
+    # a run that did not finish: no end, no downtime, a failed step
+    unfinished = RunState(lab="l", mode="full", agents=[], autosign=True, started="2026-11-29T05:00:00.000Z")
+    unfinished.steps = [StepResult("1.5", "new CA", "2026-11-29T05:00:11.000Z", "2026-11-29T05:00:12.000Z", 1.0,
+                                   "failed", "exited 1")]
+    jsonschema.validate(report.to_json(report.build(unfinished, [], expiry={"CA": "?", "master": "?",
+                                                                            "earliest host cert": "?"})), schema)
+    # the schema can fail: a field of another meaning, or one it does not know
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data | {"mode": "renew"}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data | {"surprise": 1}, schema)

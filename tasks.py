@@ -24,9 +24,11 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from regen.core import junit as junit_lib
 from regen.core.commands import command
 from regen.core.config import DEFAULT_SUITE
 from regen.core.console import table
@@ -40,7 +42,9 @@ from regen.lab import engine as engine_lib
 from regen.lab import images as images_lib
 from regen.lab import lab as lab_lib
 from regen.procedure import backups as backups_lib
+from regen.procedure import report as report_lib
 from regen.scenarios import format as scenario_lib
+from regen.scenarios import runner as scenario_runner
 from regen.sites import format as sites_lib
 
 NAME_HELP = "the lab's name (default: regenlab)"
@@ -81,6 +85,14 @@ def verdict(report, what: str, name: str) -> None:
                    f"{command('regen.run', '--resume', name=name)} or undo with {command('regen.rollback', name=name)}",
                    code=EXIT_RUN_FAILED)
     raise Exit(f"{what} failed its proof: see the report above", code=EXIT_PROOF_FAILED)
+
+
+JUNIT_HELP = "also write the result as JUnit XML to PATH (each proof, or each expectation, a test case) for CI"
+
+
+def _junit(path: str, suite) -> None:
+    if path:
+        print(f"JUnit XML: {junit_lib.write(Path(path), [suite])}")
 
 
 def _name(c, name):
@@ -192,27 +204,33 @@ def ensure_engine(c):
             "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
             "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)",
-            "mode": MODE_HELP})
+            "mode": MODE_HELP, "junit": JUNIT_HELP})
 @friendly
 def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
-             ssh=False, mode="full"):
+             ssh=False, mode="full", junit=""):
     """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
     rehearsal.run_options("", "", mode)
     if site:
         _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
         spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
-        verdict(rehearsal.rehearse(spec, keep=keep, mode=mode), "the rehearsal (its lab is kept)", spec.name)
+        result = rehearsal.rehearse(spec, keep=keep, mode=mode)
+        _junit(junit, report_lib.junit(result))
+        verdict(result, "the rehearsal (its lab is kept)", spec.name)
         return
     if scenario:
         _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
                mode=mode != "full")
         scn = scenario_lib.find(scenario)
-        if not scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep).passed:
+        done = scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep)
+        _junit(junit, scenario_runner.junit(done))
+        if not done.passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite,
                                  ssh=ssh)
-    verdict(rehearsal.rehearse(spec, keep=keep, mode=mode), "the rehearsal (its lab is kept)", name)
+    result = rehearsal.rehearse(spec, keep=keep, mode=mode)
+    _junit(junit, report_lib.junit(result))
+    verdict(result, "the rehearsal (its lab is kept)", name)
 
 
 @task(name="list")
@@ -233,10 +251,10 @@ def scenarios_list(c):
                         "mode": MODE_HELP,
                         "ca_import": "the new CA is this import set's intermediate (`puppetserver ca import`): a "
                                      "folder of cert-bundle.pem, private-key.pem, crl-chain.pem (see regen.root)",
-                        **REAL_HELP})
+                        "junit": JUNIT_HELP, **REAL_HELP})
 @friendly
 def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
-              known_hosts="", identity="", dry_run=False, mode="full", ca_import=""):
+              known_hosts="", identity="", dry_run=False, mode="full", ca_import="", junit=""):
     """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
     real = _real(site, ssh, known_hosts, identity, name)
     chosen = rehearsal.run_options(agents, server_name, mode, ca_import)
@@ -254,6 +272,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
             return
         result = production.regenerate(real, Progress(), agents=chosen, autosign=autosign, resume=resume,
                                        server_name=server_name or None, **mode_options)
+        _junit(junit, report_lib.junit(result))
         verdict(result, "the regeneration", real.name)
         return
     if dry_run:
@@ -263,6 +282,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     result = rehearsal.regenerate(lab, Progress(), ssh=ssh, agents=chosen, autosign=autosign, resume=resume,
                                   server_name=server_name or None, **mode_options)
+    _junit(junit, report_lib.junit(result))
     verdict(result, "the regeneration", _name(c, name))
 
 

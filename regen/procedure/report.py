@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from ..core import junit as junit_xml
 from ..core.console import clip, table
 from ..core.files import write_private
 from ..ops.pki import redact_keys
@@ -150,6 +151,23 @@ def comparison(rows: list[dict[str, str]]) -> str:
     regeneration)."""
     heads = ["remedy", "passed", "downtime", "hosts touched", "CA ends", "earliest host cert", "leaves"]
     return table([tuple(r[h] for h in heads) for r in rows], heads)
+
+
+def junit(report: Report) -> junit_xml.Suite:
+    """The run as a JUnit test suite: each proof a test case (failed: its evidence; could not
+    tell or nothing to check: an error), and each failed step attempt one more."""
+    cases = [junit_xml.Case(f"proof {p.id}: {p.name}", f"regenlab.{report.lab}.proof", 0.0,
+                            failure=(p.evidence or p.verdict) if p.verdict == "fail" else "",
+                            error=(p.evidence or p.verdict) if p.verdict not in ("pass", "fail") else "",
+                            message=f"{p.claim}: {p.verdict}", output=p.evidence)
+             for p in report.proofs]
+    cases += [junit_xml.Case(f"step {s.id}: {s.title}", f"regenlab.{report.lab}.step", s.seconds,
+                             failure=s.detail or "failed", message=f"step {s.id} failed")
+              for s in report.steps if s.result == "failed"]
+    a, b = _parse(report.started), _parse(report.finished)
+    return junit_xml.Suite(f"{report.lab}: {report.mode}", report.started, cases,
+                           round((b - a).total_seconds(), 3) if a and b else 0.0,
+                           {"lab": report.lab, "mode": report.mode, "downtime_seconds": str(report.downtime_seconds)})
 
 
 SCHEMA_VERSION = 1  # of the JSON written: docs/schemas/report-1.schema.json describes it

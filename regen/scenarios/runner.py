@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core import junit as junit_xml
 from ..core.config import state_dir
 from ..core.console import clip, table
 from ..core.errors import RegenLabError
@@ -106,3 +107,17 @@ def summary(report: ScenarioReport) -> str:
 def write(report: ScenarioReport, root: Path) -> Path:
     path = root / "reports" / f"scenario-{report.scenario}-{report.started.replace(':', '').replace('.', '')}.json"
     return write_private(path, json.dumps(asdict(report) | {"passed": report.passed}, indent=2))
+
+
+def junit(report: ScenarioReport) -> junit_xml.Suite:
+    """The scenario as a JUnit test suite: each expectation a test case (not held: its
+    evidence), and one more if the scenario stopped before its end."""
+    cases = [junit_xml.Case(f"line {e.line}: {e.claim}", f"regenlab.scenario.{report.scenario}",
+                            failure="" if e.held else (e.evidence or "not held"), message=e.claim, output=e.evidence)
+             for e in report.expectations]
+    if report.error:
+        cases.append(junit_xml.Case("the scenario ran to its end", f"regenlab.scenario.{report.scenario}",
+                                    error=report.error, message="the scenario stopped"))
+    seconds = sum(a.get("seconds", 0.0) for a in report.actions)
+    return junit_xml.Suite(f"scenario {report.scenario}", report.started, cases, round(seconds, 3),
+                           {"lab": report.lab, "seed": str(report.seed)})

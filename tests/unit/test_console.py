@@ -41,3 +41,43 @@ def test_a_step_still_running_says_so_every_heartbeat_and_stops_when_it_ends():
     with Progress(stream=quiet, quiet=True, heartbeat=0.1).step("x"):
         time.sleep(0.3)
     assert quiet.getvalue() == ""
+
+
+def test_junit_xml_of_a_run_and_of_a_scenario_validates_against_the_published_schema(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    import xmlschema
+
+    from regen.core import junit
+    from regen.core.config import ROOT
+    from regen.procedure import proof, report
+    from regen.procedure.runner import RunState, StepResult
+    from regen.scenarios.outcome import Held
+    from regen.scenarios.runner import ScenarioReport
+    from regen.scenarios.runner import junit as scenario_junit
+
+    schema = xmlschema.XMLSchema(ROOT / "docs" / "schemas" / "junit.xsd")
+    state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False, started="2026-11-29T05:00:00.000Z",
+                     finished="2026-11-29T05:05:00.000Z")
+    state.steps = [StepResult("3", "agents", "2026-11-29T05:01:00.000Z", "2026-11-29T05:02:00.000Z", 60.0, "failed",
+                              "agent-1: certificate verify failed")]
+    run = report.build(state, [proof.ProofResult("chain-to-new-ca", "claim", proof.PASS, "7/7 hosts", id="1"),
+                               proof.ProofResult("old-cert-refused", "claim", proof.FAIL, "ACCEPTED <&>", id="2"),
+                               proof.ProofResult("mco-ping", "claim", proof.UNKNOWN, "no answer", id="3")])
+    scn = ScenarioReport("stale-crl", "d", "lab", "2026-11-29T05:00:00.000Z", error="stopped: lab down",
+                         actions=[{"seconds": 12.5}],
+                         expectations=[Held(7, "regen fails", True, "failed"),
+                                       Held(9, "step 3 shows 'CRL'", False, "not found")])
+    path = junit.write(tmp_path / "out" / "junit.xml", [report.junit(run), scenario_junit(scn)])
+    schema.validate(str(path))
+    root = ET.parse(path).getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("7", "3", "2")
+    suite = root.find("testsuite")
+    assert suite.get("time") == "300.000" and suite.find("properties/property[@name='mode']").get("value") == "full"
+    failed = suite.find("testcase[@name='proof 2: old-cert-refused']/failure")
+    assert failed.text == "ACCEPTED <&>" and failed.get("message") == "claim: fail"
+    assert suite.find("testcase[@name='proof 1: chain-to-new-ca']/failure") is None
+    assert suite.find("testcase[@name='step 3: agents']/failure").text == "agent-1: certificate verify failed"
+    # the schema can fail: a test case without its class name
+    broken = path.read_text().replace(' classname="regenlab.l.proof"', "", 1)
+    assert not schema.is_valid(broken)

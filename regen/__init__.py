@@ -1,6 +1,6 @@
 """Regen Lab: rehearse the regeneration of every certificate of a Puppet deployment.
 
-The library holds the logic; ``tasks.py`` (invoke) only parses arguments and calls it.
+The library holds the logic; ``front/cli.py`` (invoke's tasks: ``tasks.py`` in the checkout, the ``regenlab`` command installed) only parses arguments and calls it.
 Its folders are layers, each importing only those after it in this list:
 
 - :mod:`regen.jobs`       what a user asks for end to end: a rehearsal, a scenario, the benchmark.

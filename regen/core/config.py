@@ -6,7 +6,13 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent  # the checkout: regen/core/config.py
-IMAGES_DIR = ROOT / "images"
+# In a checkout, images/, scenarios/ and examples/ are at its top; an installed package
+# carries copies of them in regen/data/ (setup.py puts them there when the wheel is built).
+CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "images").is_dir()
+DATA = ROOT if CHECKOUT else ROOT / "regen" / "data"
+IMAGES_DIR = DATA / "images"
+SCENARIOS_DIR = DATA / "scenarios"
+EXAMPLES_DIR = DATA / "examples"
 
 LABEL_LAB = "regenlab.lab"
 LABEL_ROLE = "regenlab.role"
@@ -18,7 +24,9 @@ DEBIAN_MIRROR = os.environ.get("REGENLAB_DEBIAN_MIRROR", "http://deb.debian.org/
 
 
 def state_dir() -> Path:
-    """The project's state folder (owner-only): daemon log, backups, reports, artifacts."""
-    path = Path(os.environ.get("REGENLAB_STATE", ROOT / ".regenlab"))
+    """The project's state folder (owner-only): daemon log, backups, reports, artifacts. In a
+    checkout, its `.regenlab/`; installed, `.regenlab/` under the folder it is run from;
+    ``REGENLAB_STATE`` names another."""
+    path = Path(os.environ.get("REGENLAB_STATE", (ROOT if CHECKOUT else Path.cwd()) / ".regenlab"))
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

@@ -103,8 +103,10 @@ def _disturbed_run(lab: Lab, at: float, log: Path, disturb: Callable[[], object]
     run left to end by itself. Returns its exit code (None: killed) and whether the
     disturbance happened (not if the run had ended before)."""
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "regen.run", "--name", lab.name], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        # the front's own module, so that an installed Regen Lab soaks itself too; the same state folder
+        proc = subprocess.Popen([sys.executable, "-m", "regen.front.cli", "regen.run", "--name", lab.name], cwd=ROOT,
+                                env={**os.environ, "REGENLAB_STATE": str(state_dir())}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
             return proc.wait(timeout=at), False
         except subprocess.TimeoutExpired:

@@ -8,13 +8,14 @@ line and the field. See ``scenarios/README.md`` for the format."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ..core.commands import command
-from ..core.config import ROOT
+from ..core.config import SCENARIOS_DIR
 from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
 from ..lab.lab import MAX_AGENTS, LabSpec
@@ -23,7 +24,6 @@ from ..procedure import steps as procedure
 from ..sites import format as sites
 from .actions import KINDS
 
-SCENARIOS_DIR = ROOT / "scenarios"
 PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships each
 DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
 DEFAULT_TOPOLOGY = (DEFAULT_AGENTS, PUPPET_VERSIONS[DEFAULT_PUPPET], PUPPET_VERSIONS[DEFAULT_PUPPET])
@@ -275,17 +275,28 @@ def _needles(check: Checker, node: yaml.Node, where: str, before: str) -> list[N
     return out
 
 
-def find(name: str) -> Scenario:
-    """A scenario of scenarios/ by its name (never a path: nothing outside the folder is read)."""
+def find(name: str, folders: Sequence[Path] = ()) -> Scenario:
+    """A scenario by its name, from scenarios/ or from the user's own ``folders`` (never a path:
+    nothing outside those folders is read)."""
     if not NAME_RE.fullmatch(name):
         raise BadInput(f"--scenario {name!r} is not a scenario's name (lower-case letters, digits and '-'; "
                        f"see {command('scenarios.list')})")
-    path = SCENARIOS_DIR / f"{name}.yaml"
-    if not path.exists():
-        known = ", ".join(p.stem for p in all_paths()) or "none"
-        raise BadInput(f"no scenario named {name!r} in {SCENARIOS_DIR} (scenarios: {known})")
-    return load(path)
+    found = {p.stem: p for p in all_paths(folders)}
+    if name not in found:
+        where = ", ".join(str(f) for f in (SCENARIOS_DIR, *folders))
+        raise BadInput(f"no scenario named {name!r} in {where} (scenarios: {', '.join(found) or 'none'})")
+    return load(found[name])
 
 
-def all_paths() -> list[Path]:
-    return sorted(SCENARIOS_DIR.glob("*.yaml"))
+def all_paths(folders: Sequence[Path] = ()) -> list[Path]:
+    """Every scenario file: scenarios/ and then each of the user's ``folders`` (``--scenarios
+    DIR``, several allowed), by name; one name in two places is refused."""
+    paths: dict[str, Path] = {}
+    for folder in (SCENARIOS_DIR, *folders):
+        if not Path(folder).is_dir():
+            raise BadInput(f"--scenarios {folder}: no such folder")
+        for path in sorted(Path(folder).glob("*.yaml")):
+            if path.stem in paths:
+                raise BadInput(f"two scenarios named {path.stem!r}: {paths[path.stem]} and {path}; rename one")
+            paths[path.stem] = path
+    return sorted(paths.values(), key=lambda p: p.stem)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.config import EXAMPLES_DIR
 from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
 
@@ -279,7 +280,6 @@ def load(path: Path) -> SiteSpec:
     return spec
 
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 
 def find(value: str, base: Path | None = None) -> SiteSpec:

@@ -1,0 +1,460 @@
+"""Regen Lab's commands (invoke's tasks): ``invoke TASK`` in the checkout (``tasks.py``), or
+``regenlab TASK`` from any folder once the package is installed. Thin: parse arguments, call
+one job or library function, print.
+
+    invoke lab.up [--name NAME] [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--publish] [--ssh]
+    invoke lab.status [--name NAME] [--json]
+    invoke lab.logs [--name NAME] NODE|all
+    invoke lab.down [--name NAME]
+    invoke images.build [--suite SUITE]
+    invoke engine.ensure
+    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume] [--ssh]
+    invoke regen.run --site FILE --ssh [--known-hosts F] [--identity F] [--dry-run] [--autosign] [--resume]
+    invoke regen.check [--name NAME] [--ssh] | --site FILE --ssh [--known-hosts F] [--identity F]
+    invoke regen.plan [--name NAME] | --site FILE
+    invoke regen.rollback [--name NAME] [--ssh] | --site FILE --ssh [--known-hosts F] [--identity F]
+    invoke regen.backups [--name NAME] [--keep N]
+    invoke rehearse [--agents N] [--suite SUITE] [--agent-suite SUITE] [--keep] [--scenario NAME] [--ssh]
+    invoke scenarios.list
+    invoke bench.lab [--cold] [--agents 3,10] [--no-regen]
+    invoke bench.regen [--agents 3,10,30,100] [--seed-at 10]
+    invoke soak.kill [--trials 30] [--seed S] [--agents 1] [--horizon 60] [--disturb kill,node,engine] [--keep]
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from invoke import Collection, Exit, Program, task
+
+from regen.core import junit as junit_lib
+from regen.core.commands import command
+from regen.core.config import DEFAULT_SUITE
+from regen.core.console import table
+from regen.core.errors import EXIT_NOT_READY, EXIT_PROOF_FAILED, EXIT_RUN_FAILED, EXIT_USAGE, RegenLabError
+from regen.core.progress import Progress
+from regen.jobs import bench as bench_lib
+from regen.jobs import production, rehearsal
+from regen.jobs import scenario as scenario_job
+from regen.jobs import soak as soak_lib
+from regen.lab import engine as engine_lib
+from regen.lab import images as images_lib
+from regen.lab import lab as lab_lib
+from regen.procedure import backups as backups_lib
+from regen.procedure import report as report_lib
+from regen.scenarios import format as scenario_lib
+from regen.scenarios import runner as scenario_runner
+from regen.sites import format as sites_lib
+
+NAME_HELP = "the lab's name (default: regenlab)"
+SITE_HELP = "a site file (a path, or the name of one of examples/): the lab in its shape, names and versions"
+SUITE_HELP = "Debian suite of the server, PuppetDB and PostgreSQL: bookworm (Puppet 7, default) or trixie (Puppet 8)"
+AGENT_SUITE_HELP = "the agents' suite, if not the same (a mixed fleet: --suite trixie --agent-suite bookworm)"
+MODE_HELP = ("full: every certificate anew (default); extend: the CA's certificates renewed with the same keys, "
+             "every host keeping its own cert (a CA about to expire)")
+SSH_HELP = ("over SSH: a lab started with --ssh (as user regen, with sudo), or with --site the site file's real hosts "
+            "(as its `connect:` says)")
+REAL_HELP = {"site": "with --ssh: the site file whose real hosts to work on", "ssh": SSH_HELP,
+             "known_hosts": "the hosts' SSH keys (default: ~/.ssh/known_hosts); an unknown key is refused",
+             "identity": "the SSH private key to log in with (default: the SSH agent's and ~/.ssh's)"}
+
+
+def friendly(fn):
+    """Every failure is one message on stderr and its exit code (regen.core.errors: 1 a proof
+    failed, 2 a usage mistake, 3 the lab or engine cannot proceed, 4 a run failed and can be
+    resumed or rolled back): no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RegenLabError as exc:
+            raise Exit(f"error: {exc}", code=exc.exit_code) from None
+
+    return wrapper
+
+
+def verdict(report, what: str, name: str) -> None:
+    """A run's exit: 0 when its proof passed, 4 when a step failed (resumable), 1 when every
+    step ran and a proof failed."""
+    if report.passed:
+        return
+    if report.failed_step:
+        raise Exit(f"{what} failed at step {report.failed_step}: see the report above; continue with "
+                   f"{command('regen.run', '--resume', name=name)} or undo with {command('regen.rollback', name=name)}",
+                   code=EXIT_RUN_FAILED)
+    raise Exit(f"{what} failed its proof: see the report above", code=EXIT_PROOF_FAILED)
+
+
+SCENARIOS_HELP = "a folder of your own scenario files, besides scenarios/ (repeat it for several)"
+JUNIT_HELP = "also write the result as JUnit XML to PATH (each proof, or each expectation, a test case) for CI"
+
+
+def _junit(path: str, suite) -> None:
+    if path:
+        print(f"JUnit XML: {junit_lib.write(Path(path), [suite])}")
+
+
+def _name(c, name):
+    return name or c.config.regenlab.name
+
+
+def _real(site: str, ssh: bool, known_hosts: str, identity: str, name: str):
+    """The real hosts of ``--site FILE --ssh`` (None without --site); the options that go with it checked."""
+    if not site:
+        if known_hosts or identity:
+            raise Exit("error: --known-hosts and --identity go with --site FILE --ssh (real hosts)", code=EXIT_USAGE)
+        return None
+    if not ssh:
+        raise Exit("error: --site names real hosts here: they are reached over SSH; add --ssh (a lab of the site's "
+                   "shape: `invoke rehearse --site FILE`)", code=EXIT_USAGE)
+    _alone("--site", name=name)
+    return production.site(site, known_hosts, identity)
+
+
+def _show_status(lab) -> None:
+    """The lab's table, then a line on MCollective and one on expiry dates."""
+    rows = lab.status()
+    print(table(rows))
+    print(lab_lib.mcollective_line(rows))
+    print(rehearsal.expiry_line(lab))
+
+
+def _alone(option: str, **given) -> None:
+    """``option`` sets the lab's shape: the options that would too are refused beside it."""
+    clash = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
+    if clash:
+        raise Exit(f"error: {', '.join(clash)} do not go with {option}: its file sets the lab", code=EXIT_USAGE)
+
+
+@task(help={"name": NAME_HELP, "agents": "how many agent nodes (default: 3)",
+            "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
+            "keep": "keep the lab when it fails to come up, for inspection",
+            "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)",
+            "site": SITE_HELP, "ssh": "start every node's sshd (on 127.0.0.1) for `regen.run --ssh`"})
+@friendly
+def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False, site="", ssh=False):
+    """Start a lab (in a site file's shape with --site); wait until every agent's first run is in PuppetDB."""
+    if site:
+        _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, publish, ssh=ssh)
+    else:
+        spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
+                                     publish=publish, agent_suite=agent_suite, ssh=ssh)
+    progress = Progress()
+    client = engine_lib.ensure(progress)
+    _show_status(lab_lib.up(client, spec, progress, keep=keep))
+
+
+@task(help={"name": NAME_HELP, "json": "print JSON instead of a table"})
+@friendly
+def status(c, name="", json_=False):
+    """Show every node of a lab: role, certname, cert serial, CA fingerprint, state."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    if json_:
+        print(json.dumps([asdict(r) for r in lab.status()], indent=2))
+    else:
+        _show_status(lab)
+
+
+@task(positional=["node"], help={"name": NAME_HELP,
+                                 "node": "a node (server, puppetdb, postgres, broker, agent-N), or `all`",
+                                 "tail": "how many lines per node (default: 200)"})
+@friendly
+def logs(c, node=None, name="", tail=200):
+    """Print a node's log (its services' logs, as `docker logs` shows them)."""
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    every = node == "all"
+    for n in lab.nodes if every else [lab.node(node)]:
+        if every:
+            print(f"===== {n.name}")
+        print(lab.logs(n.name, tail=int(tail)), end="")
+
+
+@task(help={"name": NAME_HELP})
+@friendly
+def down(c, name=""):
+    """Remove every container, network and volume of a lab."""
+    lab_lib.check_name(_name(c, name))
+    counts = lab_lib.down(engine_lib.connect(), _name(c, name))
+    print(f"lab {_name(c, name)} removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@task(name="build", help={"suite": "Debian suite: bookworm (Puppet 7) or trixie (Puppet 8)"})
+@friendly
+def build_images(c, suite=DEFAULT_SUITE):
+    """Build the node images that are missing (cached by content hash)."""
+    progress = Progress()
+    built = images_lib.ensure_images(engine_lib.ensure(progress), suite, progress)
+    print(table([(b.name, b.tag, "built" if b.built else "cached", f"{b.seconds:.1f}s") for b in built.values()],
+                ["image", "tag", "", "time"]))
+
+
+@task(name="ensure")
+@friendly
+def ensure_engine(c):
+    """Make sure a Docker daemon answers (installs docker.io and starts dockerd as root on Debian)."""
+    client = engine_lib.ensure(Progress())
+    print(f"Docker engine {client.version()['Version']} answers")
+
+
+@task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
+            "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
+            "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
+            "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)",
+            "mode": MODE_HELP, "junit": JUNIT_HELP, "scenarios": SCENARIOS_HELP}, iterable=["scenarios"])
+@friendly
+def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
+             ssh=False, mode="full", junit="", scenarios=None):
+    """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
+    rehearsal.run_options("", "", mode)
+    if site:
+        _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
+        result = rehearsal.rehearse(spec, keep=keep, mode=mode)
+        _junit(junit, report_lib.junit(result))
+        verdict(result, "the rehearsal (its lab is kept)", spec.name)
+        return
+    if scenario:
+        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
+               mode=mode != "full")
+        scn = scenario_lib.find(scenario, [Path(f) for f in scenarios or ()])
+        done = scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep)
+        _junit(junit, scenario_runner.junit(done))
+        if not done.passed:
+            raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
+        return
+    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite,
+                                 ssh=ssh)
+    result = rehearsal.rehearse(spec, keep=keep, mode=mode)
+    _junit(junit, report_lib.junit(result))
+    verdict(result, "the rehearsal (its lab is kept)", name)
+
+
+@task(name="list", help={"scenarios": SCENARIOS_HELP}, iterable=["scenarios"])
+@friendly
+def scenarios_list(c, scenarios=None):
+    """Every scenario (scenarios/, and your own folders): its name and what it rehearses (each file validated)."""
+    paths = scenario_lib.all_paths([Path(f) for f in scenarios or ()])
+    rows = [(s.name, s.summary) for s in (scenario_lib.load(p) for p in paths)]
+    print(table(rows, ["scenario", "what it rehearses"]))
+
+
+@task(name="run", help={"name": NAME_HELP,
+                        "agents": "re-enroll only these agents (comma-separated), keeping the CA",
+                        "autosign": "the CA autosigns: no `puppetserver ca sign` step",
+                        "server_name": "the master has moved: its new DNS name, for its new cert's alt names "
+                                       "and every host's `server` setting",
+                        "resume": "continue an interrupted run from its state file",
+                        "dry_run": "with --site FILE --ssh: the preflight and the steps, changing nothing",
+                        "mode": MODE_HELP,
+                        "ca_import": "the new CA is this import set's intermediate (`puppetserver ca import`): a "
+                                     "folder of cert-bundle.pem, private-key.pem, crl-chain.pem (see regen.root)",
+                        "junit": JUNIT_HELP, **REAL_HELP})
+@friendly
+def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
+              known_hosts="", identity="", dry_run=False, mode="full", ca_import="", junit=""):
+    """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
+    real = _real(site, ssh, known_hosts, identity, name)
+    chosen = rehearsal.run_options(agents, server_name, mode, ca_import)
+    mode_options = {"mode": mode, **({"ca_import": ca_import} if ca_import else {})}
+    if real is not None:
+        if dry_run:
+            found, steps, book = production.dry_run(real, mode)
+            print(table(list(found.checks)))
+            print(found.summary())
+            print(table([(s.id, s.title) for s in steps], ["step", "what it does"]))
+            print(f"the commands, host by host: {book}" if book else
+                  f"no runbook of this site yet: {command('regen.plan', '--site', site)} makes one")
+            if not found.ok:
+                raise Exit(code=EXIT_NOT_READY)
+            return
+        result = production.regenerate(real, Progress(), agents=chosen, autosign=autosign, resume=resume,
+                                       server_name=server_name or None, **mode_options)
+        _junit(junit, report_lib.junit(result))
+        verdict(result, "the regeneration", real.name)
+        return
+    if dry_run:
+        raise Exit("error: --dry-run goes with --site FILE --ssh (real hosts); on a lab: `invoke regen.plan`",
+                   code=EXIT_USAGE)
+    lab_lib.check_name(_name(c, name))
+    lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+    result = rehearsal.regenerate(lab, Progress(), ssh=ssh, agents=chosen, autosign=autosign, resume=resume,
+                                  server_name=server_name or None, **mode_options)
+    _junit(junit, report_lib.junit(result))
+    verdict(result, "the regeneration", _name(c, name))
+
+
+@task(name="root", help={"name": NAME_HELP,
+                         "root_crl_days": "how long the root's CRL is valid (default: 30)",
+                         "renew_crl": "only a new CRL of the root, put in the import set's chain and submitted "
+                                      "to the lab's Puppet Server"})
+@friendly
+def regen_root(c, name="", root_crl_days=30, renew_crl=False):
+    """An external root (offline, kept here owner-only) and a new intermediate it signs for Puppet: the import
+    set for `regen.run --ca-import DIR`."""
+    lab_lib.check_name(_name(c, name))
+    print(rehearsal.external_root(_name(c, name), int(root_crl_days), renew_crl,
+                                  lambda: lab_lib.Lab.open(engine_lib.connect(), _name(c, name))))
+
+
+@task(name="check", help={"name": NAME_HELP, **REAL_HELP})
+@friendly
+def regen_check(c, name="", ssh=False, site="", known_hosts="", identity=""):
+    """Preflight, changing nothing: hosts, services, clocks, disk, certificate expiry, pending requests."""
+    real = _real(site, ssh, known_hosts, identity, name)
+    if real is not None:
+        result = production.check(real)
+    else:
+        lab_lib.check_name(_name(c, name))
+        result = rehearsal.check(lab_lib.Lab.open(engine_lib.connect(), _name(c, name)), ssh=ssh)
+    print(table(list(result.checks)))
+    print(result.summary())
+    if not result.ok:
+        raise Exit(code=EXIT_NOT_READY)
+
+
+@task(name="plan", help={"name": "the lab whose last run to write up (default: regenlab)",
+                         "site": "rehearse this site file on a lab of its shape, and write up that run"})
+@friendly
+def regen_plan(c, name="", site=""):
+    """The runbook: each step's commands, host by host, with its checks, waits and recovery (Markdown and one
+    script per host), made from a real run: a new rehearsal of --site FILE, or a lab's last run."""
+    if site:
+        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name)
+        result = rehearsal.rehearse(spec)
+        verdict(result, "the rehearsal the runbook comes from (its lab is kept)", spec.name)
+        print(f"runbook: {rehearsal.runbook_path(spec.name)}")
+        return
+    lab_lib.check_name(_name(c, name))
+    print(f"runbook: {rehearsal.plan(lab_lib.Lab.open(engine_lib.connect(), _name(c, name)))}")
+
+
+@task(name="rollback", help={"name": NAME_HELP, **REAL_HELP})
+@friendly
+def regen_rollback(c, name="", ssh=False, site="", known_hosts="", identity=""):
+    """Roll a run that failed in step 1 back: the master's CA and ssldir restored from the
+    verified backup, Puppet Server started under the old CA, proven, reported."""
+    real = _real(site, ssh, known_hosts, identity, name)
+    if real is not None:
+        result = production.roll_back(real, Progress())
+    else:
+        lab_lib.check_name(_name(c, name))
+        lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
+        result = rehearsal.roll_back(lab, Progress(), ssh=ssh)
+    if not result.passed:
+        raise Exit("the rollback failed: see the report above", code=EXIT_PROOF_FAILED)
+
+
+@task(name="backups", help={"name": "only this lab's backups (default: every lab's)",
+                            "keep": "remove all but the N newest backups of each lab (one an unfinished run "
+                                    "needs is always kept)"})
+@friendly
+def regen_backups(c, name="", keep=None):
+    """List the backups on this machine (lab, run, of what, age, size, CA or parts); prune with --keep N runs."""
+    if name:
+        lab_lib.check_name(name)
+    try:
+        count = None if keep is None else int(keep)
+    except ValueError:
+        raise Exit(f"error: --keep takes a number of backups, not {keep!r}", code=EXIT_USAGE) from None
+    kept, removed = rehearsal.backups(name or None, count)
+    for b in removed:
+        print(f"removed {b.path}")
+    print(table([b.row() for b in kept], backups_lib.HEADERS))
+
+
+@task(name="lab", help={"cold": "remove every Regen Lab image first and time a build from nothing",
+                        "agents": "lab sizes to time, comma-separated (default: 3,10)",
+                        "regen": "also time the full regeneration on each lab (default: yes)"})
+@friendly
+def bench_lab(c, cold=False, agents="3,10", regen=True):
+    """Benchmark: image builds, lab up to all-ready, memory per container, the regeneration's steps."""
+    try:
+        sizes = [int(a) for a in str(agents).split(",") if a.strip()]
+    except ValueError:
+        raise Exit(f"error: --agents takes lab sizes like 3,10, not {agents!r}", code=EXIT_USAGE) from None
+    bench_lib.run(cold=cold, sizes=sizes, regen=regen)
+
+
+@task(name="regen", help={"agents": "lab sizes, comma-separated (default: 3,10,30,100)",
+                          "seed_at": "the size at which the seed's literal sequence also runs (default: 10; 0: none)"})
+@friendly
+def bench_regen(c, agents="3,10,30,100", seed_at=10):
+    """Benchmark: at each lab size, lab up, each step, downtime, marginal agent, the lab's
+    CPU-seconds and memory per role; beside it, the seed's literal sequence on the same lab."""
+    try:
+        sizes = [int(a) for a in str(agents).split(",") if a.strip()]
+        seed_size = int(seed_at)
+    except ValueError:
+        raise Exit(f"error: --agents takes lab sizes like 3,10 and --seed-at a size, not {agents!r} / {seed_at!r}",
+                   code=EXIT_USAGE) from None
+    for n in sizes:
+        lab_lib.LabSpec.parse(f"bench-{n}", n)  # the same bounds as lab.up, before anything starts
+    bench_lib.regen(sizes, seed_size if seed_size in sizes else None)
+
+
+@task(name="kill", help={"trials": "how many kills (default: 30)",
+                         "seed": "replay the kill instants of an earlier soak (printed at its start)",
+                         "agents": "agents in the soak's lab (default: 1)",
+                         "horizon": "kills fall in [0, HORIZON) seconds after the run starts (default: 60)",
+                         "name": "the soak's lab (default: soak)", "keep": "keep the lab afterwards",
+                         "disturb": "kill,node,engine (default: all three): every 10th trial restarts the engine "
+                                    "(this machine's own dockerd only; every lab on it restarts), every 5th from the "
+                                    "3rd a node, the others kill",
+                         "first": "replay from this trial (with --seed: the trials before it are drawn, not run)"})
+@friendly
+def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False, disturb="kill,node,engine",
+              first=1):
+    """The kill-anywhere soak: regen.run SIGKILLed, a node or the engine restarted, at a random
+    instant; then resumed or rolled back (alternately); each trial's proof passes, every backup whole."""
+    lab_lib.check_name(name)
+    kinds = tuple(k.strip() for k in disturb.split(",") if k.strip())
+    if not kinds or set(kinds) - set(soak_lib.DISTURBANCES):
+        raise Exit(f"error: --disturb takes some of {','.join(soak_lib.DISTURBANCES)}, not {disturb!r}",
+                   code=EXIT_USAGE)
+    try:
+        n, count, span = int(trials), int(agents), float(horizon)
+        replay = None if seed is None else int(seed)
+    except ValueError:
+        raise Exit("error: --trials, --agents and --seed take whole numbers, --horizon seconds", code=EXIT_USAGE) \
+            from None
+    lab_lib.LabSpec.parse(name, count)
+    try:
+        start = int(first)
+    except ValueError:
+        raise Exit(f"error: --first takes a trial's number, not {first!r}", code=EXIT_USAGE) from None
+    done = soak_lib.kill_soak(n, replay, count, span, name, keep, disturbances=kinds, first=start)
+    if len(done) < n - start + 1 or not all(t.passed for t in done):
+        raise Exit("the soak lost something: see the trial that failed above", code=EXIT_PROOF_FAILED)
+
+
+lab = Collection("lab", up, status, logs, down)
+regen = Collection("regen", regen_run, regen_check, regen_plan, regen_rollback, regen_backups, regen_root)
+images = Collection("images", build_images)
+engine = Collection("engine", ensure_engine)
+bench = Collection("bench", bench_lab, bench_regen)
+soak = Collection("soak", soak_kill)
+scenarios = Collection("scenarios", scenarios_list)
+ns = Collection(rehearse, lab, regen, images, engine, bench, soak, scenarios)
+ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})
+
+
+def main() -> None:
+    """The `regenlab` command: the same tasks as `invoke` in the checkout, from any folder."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("regenlab")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        release = "unknown"
+    Program(namespace=ns, name="Regen Lab", binary="regenlab", version=release).run()
+
+
+if __name__ == "__main__":
+    main()

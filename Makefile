@@ -59,7 +59,7 @@ bench: images
 	$(BIN)/invoke bench.regen
 
 lint: setup
-	$(BIN)/ruff check regen tests tasks.py
+	$(BIN)/ruff check regen tests tasks.py setup.py
 
 clean:
 	-$(BIN)/invoke lab.down 2>/dev/null

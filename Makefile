@@ -41,7 +41,7 @@ test: images-all
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 unit: setup
-	$(BIN)/pytest -m 'not docker' $(PYTEST_ARGS)
+	$(BIN)/pytest -m 'not docker and not regen_lab' $(PYTEST_ARGS)
 
 # make rehearse SITE=examples/compilers.yaml: a lab in a site file's shape (its images built if missing)
 rehearse: images
@@ -59,7 +59,7 @@ bench: images
 	$(BIN)/invoke bench.regen
 
 lint: setup
-	$(BIN)/ruff check regen tests tasks.py setup.py
+	$(BIN)/ruff check regen tests tasks.py setup.py examples
 
 clean:
 	-$(BIN)/invoke lab.down 2>/dev/null

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from regen.core.config import state_dir
 from regen.core.progress import Progress
+from regen.front.pytest_plugin import Shape
 from regen.lab import engine
 from regen.lab.lab import Lab, LabSpec, lab_names, remove, up
 from regen.ops import pki, puppet
@@ -50,24 +50,14 @@ def lab_for_tests(client, spec: LabSpec) -> Lab:
         raise
 
 
-@contextmanager
-def running_lab(request, client, spec: LabSpec) -> Iterator[Lab]:
-    """A lab for a fixture: removed afterwards, its logs kept if a test failed."""
-    lab = lab_for_tests(client, spec)
-    try:
-        yield lab
-    finally:
-        if request.session.testsfailed:
-            keep_artifacts(client, spec.name)
-        remove(client, spec.name)
-
-
 @pytest.fixture(scope="session")
-def lab(request, docker_client, worker_id) -> Iterator[Lab]:
+def lab(regen_labs) -> Lab:
     """A 2-agent lab, up for the whole session of this worker, with every node's sshd (on
-    127.0.0.1) for the tests of the procedure over SSH, which come last in its file."""
-    with running_lab(request, docker_client, LabSpec(name=lab_name(worker_id), agents=2, ssh=True)) as shared:
-        yield shared
+    127.0.0.1) for the tests of the procedure over SSH, which come last in its file. It is the
+    lab of Regen Lab's own pytest plugin (regen/front/pytest_plugin.py): the user's example
+    tests (examples/pytest/), run on the same worker after this file, use it through the
+    plugin's `regen_lab` fixture, as a user's tests would."""
+    return regen_labs.get(Shape(agents=2, ssh=True))
 
 
 class LabPool:
@@ -122,6 +112,8 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith("tests/scenarios/"):
                 return nodeid
+            if nodeid.startswith("examples/pytest/"):  # a user's tests: on the worker of the shared lab
+                return "tests/lab/test_lab.py"
             return nodeid.split("::", 1)[0]
 
     return Scheduler(config, log)

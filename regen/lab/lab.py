@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from ..core.commands import command
-from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE, LABEL_SITE
+from ..core.config import DEFAULT_SUITE, LABEL_LAB, LABEL_NODE, LABEL_ROLE, LABEL_SITE, state_dir
 from ..core.errors import BadInput, CommandFailed, LabExists, LabNotFound, NodeNotFound, NotReady, RegenLabError
 from ..core.executor import Executor
 from ..core.lock import hold
@@ -211,6 +214,33 @@ class Lab:
             hint = f" (labs up: {', '.join(known)})" if known else " (no lab is up)"
             raise LabNotFound(f"no lab named {name!r}{hint}; start one with {command('lab.up', name=name)}")
         return lab
+
+    @classmethod
+    @contextmanager
+    def up(cls, spec: LabSpec, progress: Progress | None = None, keep: bool = False) -> Iterator[Lab]:
+        """A lab for plain Python, testcontainers' way: ``with Lab.up(LabSpec(...)) as lab:``
+        starts the engine if none answers, makes the lab, and removes it on leaving (kept with
+        ``keep``, and its nodes' logs under ``.regenlab/artifacts/NAME/`` if the block raised)."""
+        from .engine import ensure
+
+        client = ensure(progress or Progress(quiet=True))
+        lab = up(client, spec, progress)
+        try:
+            yield lab
+        except BaseException:
+            lab.keep_logs()
+            raise
+        finally:
+            if not keep:
+                remove(client, spec.name)
+
+    def keep_logs(self, tail: int = 2000) -> Path:
+        """Every node's log under ``.regenlab/artifacts/NAME/`` (a failed test's evidence)."""
+        out = state_dir() / "artifacts" / self.name
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for node in self.nodes:
+            (out / f"{node.name}.log").write_text(self.logs(node.name, tail=tail))
+        return out
 
     @property
     def site_description(self) -> str:

@@ -342,12 +342,13 @@ def _site_file(lab, folder) -> str:
     return str(path)
 
 
-def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_commands(lab, tmp_path):
+def test_the_procedure_over_ssh_passes_every_proof_and_sends_the_runbooks_commands(lab, regen_run, tmp_path):
     name = lab.name
     # the first run's new CA lives 20 days (`ca_ttl`, read by `puppetserver ca setup`): the
     # preflight before the second names a CA close to expiry, and lets the run go ahead
     lab.server.executor.run(["puppet", "config", "set", "ca_ttl", "20d", "--section", "server"])
-    first = rehearsal.regenerate(lab, Progress())  # over `docker exec`: the runbook is made of it
+    # over `docker exec`, through the pytest plugin's fixture (the same lab): the runbook is made of it
+    first = regen_run()
     assert first.passed, first.failed_step
     book = (runbook.folder_of(state_dir(), name) / "runbook.md").read_text()
     layouts = RunState.load(state_path(state_dir(), name)).facts.layouts

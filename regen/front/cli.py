@@ -28,7 +28,9 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from invoke import Collection, Exit, Program, task
+from invoke import Collection, Exit, Program, Task
+from invoke import task as invoke_task
+from invoke.exceptions import ParseError
 
 from regen.core import junit as junit_lib
 from regen.core.commands import command
@@ -60,6 +62,53 @@ SSH_HELP = ("over SSH: a lab started with --ssh (as user regen, with sudo), or w
 REAL_HELP = {"site": "with --ssh: the site file whose real hosts to work on", "ssh": SSH_HELP,
              "known_hosts": "the hosts' SSH keys (default: ~/.ssh/known_hosts); an unknown key is refused",
              "identity": "the SSH private key to log in with (default: the SSH agent's and ~/.ssh's)"}
+
+
+# One meaning per short flag, in every task; every other option is long only.
+SHORT = {"name": "n", "agents": "a", "site": "i", "keep": "k", "json_": "j", "mode": "m", "resume": "r",
+         "scenario": "s", "suite": "u", "tail": "t"}
+
+
+class Whole(int):
+    """An option that takes a whole number: a word that is not one is one clear line, not a
+    traceback (invoke casts the value while it parses, before any task runs)."""
+
+    def __new__(cls, value):
+        try:
+            return super().__new__(cls, value)
+        except (TypeError, ValueError):
+            raise ParseError(f"error: a whole number is needed here, not {value!r}") from None
+
+
+class Seconds(float):
+    """An option that takes seconds (a number), likewise."""
+
+    def __new__(cls, value):
+        try:
+            return super().__new__(cls, value)
+        except (TypeError, ValueError):
+            raise ParseError(f"error: a number of seconds is needed here, not {value!r}") from None
+
+
+class RegenTask(Task):
+    """invoke's Task with the short flags of ``SHORT`` only (invoke would give each option the
+    first free letter of its name: `-s` meant --suite, --server-name, --ssh or --scenario)."""
+
+    def arg_opts(self, name, default, taken_names):
+        auto, self.auto_shortflags = self.auto_shortflags, False
+        try:
+            opts = super().arg_opts(name, default, taken_names)
+        finally:
+            self.auto_shortflags = auto
+        short = SHORT.get(name)
+        if short and short not in taken_names and (name != "keep" or isinstance(default, bool)):
+            opts["names"] = [*opts["names"], short]
+        return opts
+
+
+task = functools.partial(invoke_task, klass=RegenTask)
+TAIL, ROOT_CRL_DAYS, SOAK_TRIALS, SOAK_AGENTS = Whole(200), Whole(30), Whole(30), Whole(1)  # typed defaults
+SOAK_HORIZON = Seconds(60.0)
 
 
 def friendly(fn):
@@ -165,7 +214,7 @@ def status(c, name="", json_=False):
                                  "node": "a node (server, puppetdb, postgres, broker, agent-N), or `all`",
                                  "tail": "how many lines per node (default: 200)"})
 @friendly
-def logs(c, node=None, name="", tail=200):
+def logs(c, name="", node=None, tail=TAIL):
     """Print a node's log (its services' logs, as `docker logs` shows them)."""
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
@@ -295,7 +344,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
                          "renew_crl": "only a new CRL of the root, put in the import set's chain and submitted "
                                       "to the lab's Puppet Server"})
 @friendly
-def regen_root(c, name="", root_crl_days=30, renew_crl=False):
+def regen_root(c, name="", root_crl_days=ROOT_CRL_DAYS, renew_crl=False):
     """An external root (offline, kept here owner-only) and a new intermediate it signs for Puppet: the import
     set for `regen.run --ca-import DIR`."""
     lab_lib.check_name(_name(c, name))
@@ -409,8 +458,8 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
                                     "3rd a node, the others kill",
                          "first": "replay from this trial (with --seed: the trials before it are drawn, not run)"})
 @friendly
-def soak_kill(c, trials=30, seed=None, agents=1, horizon=60.0, name="soak", keep=False, disturb="kill,node,engine",
-              first=1):
+def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK_HORIZON, name="soak", keep=False,
+              disturb="kill,node,engine", first=1):
     """The kill-anywhere soak: regen.run SIGKILLed, a node or the engine restarted, at a random
     instant; then resumed or rolled back (alternately); each trial's proof passes, every backup whole."""
     lab_lib.check_name(name)

@@ -55,6 +55,29 @@ def test_bad_arguments_get_one_clear_line(args, message):
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args", [["soak.kill", "--trials", "many"], ["lab.logs", "--tail", "x", "all"],
+                                  ["soak.kill", "--horizon", "soon"], ["regen.root", "--root-crl-days", "1.5"]])
+def test_a_number_option_given_a_word_is_one_line_not_a_traceback(args):
+    done = run(*args, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error: a ") and "is needed here, not '" in done.stderr
+
+
+def test_a_short_flag_means_one_thing_in_every_task():
+    """-n is the lab's name everywhere (lab.logs' node included), -s a scenario, -u a suite; the
+    options without a letter of the table are long only."""
+    import re
+
+    seen: dict[str, set[str]] = {}
+    for name in ("lab.up", "lab.status", "lab.logs", "lab.down", "regen.run", "regen.check", "regen.plan",
+                 "regen.rollback", "regen.root", "rehearse", "soak.kill", "scenarios.list"):
+        helped = run("--help", name).stdout
+        for short, long in re.findall(r"^\s+-(\w)(?: \w+)?, --([\w-]+)", helped, re.M):
+            seen.setdefault(short, set()).add(long)
+    assert seen["n"] == {"name"} and seen["a"] == {"agents"} and seen["s"] == {"scenario"}
+    assert all(len(longs) == 1 for longs in seen.values()), seen
+
+
 def test_no_daemon_is_a_clear_error():
     done = run("lab.status", "--name", "x", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert done.returncode == 3  # not a usage mistake: the engine cannot proceed

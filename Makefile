@@ -12,7 +12,7 @@ PUPPET ?= 7
 SITE ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup docker images images-all test unit rehearse scenario bench lint clean
+.PHONY: setup docker browser images images-all test unit rehearse scenario bench lint clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml
 
 docker: setup
 	$(BIN)/invoke engine.ensure
+
+# Debian's chromium: the HTML report's screenshot test
+browser: setup
+	$(BIN)/invoke engine.browser
 
 images: docker
 	$(BIN)/invoke images.build
@@ -37,10 +41,10 @@ images-all: docker
 
 # loadfile: one worker per test file (a file shares one lab); tests/conftest.py hands each
 # scenario to whichever worker is free.
-test: images-all
+test: images-all browser
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-unit: setup
+unit: setup browser
 	$(BIN)/pytest -m 'not docker and not regen_lab' $(PYTEST_ARGS)
 
 # make rehearse SITE=examples/compilers.yaml: a lab in a site file's shape (its images built if missing)

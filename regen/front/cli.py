@@ -244,6 +244,13 @@ def build_images(c, suite=DEFAULT_SUITE):
                 ["image", "tag", "", "time"]))
 
 
+@task(name="browser")
+@friendly
+def ensure_browser(c):
+    """Debian's chromium for the HTML report's screenshot test (installed where missing)."""
+    print(f"chromium: {engine_lib.ensure_browser(Progress())}")
+
+
 @task(name="ensure")
 @friendly
 def ensure_engine(c):
@@ -486,7 +493,7 @@ def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK
 lab = Collection("lab", up, status, logs, down)
 regen = Collection("regen", regen_run, regen_check, regen_plan, regen_rollback, regen_backups, regen_root)
 images = Collection("images", build_images)
-engine = Collection("engine", ensure_engine)
+engine = Collection("engine", ensure_engine, ensure_browser)
 bench = Collection("bench", bench_lab, bench_regen)
 soak = Collection("soak", soak_kill)
 scenarios = Collection("scenarios", scenarios_list)

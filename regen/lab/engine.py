@@ -68,6 +68,17 @@ def ensure(progress: Progress | None = None) -> docker.DockerClient:
                 time.sleep(0.5)
 
 
+def ensure_browser(progress: Progress | None = None) -> str:
+    """Debian's chromium, which renders the HTML report for its screenshot test: installed
+    where it is missing (root on Debian), its path returned."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    with (progress or Progress()).step("installing chromium (the HTML report's screenshot test)"):
+        apt_install(["chromium"])
+    return shutil.which("chromium") or "chromium"
+
+
 def _may_manage_daemon() -> bool:
     return os.geteuid() == 0 and Path("/etc/debian_version").exists()
 

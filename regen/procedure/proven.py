@@ -10,11 +10,12 @@ from pathlib import Path
 
 from ..core.errors import BadInput, CommandFailed, RegenLabError
 from ..core.progress import Progress
+from ..core.transcript import Transcript
 from ..core.wait import parallel
 from ..ops import pki
 from . import proof, report, rollback, steps
 from .roles import ROLES
-from .runner import Interrupted, ProcedureStateError, RunState, prime_layouts, state_path
+from .runner import Interrupted, ProcedureStateError, RunState, prime_layouts, state_path, transcript_path
 from .site import Host, Site
 
 
@@ -80,6 +81,18 @@ def expiry(site: Site) -> dict[str, str]:
             "earliest host cert": f"{day(earliest[0])} ({earliest[1]})" if earliest else "?"}
 
 
+def _touched(state_root: Path, name: str, mode: str) -> dict[str, list[str]]:
+    """Each step's hosts, from the run's transcript, for the report's timeline (none for a
+    rollback, whose transcript is the failed run's; none if it cannot be read)."""
+    path = transcript_path(state_root, name)
+    if mode == "rollback" or not path.exists():
+        return {}
+    try:
+        return report.touched_hosts(Transcript.load(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], RunState]) -> report.Report:
     try:
         state = act()
@@ -98,6 +111,7 @@ def _proven(site: Site, state_root: Path, progress: Progress, act: Callable[[], 
         proofs = proof.prove(site, state)
     result = report.build(state, proofs, site.description, inventory(site), expiry(site))
     json_path, md_path = report.write(result, state_root)
+    html_path = report.write_html(result, state_root, _touched(state_root, site.name, state.mode))
     progress.show(report.summary(result))
-    progress.say(f"report: {md_path} and {json_path.name}")
+    progress.say(f"report: {md_path}, {html_path.name} and {json_path.name}")
     return result

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+import jinja2
+
 from ..core import junit as junit_xml
 from ..core.console import clip, table
 from ..core.files import write_private
@@ -179,11 +181,69 @@ def to_json(report: Report) -> dict:
         "passed": report.passed, "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs]}
 
 
+def _stem(report: Report) -> str:
+    stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"
+    return stem + "-rollback" if report.mode == "rollback" else stem  # the failed run's own report stays beside it
+
+
+# --- the HTML report: a page with the timeline (SVG), the proof, the hosts and the steps --------
+
+COLORS = {"0": "#9e9e9e", "1": "#1f6fb5", "2": "#2e9d4f", "3": "#e08a1e", "p": "#e08a1e", "e": "#7b4fb0",
+          "r": "#1f6fb5", "failed": "#b3261e", "down": "#f6d5d3"}
+WIDTH, LEFT, ROW, TOP = 1000, 150, 26, 30
+
+
+def timeline(report: Report, touched: dict[str, list[str]]) -> dict:
+    """Where each bar goes: one row per host, each step's span on every host it sent commands
+    to (``touched``: step id -> hosts, from the run's transcript), the downtime as a band."""
+    t0 = _parse(report.steps[0].started) if report.steps else None
+    ends = [_parse(s.ended) for s in report.steps if _parse(s.ended)]
+    total = max(((max(ends) - t0).total_seconds() if t0 and ends else 0.0), 1.0)
+    scale = (WIDTH - LEFT - 10) / total
+
+    def x(ts: str) -> float:
+        when = _parse(ts)
+        return round(LEFT + ((when - t0).total_seconds() if when and t0 else 0.0) * scale, 1)
+
+    order = [h["host"] for h in report.hosts] or sorted({h for hs in touched.values() for h in hs})
+    rows = []
+    for i, host in enumerate(order):
+        bars = [{"id": s.id, "title": s.title, "seconds": s.seconds, "result": s.result, "x": x(s.started),
+                 "w": max(round(x(s.ended) - x(s.started), 1), 2.0),
+                 "color": COLORS["failed"] if s.result == "failed" else COLORS.get(s.id[:1], "#555555")}
+                for s in report.steps if host in touched.get(s.id, ())]
+        rows.append({"host": host, "y": TOP + i * ROW, "bars": bars})
+    down = None
+    if report.downtime_from and report.downtime_to:
+        down = {"x": x(report.downtime_from), "w": max(round(x(report.downtime_to) - x(report.downtime_from), 1), 2.0)}
+    step = max(10, int(total / 8 // 10 * 10) or 10)
+    ticks = [{"x": round(LEFT + t * scale, 1), "label": f"{t} s"} for t in range(0, int(total) + 1, step)]
+    return {"width": WIDTH, "height": TOP + len(rows) * ROW + 24, "left": LEFT, "row": ROW, "top": TOP,
+            "rows": rows, "down": down, "ticks": ticks, "colors": COLORS}
+
+
+def touched_hosts(transcript) -> dict[str, list[str]]:
+    """Each step's hosts: those it sent a command to while it ran (its checks left out)."""
+    out: dict[str, list[str]] = {}
+    for c in transcript.commands:
+        if c.phase == "run" and c.step and c.host not in out.setdefault(c.step, []):
+            out[c.step].append(c.host)
+    return out
+
+
+def html(report: Report, touched: dict[str, list[str]]) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    return env.get_template("report.html.j2").render(r=report, t=timeline(report, touched))
+
+
+def write_html(report: Report, state_root: Path, touched: dict[str, list[str]]) -> Path:
+    return write_private(state_root / "reports" / f"{_stem(report)}.html", html(report, touched))
+
+
 def write(report: Report, state_root: Path) -> tuple[Path, Path]:
     folder = state_root / "reports"
-    stem = f"{report.lab}-{report.started.replace(':', '').replace('.', '')}"
-    if report.mode == "rollback":  # the failed run's own report stays beside it
-        stem += "-rollback"
+    stem = _stem(report)
     paths = folder / f"{stem}.json", folder / f"{stem}.md"
     for path, text in zip(paths, (json.dumps(to_json(report), indent=2), markdown(report)), strict=True):
         write_private(path, text)

@@ -147,6 +147,19 @@ def _junit(path: str, suite) -> None:
         print(f"JUnit XML: {junit_lib.write(Path(path), [suite])}")
 
 
+OUTPUT_HELP = {"quiet": "no progress lines and no summary: the exit code says it (errors still on stderr)",
+               "json_": "print the result as JSON on stdout (the report's schema), nothing else"}
+
+
+def _progress(quiet: bool, json_: bool) -> Progress:
+    return Progress(quiet=quiet or json_)
+
+
+def _json_out(json_: bool, data: dict) -> None:
+    if json_:
+        print(json.dumps(data, indent=2))
+
+
 def _name(c, name):
     return name or c.config.regenlab.name
 
@@ -263,32 +276,37 @@ def ensure_engine(c):
             "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
             "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)",
-            "mode": MODE_HELP, "junit": JUNIT_HELP, "scenarios": SCENARIOS_HELP}, iterable=["scenarios"])
+            "mode": MODE_HELP, "junit": JUNIT_HELP, "scenarios": SCENARIOS_HELP, **OUTPUT_HELP},
+      iterable=["scenarios"])
 @friendly
 def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
-             ssh=False, mode="full", junit="", scenarios=None):
+             ssh=False, mode="full", junit="", scenarios=None, quiet=False, json_=False):
     """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
     rehearsal.run_options("", "", mode)
+    progress = _progress(quiet, json_)
     if site:
         _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
         spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
-        result = rehearsal.rehearse(spec, keep=keep, mode=mode)
+        result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
         _junit(junit, report_lib.junit(result))
+        _json_out(json_, report_lib.to_json(result))
         verdict(result, "the rehearsal (its lab is kept)", spec.name)
         return
     if scenario:
         _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
                mode=mode != "full")
         scn = scenario_lib.find(scenario, [Path(f) for f in scenarios or ()])
-        done = scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep)
+        done = scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep, progress=progress)
         _junit(junit, scenario_runner.junit(done))
+        _json_out(json_, asdict(done) | {"passed": done.passed})
         if not done.passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
     spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite,
                                  ssh=ssh)
-    result = rehearsal.rehearse(spec, keep=keep, mode=mode)
+    result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
     _junit(junit, report_lib.junit(result))
+    _json_out(json_, report_lib.to_json(result))
     verdict(result, "the rehearsal (its lab is kept)", name)
 
 
@@ -311,10 +329,11 @@ def scenarios_list(c, scenarios=None):
                         "mode": MODE_HELP,
                         "ca_import": "the new CA is this import set's intermediate (`puppetserver ca import`): a "
                                      "folder of cert-bundle.pem, private-key.pem, crl-chain.pem (see regen.root)",
-                        "junit": JUNIT_HELP, **REAL_HELP})
+                        "junit": JUNIT_HELP, **REAL_HELP, **OUTPUT_HELP})
 @friendly
 def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
-              known_hosts="", identity="", dry_run=False, mode="full", ca_import="", junit=""):
+              known_hosts="", identity="", dry_run=False, mode="full", ca_import="", junit="", quiet=False,
+              json_=False):
     """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
     real = _real(site, ssh, known_hosts, identity, name)
     chosen = rehearsal.run_options(agents, server_name, mode, ca_import)
@@ -330,9 +349,10 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
             if not found.ok:
                 raise Exit(code=EXIT_NOT_READY)
             return
-        result = production.regenerate(real, Progress(), agents=chosen, autosign=autosign, resume=resume,
-                                       server_name=server_name or None, **mode_options)
+        result = production.regenerate(real, _progress(quiet, json_), agents=chosen, autosign=autosign,
+                                       resume=resume, server_name=server_name or None, **mode_options)
         _junit(junit, report_lib.junit(result))
+        _json_out(json_, report_lib.to_json(result))
         verdict(result, "the regeneration", real.name)
         return
     if dry_run:
@@ -340,9 +360,10 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
                    code=EXIT_USAGE)
     lab_lib.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
-    result = rehearsal.regenerate(lab, Progress(), ssh=ssh, agents=chosen, autosign=autosign, resume=resume,
-                                  server_name=server_name or None, **mode_options)
+    result = rehearsal.regenerate(lab, _progress(quiet, json_), ssh=ssh, agents=chosen, autosign=autosign,
+                                  resume=resume, server_name=server_name or None, **mode_options)
     _junit(junit, report_lib.junit(result))
+    _json_out(json_, report_lib.to_json(result))
     verdict(result, "the regeneration", _name(c, name))
 
 

@@ -4,12 +4,14 @@ last tests run the procedure on it over SSH, then extend its CA."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import subprocess
 import sys
 import time
 
+import jsonschema
 import pytest
 
 from regen.core.config import state_dir
@@ -390,13 +392,19 @@ def test_a_ca_close_to_expiry_is_extended_keeping_its_keys_and_every_hosts_cert(
     real = production.site(_site_file(lab, tmp_path), str(sshd.known_hosts(name)), str(sshd.identity(name)))
     before = production.check(real)
     assert [c.status for c in before.checks if c.check == "CA"] == ["warn"]
-    result = production.regenerate(real, Progress(), mode="extend")
-    assert result.passed, (result.failed_step, [(p.name, p.evidence) for p in result.proofs])
-    assert [p.name for p in result.proofs] == ["ca-key-kept", "expiring-ca-replaced", "host-certs-kept", "agents-run",
-                                               "mco-ping", "broker-truststore"]
-    assert {s.id for s in result.steps} == {"0", "1.3", "1.1", "e.1", "1.8", "e.2", "1.9", "3.w", "3.m"}
-    ca_until = dt.date.fromisoformat(result.expiry["CA"])
-    host_until = dt.date.fromisoformat(result.expiry["earliest host cert"].split()[0])
+    # as a script runs it: the command with --json (its report on stdout, nothing else), checked
+    # against the report's published schema
+    done = subprocess.run([sys.executable, "-m", "invoke", "regen.run", "--site", str(tmp_path / "site.yaml"), "--ssh",
+                           "--known-hosts", str(sshd.known_hosts(name)), "--identity", str(sshd.identity(name)),
+                           "--mode", "extend", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    result = json.loads(done.stdout)
+    jsonschema.validate(result, json.loads((ROOT / "docs" / "schemas" / "report-1.schema.json").read_text()))
+    assert done.returncode == 0 and result["passed"], (done.stderr[-3000:], result["proofs"])
+    assert [p["name"] for p in result["proofs"]] == ["ca-key-kept", "expiring-ca-replaced", "host-certs-kept",
+                                                     "agents-run", "mco-ping", "broker-truststore"]
+    assert {s["id"] for s in result["steps"]} == {"0", "1.3", "1.1", "e.1", "1.8", "e.2", "1.9", "3.w", "3.m"}
+    ca_until = dt.date.fromisoformat(result["expiry"]["CA"])
+    host_until = dt.date.fromisoformat(result["expiry"]["earliest host cert"].split()[0])
     today = dt.datetime.now(dt.UTC).date()
     assert ca_until > today + dt.timedelta(days=3650) and host_until <= today + dt.timedelta(days=20)
     assert [c.status for c in production.check(real).checks if c.check == "CA"] == ["ok"]

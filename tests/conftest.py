@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from regen.core.config import state_dir
 from regen.core.progress import Progress
 from regen.front.pytest_plugin import Shape
 from regen.lab import engine
@@ -119,17 +118,13 @@ def pytest_xdist_make_scheduler(config, log):
     return Scheduler(config, log)
 
 
-def keep_artifacts(client, name: str) -> Path:
-    """Save every node's log of a lab whose tests failed (Molecule's habit)."""
-    out = state_dir() / "artifacts" / name
-    out.mkdir(parents=True, exist_ok=True)
+def keep_artifacts(client, name: str) -> Path | None:
+    """Save a lab's evidence when its tests failed (Molecule's habit): `Lab.keep_logs`."""
     try:
         lab = Lab.open(client, name)
     except Exception:  # the lab never came up: nothing to keep
-        return out
-    for node in lab.nodes:
-        (out / f"{node.name}.log").write_text(lab.logs(node.name, tail=2000))
-    return out
+        return None
+    return lab.keep_logs()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -235,11 +235,21 @@ class Lab:
                 remove(client, spec.name)
 
     def keep_logs(self, tail: int = 2000) -> Path:
-        """Every node's log under ``.regenlab/artifacts/NAME/`` (a failed test's evidence)."""
+        """A failed test's evidence under ``.regenlab/artifacts/NAME/`` (owner-only): every
+        node's log, the CA's public files (its certificates and CRL, never a key) and the lab's
+        last reports."""
         out = state_dir() / "artifacts" / self.name
         out.mkdir(mode=0o700, parents=True, exist_ok=True)
         for node in self.nodes:
             (out / f"{node.name}.log").write_text(self.logs(node.name, tail=tail))
+        ca = self.server.executor
+        for name in ("ca_crt.pem", "ca_crl.pem"):
+            try:
+                (out / name).write_bytes(ca.read_file(f"{puppet.DEBIAN.cadir}/{name}"))
+            except CommandFailed:  # no CA there (a run failed half-way): nothing to keep
+                pass
+        for report in sorted((state_dir() / "reports").glob(f"{self.name}-*"))[-4:]:
+            (out / report.name).write_bytes(report.read_bytes())
         return out
 
     @property

@@ -69,25 +69,22 @@ SHORT = {"name": "n", "agents": "a", "site": "i", "keep": "k", "json_": "j", "mo
          "scenario": "s", "suite": "u", "tail": "t"}
 
 
-class Whole(int):
-    """An option that takes a whole number: a word that is not one is one clear line, not a
-    traceback (invoke casts the value while it parses, before any task runs)."""
+def _typed(base: type, what: str) -> type:
+    """An option's type: a word that is not ``what`` is one clear line, not a traceback (invoke
+    casts the value while it parses, before any task runs)."""
 
-    def __new__(cls, value):
-        try:
-            return super().__new__(cls, value)
-        except (TypeError, ValueError):
-            raise ParseError(f"error: a whole number is needed here, not {value!r}") from None
+    class Typed(base):  # type: ignore[valid-type,misc]
+        def __new__(cls, value):
+            try:
+                return super().__new__(cls, value)
+            except (TypeError, ValueError):
+                raise ParseError(f"error: {what} is needed here, not {value!r}") from None
+
+    return Typed
 
 
-class Seconds(float):
-    """An option that takes seconds (a number), likewise."""
-
-    def __new__(cls, value):
-        try:
-            return super().__new__(cls, value)
-        except (TypeError, ValueError):
-            raise ParseError(f"error: a number of seconds is needed here, not {value!r}") from None
+Whole = _typed(int, "a whole number")
+Seconds = _typed(float, "a number of seconds")
 
 
 class RegenTask(Task):

@@ -270,13 +270,14 @@ def ensure_engine(c):
 
 
 @task(help={"agents": "how many agent nodes (default: 3)", "keep": "keep the lab afterwards",
-            "name": "the lab's name (default: rehearsal)", "suite": SUITE_HELP, "agent_suite": AGENT_SUITE_HELP,
+            "name": "the lab's name (default: regenlab; with --site, the site's name)", "suite": SUITE_HELP,
+            "agent_suite": AGENT_SUITE_HELP,
             "scenario": "rehearse this scenario of scenarios/ instead (see `invoke scenarios.list`)",
             "site": SITE_HELP, "ssh": "run the procedure over SSH (each node's sshd, as user regen with sudo)",
             "mode": MODE_HELP, "junit": JUNIT_HELP, "scenarios": SCENARIOS_HELP, **OUTPUT_HELP},
       iterable=["scenarios"])
 @friendly
-def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
+def rehearse(c, agents="", keep=False, name="", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
              ssh=False, mode="full", junit="", scenarios=None, quiet=False, json_=False):
     """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
     rehearsal.run_options("", "", mode)
@@ -293,18 +294,18 @@ def rehearse(c, agents="", keep=False, name="rehearsal", scenario="", suite=DEFA
         _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
                mode=mode != "full")
         scn = scenario_lib.find(scenario, [Path(f) for f in scenarios or ()])
-        done = scenario_job.rehearse(scn, lab_lib.check_name(name), keep=keep, progress=progress)
+        done = scenario_job.rehearse(scn, lab_lib.check_name(_name(c, name)), keep=keep, progress=progress)
         _junit(junit, scenario_runner.junit(done))
         _json_out(json_, asdict(done) | {"passed": done.passed})
         if not done.passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
-    spec = lab_lib.LabSpec.parse(name, agents or c.config.regenlab.agents, suite=suite, agent_suite=agent_suite,
-                                 ssh=ssh)
+    spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
+                                 agent_suite=agent_suite, ssh=ssh)
     result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
     _junit(junit, report_lib.junit(result))
     _json_out(json_, report_lib.to_json(result))
-    verdict(result, "the rehearsal (its lab is kept)", name)
+    verdict(result, "the rehearsal (its lab is kept)", spec.name)
 
 
 @task(name="list", help={"scenarios": SCENARIOS_HELP}, iterable=["scenarios"])
@@ -477,16 +478,17 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
                          "seed": "replay the kill instants of an earlier soak (printed at its start)",
                          "agents": "agents in the soak's lab (default: 1)",
                          "horizon": "kills fall in [0, HORIZON) seconds after the run starts (default: 60)",
-                         "name": "the soak's lab (default: soak)", "keep": "keep the lab afterwards",
+                         "name": NAME_HELP, "keep": "keep the lab afterwards",
                          "disturb": "kill,node,engine (default: all three): every 10th trial restarts the engine "
                                     "(this machine's own dockerd only; every lab on it restarts), every 5th from the "
                                     "3rd a node, the others kill",
                          "first": "replay from this trial (with --seed: the trials before it are drawn, not run)"})
 @friendly
-def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK_HORIZON, name="soak", keep=False,
+def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK_HORIZON, name="", keep=False,
               disturb="kill,node,engine", first=1):
     """The kill-anywhere soak: regen.run SIGKILLed, a node or the engine restarted, at a random
     instant; then resumed or rolled back (alternately); each trial's proof passes, every backup whole."""
+    name = _name(c, name)
     lab_lib.check_name(name)
     kinds = tuple(k.strip() for k in disturb.split(",") if k.strip())
     if not kinds or set(kinds) - set(soak_lib.DISTURBANCES):

@@ -371,8 +371,9 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
                                       "to the lab's Puppet Server"})
 @friendly
 def regen_root(c, name="", root_crl_days=ROOT_CRL_DAYS, renew_crl=False):
-    """An external root (offline, kept here owner-only) and a new intermediate it signs for Puppet: the import
-    set for `regen.run --ca-import DIR`."""
+    """An external root and a new intermediate it signs for Puppet: the import set for `regen.run --ca-import`.
+
+    The root is made once per lab and kept here, owner-only."""
     lab_lib.check_name(_name(c, name))
     print(rehearsal.external_root(_name(c, name), int(root_crl_days), renew_crl,
                                   lambda: lab_lib.Lab.open(engine_lib.connect(), _name(c, name))))
@@ -398,8 +399,9 @@ def regen_check(c, name="", ssh=False, site="", known_hosts="", identity=""):
                          "site": "rehearse this site file on a lab of its shape, and write up that run"})
 @friendly
 def regen_plan(c, name="", site=""):
-    """The runbook: each step's commands, host by host, with its checks, waits and recovery (Markdown and one
-    script per host), made from a real run: a new rehearsal of --site FILE, or a lab's last run."""
+    """The runbook: each step's commands host by host, with its checks, waits and recovery, from a real run.
+
+    Markdown and one script per host, made of a new rehearsal of --site FILE, or of a lab's last run."""
     if site:
         spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name)
         result = rehearsal.rehearse(spec)
@@ -413,8 +415,10 @@ def regen_plan(c, name="", site=""):
 @task(name="rollback", help={"name": NAME_HELP, **REAL_HELP})
 @friendly
 def regen_rollback(c, name="", ssh=False, site="", known_hosts="", identity=""):
-    """Roll a run that failed in step 1 back: the master's CA and ssldir restored from the
-    verified backup, Puppet Server started under the old CA, proven, reported."""
+    """Roll back a run that failed before any agent was touched: the old CA back, proven, reported.
+
+    The master's CA and ssldir come back from the verified backup, the other hosts' TLS files from
+    step 1.0's, and Puppet Server starts under the old CA."""
     real = _real(site, ssh, known_hosts, identity, name)
     if real is not None:
         result = production.roll_back(real, Progress())
@@ -461,8 +465,9 @@ def bench_lab(c, cold=False, agents="3,10", regen=True):
                           "seed_at": "the size at which the seed's literal sequence also runs (default: 10; 0: none)"})
 @friendly
 def bench_regen(c, agents="3,10,30,100", seed_at=10):
-    """Benchmark: at each lab size, lab up, each step, downtime, marginal agent, the lab's
-    CPU-seconds and memory per role; beside it, the seed's literal sequence on the same lab."""
+    """Benchmark of the regeneration per lab size: lab up, each step, downtime, marginal agent, CPU, memory.
+
+    Beside it, the seed's literal sequence on the same lab."""
     try:
         sizes = [int(a) for a in str(agents).split(",") if a.strip()]
         seed_size = int(seed_at)
@@ -486,8 +491,9 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10):
 @friendly
 def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK_HORIZON, name="", keep=False,
               disturb="kill,node,engine", first=1):
-    """The kill-anywhere soak: regen.run SIGKILLed, a node or the engine restarted, at a random
-    instant; then resumed or rolled back (alternately); each trial's proof passes, every backup whole."""
+    """The kill-anywhere soak: runs killed or disturbed at random instants, then resumed or rolled back.
+
+    regen.run SIGKILLed, a node or the engine restarted; each trial's proof passes, every backup whole."""
     name = _name(c, name)
     lab_lib.check_name(name)
     kinds = tuple(k.strip() for k in disturb.split(",") if k.strip())

@@ -83,3 +83,14 @@ def test_no_daemon_is_a_clear_error():
     assert done.returncode == 3  # not a usage mistake: the engine cannot proceed
     assert "no Docker daemon answers at unix:///nonexistent/docker.sock" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_task_says_what_it_does_in_one_whole_line_of_the_list():
+    """`invoke --list` shows the first line of each task's text: a whole sentence, never cut."""
+    from regen.front.cli import ns
+
+    names = ns.task_names
+    assert len(names) >= 18
+    for name in names:
+        first = ns[name].__doc__.strip().splitlines()[0]
+        assert first.endswith("."), f"{name}: {first!r}"

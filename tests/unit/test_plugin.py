@@ -12,7 +12,7 @@ import sys
 
 def pytest_of_a_user(tmp_path, test: str, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_mine.py").write_text(test)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "REGENLAB_"))}
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs", *args,
                            str(tmp_path / "test_mine.py")], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, env=env | {"DOCKER_HOST": "unix:///nonexistent/docker.sock",

@@ -154,8 +154,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         return
     try:
         client = engine.connect()
-    except Exception:  # noqa: BLE001 (no engine: no lab to remove)
+        for name in sorted(lab_names(client)):
+            if name.startswith(f"rl{RUN}-"):
+                remove(client, name)
+    except Exception:  # noqa: BLE001 (no engine, or it went away: nothing of ours to remove; never a failure)
         return
-    for name in lab_names(client):
-        if name.startswith(f"rl{RUN}-"):
-            remove(client, name)

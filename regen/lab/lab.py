@@ -443,7 +443,10 @@ def _containers(client: docker.DockerClient, name: str) -> list[Container]:
 
 
 def lab_names(client: docker.DockerClient) -> set[str]:
-    names = {c.labels.get(LABEL_LAB, "") for c in client.containers.list(all=True, filters={"label": LABEL_LAB})}
+    # sparse: the labels come with the list, where docker-py would inspect each container after
+    # it (NotFound when one is removed in between, as labels of another run come and go)
+    names = {(c.attrs.get("Labels") or {}).get(LABEL_LAB, "")
+             for c in client.containers.list(all=True, sparse=True, filters={"label": LABEL_LAB})}
     names |= {n.attrs["Labels"].get(LABEL_LAB, "") for n in client.networks.list(filters={"label": LABEL_LAB})}
     return names - {""}
 

@@ -106,6 +106,7 @@ class RegenTask(Task):
 task = functools.partial(invoke_task, klass=RegenTask)
 TAIL, ROOT_CRL_DAYS, SOAK_TRIALS, SOAK_AGENTS = Whole(200), Whole(30), Whole(30), Whole(1)  # typed defaults
 SOAK_HORIZON = Seconds(60.0)
+AGENTS = Whole(3)  # a lab's agents when not told
 
 
 def friendly(fn):
@@ -195,13 +196,13 @@ def _alone(option: str, **given) -> None:
             "publish": "publish Puppet Server and PuppetDB ports on 127.0.0.1 (random ports)",
             "site": SITE_HELP, "ssh": "start every node's sshd (on 127.0.0.1) for `regen.run --ssh`"})
 @friendly
-def up(c, name="", agents="", suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False, site="", ssh=False):
+def up(c, name="", agents=AGENTS, suite=DEFAULT_SUITE, agent_suite="", keep=False, publish=False, site="", ssh=False):
     """Start a lab (in a site file's shape with --site); wait until every agent's first run is in PuppetDB."""
     if site:
-        _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
+        _alone("--site", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
         spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, publish, ssh=ssh)
     else:
-        spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
+        spec = lab_lib.LabSpec.parse(_name(c, name), agents, suite=suite,
                                      publish=publish, agent_suite=agent_suite, ssh=ssh)
     progress = Progress()
     client = engine_lib.ensure(progress)
@@ -277,13 +278,14 @@ def ensure_engine(c):
             "mode": MODE_HELP, "junit": JUNIT_HELP, "scenarios": SCENARIOS_HELP, **OUTPUT_HELP},
       iterable=["scenarios"])
 @friendly
-def rehearse(c, agents="", keep=False, name="", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
+def rehearse(c, agents=AGENTS, keep=False, name="", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
              ssh=False, mode="full", junit="", scenarios=None, quiet=False, json_=False):
     """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
     rehearsal.run_options("", "", mode)
     progress = _progress(quiet, json_)
     if site:
-        _alone("--site", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, scenario=scenario)
+        _alone("--site", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite,
+               scenario=scenario)
         spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
         result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
         _junit(junit, report_lib.junit(result))
@@ -291,7 +293,7 @@ def rehearse(c, agents="", keep=False, name="", scenario="", suite=DEFAULT_SUITE
         verdict(result, "the rehearsal (its lab is kept)", spec.name)
         return
     if scenario:
-        _alone("--scenario", agents=agents, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
+        _alone("--scenario", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
                mode=mode != "full")
         scn = scenario_lib.find(scenario, [Path(f) for f in scenarios or ()])
         done = scenario_job.rehearse(scn, lab_lib.check_name(_name(c, name)), keep=keep, progress=progress)
@@ -300,7 +302,7 @@ def rehearse(c, agents="", keep=False, name="", scenario="", suite=DEFAULT_SUITE
         if not done.passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
-    spec = lab_lib.LabSpec.parse(_name(c, name), agents or c.config.regenlab.agents, suite=suite,
+    spec = lab_lib.LabSpec.parse(_name(c, name), agents, suite=suite,
                                  agent_suite=agent_suite, ssh=ssh)
     result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
     _junit(junit, report_lib.junit(result))
@@ -524,7 +526,7 @@ bench = Collection("bench", bench_lab, bench_regen)
 soak = Collection("soak", soak_kill)
 scenarios = Collection("scenarios", scenarios_list)
 ns = Collection(rehearse, lab, regen, images, engine, bench, soak, scenarios)
-ns.configure({"regenlab": {"name": "regenlab", "agents": 3}})
+ns.configure({"regenlab": {"name": "regenlab"}})
 
 
 def main() -> None:

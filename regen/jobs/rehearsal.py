@@ -12,7 +12,7 @@ from ..core.errors import BadInput
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab, LabSpec, site_of, ssh_site_of
-from ..ops import pki, puppet, rootca
+from ..ops import pki, rootca
 from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
@@ -49,11 +49,12 @@ def external_root(lab: str, root_crl_days: int, renew_crl: bool = False,
         if not (folder / rootca.ROOT_KEY).exists():
             raise BadInput(f"no external root for {lab} in {folder}: `regen.root` without --renew-crl makes one")
         site = site_of(open_lab()) if open_lab else None
-        rootca.renew_root_crl(folder, root_crl_days)
-        made = rootca.read_import(folder / "import")
-        if site is not None:
+        if site is None:
+            rootca.renew_root_crl(folder, root_crl_days)
+        else:
             with hold(lab):
-                puppet.submit_crls(site.ca.executor, site.ca.certname, made.crls, check=True)
+                rootca.submit_renewed_crl(folder, root_crl_days, site.ca.executor, site.ca.certname, check=True)
+        made = rootca.read_import(folder / "import")
         return (f"a new CRL of the root, valid {root_crl_days} day(s), in {made.folder / rootca.CRLS}"
                 + ("; submitted to Puppet Server: agents fetch it at their next CRL refresh (an agent whose CRL "
                    "has expired already cannot: remove its crl.pem)" if site is not None else ""))

@@ -208,7 +208,8 @@ class AgeCA(Kind):
 class RootCRL(Kind):
     """The external root's owner issues a new CRL (valid ``days``), and it is submitted to
     Puppet Server's CRL endpoint (`PUT /puppet-ca/v1/certificate_revocation_list`), as Puppet's
-    docs ask of an external chain; agents fetch it when they refresh their CRL."""
+    docs ask of an external chain. Agents fetch it when they refresh their CRL, unless theirs
+    has expired already: that refresh fails on it (scenario `crl-expired`)."""
 
     name, fields, outcome = "root-crl", {"days": True}, "command"
 
@@ -216,13 +217,9 @@ class RootCRL(Kind):
         return f"a new CRL of the external root (valid {args['days']} days), submitted to Puppet Server"
 
     def run(self, runner, action) -> str:
-        folder = rootca.folder_of(state_dir(), runner.lab.name)
-        if not (folder / rootca.ROOT_KEY).exists():
-            raise BadInput(f"root-crl: the lab {runner.lab.name} has no external root ({folder}): a `regen` with "
-                           "`ca_import: true` makes one")
-        rootca.renew_root_crl(folder, action.args["days"])
         site = site_of(runner.lab)
-        res = puppet.submit_crls(site.ca.executor, site.ca.certname, rootca.read_import(folder / "import").crls)
+        res = rootca.submit_renewed_crl(rootca.folder_of(state_dir(), runner.lab.name), action.args["days"],
+                                        site.ca.executor, site.ca.certname)
         runner.last = from_command("the CRL chain submitted to Puppet Server", res)
         return f"exit {res.exit_code}"
 

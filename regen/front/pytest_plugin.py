@@ -3,7 +3,8 @@ tests of your own against a real lab.
 
 - ``regen_lab``: a lab that is up, made on first use and shared by every test of the session
   (of the xdist worker) that asks for the same shape; set by the marker
-  ``@pytest.mark.regen_lab(agents=2, puppet=7, site="small", ssh=False)``, or for the whole run
+  ``@pytest.mark.regen_lab(agents=2, puppet=7, site="small", ssh=False, fresh=False)`` (``fresh``:
+  a lab of the test's own, removed when it ends), or for the whole run
   by ``--regen-agents``, ``--regen-puppet``, ``--regen-site``. A lab with sshd serves a test
   that does not need it. Removed at the end (``--regen-keep`` keeps them), each node's log
   kept under ``.regenlab/artifacts/NAME/`` when a test that used it failed.
@@ -43,8 +44,8 @@ def pytest_addoption(parser) -> None:
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "regen_lab(agents=2, puppet=7, site=None, ssh=False): the lab a test needs "
-                                       "(Regen Lab's regen_lab fixture)")
+    config.addinivalue_line("markers", "regen_lab(agents=2, puppet=7, site=None, ssh=False, fresh=False): the lab a "
+                                       "test needs (Regen Lab's regen_lab fixture; fresh: its own, removed after it)")
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,11 @@ class Shape:
     puppet: int = 7
     site: str = ""
     ssh: bool = False
+    fresh: bool = False  # a lab of the test's own, made for it and removed after it
 
     def serves(self, wanted: Shape) -> bool:
-        return (self.agents, self.puppet, self.site) == (wanted.agents, wanted.puppet, wanted.site) and \
+        return not (self.fresh or wanted.fresh) and \
+            (self.agents, self.puppet, self.site) == (wanted.agents, wanted.puppet, wanted.site) and \
             (self.ssh or not wanted.ssh)
 
     def spec(self, name: str) -> LabSpec:
@@ -80,10 +83,10 @@ class Labs:
         for key, option in (("agents", "--regen-agents"), ("puppet", "--regen-puppet"), ("site", "--regen-site")):
             if opt(option) is not None:
                 asked[key] = opt(option)
-        unknown = set(asked) - {"agents", "puppet", "site", "ssh"}
+        unknown = set(asked) - {"agents", "puppet", "site", "ssh", "fresh"}
         if unknown:
             raise pytest.UsageError(f"@pytest.mark.regen_lab: unknown {', '.join(sorted(unknown))}; it takes agents, "
-                                    "puppet, site, ssh")
+                                    "puppet, site, ssh, fresh")
         return Shape(**asked)
 
     def get(self, wanted: Shape) -> Lab:
@@ -99,13 +102,17 @@ class Labs:
         self.labs.append((wanted, lab))
         return lab
 
+    def drop(self, lab: Lab) -> None:
+        """A lab done with: its evidence kept if a test that used it failed, then removed."""
+        if lab.name in self.failed:
+            lab.keep_logs()
+        if not self.config.getoption("--regen-keep"):
+            remove(lab.client, lab.name)
+        self.labs = [(s, one) for s, one in self.labs if one.name != lab.name]
+
     def close(self) -> None:
-        for _, lab in self.labs:
-            if lab.name in self.failed:
-                lab.keep_logs()
-            if not self.config.getoption("--regen-keep"):
-                remove(lab.client, lab.name)
-        self.labs = []
+        for _, lab in list(self.labs):
+            self.drop(lab)
 
 
 @pytest.fixture(scope="session")
@@ -120,8 +127,11 @@ def regen_labs(request) -> Iterator[Labs]:
 @pytest.fixture
 def regen_lab(request, regen_labs: Labs) -> Lab:
     """A lab of the shape the test's marker (or the run's options) asks for, up and ready."""
-    lab = regen_labs.get(regen_labs.shape(request.node))
+    shape = regen_labs.shape(request.node)
+    lab = regen_labs.get(shape)
     request.node.stash[_USED] = (regen_labs, lab.name)
+    if shape.fresh:  # the test's own lab: removed when it ends (its evidence kept if it failed)
+        request.addfinalizer(lambda: regen_labs.drop(lab))
     return lab
 
 

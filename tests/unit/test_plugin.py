@@ -25,7 +25,7 @@ def test_the_plugin_is_found_with_its_options_and_marker(tmp_path):
     assert "--regen-agents" in helped.stdout and "--regen-keep" in helped.stdout
     markers = subprocess.run([sys.executable, "-m", "pytest", "--markers"], capture_output=True, text=True,
                              cwd=tmp_path, timeout=60)
-    assert "@pytest.mark.regen_lab(agents=2, puppet=7, site=None, ssh=False)" in markers.stdout
+    assert "@pytest.mark.regen_lab(agents=2, puppet=7, site=None, ssh=False, fresh=False)" in markers.stdout
 
 
 def test_a_test_that_needs_a_lab_is_skipped_with_the_reason_when_no_engine_answers(tmp_path):
@@ -41,4 +41,4 @@ def test_a_marker_it_cannot_read_is_a_usage_error(tmp_path):
                                       "@pytest.mark.regen_lab(agnts=1)\n"
                                       "def test_it(regen_lab):\n    pass\n")
     assert done.returncode != 0
-    assert "@pytest.mark.regen_lab: unknown agnts; it takes agents, puppet, site, ssh" in done.stdout + done.stderr
+    assert "@pytest.mark.regen_lab: unknown agnts; it takes agents, puppet, site, ssh, fresh" in done.stdout + done.stderr

@@ -539,14 +539,17 @@ class Reports:
 
 def wait_reports(
     reports: Reports, certnames: list[str], since: str | None, timeout: float, log: Callable[[], str] | None = None,
+    counted: Callable[[int, int], object] | None = None,
 ) -> dict[str, ReportSummary]:
     """Wait until the report store holds a latest report from each certname, received after
-    ``since`` (ISO time) if given; a failed one fails at once."""
+    ``since`` (ISO time) if given; a failed one fails at once. ``counted(done, total)`` hears
+    each time more have reported (a wave of agents, for the user to watch)."""
     fresh: dict[str, ReportSummary] = {}
+    heard = 0
     unanswered = "not asked yet"  # why the store's last answer is missing ("": it answered)
 
     def probe() -> bool:
-        nonlocal fresh, unanswered
+        nonlocal fresh, unanswered, heard
         try:
             latest = reports.latest()
         except CommandFailed as exc:
@@ -554,6 +557,9 @@ def wait_reports(
             raise
         unanswered = ""
         fresh = {c: r for c, r in latest.items() if c in certnames and (since is None or r.receive_time > since)}
+        if counted and len(fresh) > heard:
+            heard = len(fresh)
+            counted(heard, len(certnames))
         failed = sorted(c for c, r in fresh.items() if r.status == "failed")
         if failed:
             raise RunFailed(failed, reports.where)

@@ -543,7 +543,8 @@ def agents_back(ctx: Context) -> str:
     times = ctx.state.facts.times
     since = times.agents_started_at = times.agents_started_at or times.server_stopped_at or ctx.state.started
     store = ctx.site.reports
-    reports = puppet.wait_reports(store, [a.certname for a in ctx.agents()], since, ctx.reports_timeout)
+    reports = puppet.wait_reports(store, [a.certname for a in ctx.agents()], since, ctx.reports_timeout,
+                                  counted=lambda n, total: ctx.progress.say(f"  {n}/{total} agents reported"))
     last = max(r.receive_time for r in reports.values())
     times.last_agent_back_at = last
     return f"{len(reports)} fresh reports in {store.where}, the last received {last}"

@@ -41,4 +41,5 @@ def test_a_marker_it_cannot_read_is_a_usage_error(tmp_path):
                                       "@pytest.mark.regen_lab(agnts=1)\n"
                                       "def test_it(regen_lab):\n    pass\n")
     assert done.returncode != 0
-    assert "@pytest.mark.regen_lab: unknown agnts; it takes agents, puppet, site, ssh, fresh" in done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "@pytest.mark.regen_lab: unknown agnts; it takes agents, puppet, site, ssh, fresh" in said

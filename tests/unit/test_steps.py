@@ -246,6 +246,12 @@ def test_waiting_for_reports_says_whether_puppetdb_answered():
     with pytest.raises(NotReady) as err:
         puppet.wait_reports(puppet.Reports(down), ["agent-3"], since, timeout=0)
     assert "PuppetDB did not answer the query (exit 7" in str(err.value) and "no report from" not in str(err.value)
+    heard: list[tuple[int, int]] = []
+    both = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-1", "changed", "2026-11-29T05:01:00.000Z"),
+                                                             ("agent-3", "changed", "2026-11-29T05:01:02.000Z")))])
+    puppet.wait_reports(puppet.Reports(both), ["agent-1", "agent-3"], since, timeout=5,
+                        counted=lambda n, total: heard.append((n, total)))
+    assert heard == [(2, 2)]  # what the user sees: how many of how many have reported
     failed = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-3", "failed", "2026-11-29T05:01:00.000Z")))])
     with pytest.raises(puppet.RunFailed, match="catalog run failed on agent-3"):
         puppet.wait_reports(puppet.Reports(failed), ["agent-3"], since, timeout=60)

@@ -102,6 +102,45 @@ def scenario_labs(request, docker_client, worker_id) -> Iterator[LabPool]:
         pool.close()
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The soak (about 7 minutes on the default scenario lab) goes before the first scenario of
+    that lab: it then runs beside the other worker's scenarios, not alone at the end."""
+    from regen.scenarios import format as scenario_format
+
+    soak = [i for i in items if i.nodeid.startswith("tests/scenarios/test_soak.py")]
+    if not soak:
+        return
+    rest = [i for i in items if i not in soak]
+
+    def shares_default_lab(item) -> bool:
+        path = getattr(getattr(item, "callspec", None), "params", {}).get("path")
+        return path is not None and scenario_format.load(path).topology == scenario_format.DEFAULT_TOPOLOGY
+
+    at = next((k for k, i in enumerate(rest) if shares_default_lab(i)), len(rest))
+    items[:] = rest[:at] + soak + rest[at:]
+
+
+def scope_of(nodeid: str) -> str:
+    """What runs together on one worker: a file (it shares one lab), each scenario alone (any
+    free worker takes it), and a user's examples with the shared lab's file (they use its lab)."""
+    if nodeid.startswith("tests/scenarios/"):
+        return nodeid
+    if nodeid.startswith("examples/pytest/"):
+        return "tests/lab/test_lab.py"
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """The shared lab goes once the last test of its scope is done (its file and the user's
+    examples): an idle lab of six JVM and Ruby services still costs CPU beside the scenarios."""
+    if scope_of(item.nodeid) != "tests/lab/test_lab.py" or \
+            (nextitem is not None and scope_of(nextitem.nodeid) == "tests/lab/test_lab.py"):
+        return
+    labs = getattr(item, "funcargs", {}).get("regen_labs")
+    if labs is not None:
+        labs.close()
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Files stay whole on one worker (a file shares one lab), except scenarios: each is
     its own unit, so that both workers take them as they get free."""
@@ -109,11 +148,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class Scheduler(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith("tests/scenarios/"):
-                return nodeid
-            if nodeid.startswith("examples/pytest/"):  # a user's tests: on the worker of the shared lab
-                return "tests/lab/test_lab.py"
-            return nodeid.split("::", 1)[0]
+            return scope_of(nodeid)
 
     return Scheduler(config, log)
 

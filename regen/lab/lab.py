@@ -268,8 +268,8 @@ class Lab:
     def nodes(self) -> list[Node]:
         if not self._nodes:
             found = []
-            for c in _containers(self.client, self.name):
-                found.append(Node(self.name, c.labels[LABEL_NODE], c.labels[LABEL_ROLE], c.name))
+            for name, labels in _containers(self.client, self.name):
+                found.append(Node(self.name, labels[LABEL_NODE], labels[LABEL_ROLE], name))
             self._nodes = sorted(found, key=_node_order)
         return self._nodes
 
@@ -438,15 +438,20 @@ def _node_order(node: Node) -> tuple[int, int, str]:
     return (ROLE_ORDER.index(node.role) if node.role in ROLE_ORDER else 99, num, node.name)
 
 
-def _containers(client: docker.DockerClient, name: str) -> list[Container]:
-    return client.containers.list(all=True, filters={"label": f"{LABEL_LAB}={name}"})
+def _listed(client: docker.DockerClient, label: str) -> list[tuple[str, dict[str, str]]]:
+    """(name, labels) of every container with ``label``, read from the list itself (sparse):
+    docker-py would otherwise inspect each container after listing it, and raise NotFound for
+    one removed in between (another run's labs come and go)."""
+    return [((c.attrs.get("Names") or ["/"])[0].lstrip("/"), c.attrs.get("Labels") or {})
+            for c in client.containers.list(all=True, sparse=True, filters={"label": label})]
+
+
+def _containers(client: docker.DockerClient, name: str) -> list[tuple[str, dict[str, str]]]:
+    return _listed(client, f"{LABEL_LAB}={name}")
 
 
 def lab_names(client: docker.DockerClient) -> set[str]:
-    # sparse: the labels come with the list, where docker-py would inspect each container after
-    # it (NotFound when one is removed in between, as labels of another run come and go)
-    names = {(c.attrs.get("Labels") or {}).get(LABEL_LAB, "")
-             for c in client.containers.list(all=True, sparse=True, filters={"label": LABEL_LAB})}
+    names = {labels.get(LABEL_LAB, "") for _, labels in _listed(client, LABEL_LAB)}
     names |= {n.attrs["Labels"].get(LABEL_LAB, "") for n in client.networks.list(filters={"label": LABEL_LAB})}
     return names - {""}
 

@@ -26,6 +26,8 @@ from .site import Host, Site
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 CLOCK_WARN, CLOCK_FAIL = 2.0, 60.0  # s from the master's clock
+STEP_ID = "pre"  # its id in a run's transcript and runbook
+TITLE = "preflight: hosts, services, clocks, disk, certificates"
 EXPIRY_WARN_DAYS = 30
 REACH_TIMEOUT = 30
 LIMIT = 8  # hosts probed at once

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ..core.files import write_private
 from ..core.transcript import Command, Transcript
+from .preflight import STEP_ID as PREFLIGHT
+from .preflight import TITLE as PREFLIGHT_TITLE
 from .runner import ProcedureStateError, RunState, Step, needs_of, state_path, transcript_path
 from .site import Site
 from .steps import steps_of
@@ -37,7 +39,6 @@ VARIABLES = (("LOCALCACERT", "localcacert"), ("HOSTCRL", "hostcrl"), ("CERTDIR",
              ("SSLDIR", "ssldir"), ("CONFDIR", "confdir"))
 PLACEHOLDER_RE = re.compile("<(" + "|".join(n for n, _, _ in PLACEHOLDERS) + ")>")
 AGENT_STEPS = ("3", "3.s", "3.w", "3.m")  # once one has begun, a rollback is refused (an agent is touched)
-PREFLIGHT = "pre"
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def render(transcript: Transcript, steps: tuple[Step, ...], roles: dict[str, tup
     by_step: dict[str, list[Command]] = {}
     for c in transcript.commands:
         by_step.setdefault(c.step, []).append(c)
-    order = [(PREFLIGHT, "preflight: hosts, services, clocks, disk, certificates", None),
+    order = [(PREFLIGHT, PREFLIGHT_TITLE, None),
              *((s.id, s.title, s) for s in steps)]
     md = [f"# Runbook: {title}", "", f"Made from {source}: every command below is one the procedure sent, "
           "in the order it sent them on each host. Run the steps in this order; a step starts once the "

@@ -874,8 +874,7 @@ def run(
                 site.agent(n)
             imported = check_import(site, ca_import) if ca_import else ""
             if check:
-                with progress.step("preflight: hosts, services, clocks, disk, certificates"), \
-                        within("pre", "preflight"):
+                with progress.step(preflight.TITLE), within(preflight.STEP_ID, "preflight"):
                     found = preflight.require(site, state_root)
                 for c in found.checks:
                     if c.status == preflight.WARN:

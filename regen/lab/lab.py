@@ -268,7 +268,7 @@ class Lab:
     def nodes(self) -> list[Node]:
         if not self._nodes:
             found = []
-            for name, labels in _containers(self.client, self.name):
+            for name, labels in _listed(self.client, f"{LABEL_LAB}={self.name}"):
                 found.append(Node(self.name, labels[LABEL_NODE], labels[LABEL_ROLE], name))
             self._nodes = sorted(found, key=_node_order)
         return self._nodes
@@ -446,10 +446,6 @@ def _listed(client: docker.DockerClient, label: str) -> list[tuple[str, dict[str
             for c in client.containers.list(all=True, sparse=True, filters={"label": label})]
 
 
-def _containers(client: docker.DockerClient, name: str) -> list[tuple[str, dict[str, str]]]:
-    return _listed(client, f"{LABEL_LAB}={name}")
-
-
 def lab_names(client: docker.DockerClient) -> set[str]:
     names = {labels.get(LABEL_LAB, "") for _, labels in _listed(client, LABEL_LAB)}
     names |= {n.attrs["Labels"].get(LABEL_LAB, "") for n in client.networks.list(filters={"label": LABEL_LAB})}
@@ -468,7 +464,7 @@ def up(client: docker.DockerClient, spec: LabSpec, progress: Progress | None = N
 
 
 def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bool) -> Lab:
-    if _containers(client, spec.name) or spec.name in lab_names(client):
+    if spec.name in lab_names(client):  # its containers or its network
         raise LabExists(
             f"lab {spec.name!r} is already up; use it ({command('lab.status', name=spec.name)}), "
             f"pick another --name, or remove it with {command('lab.down', name=spec.name)}"

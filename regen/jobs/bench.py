@@ -13,6 +13,7 @@ from ..core.progress import Progress
 from ..lab import engine, images
 from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
 from ..lab.metrics import MIB, lab_cpu, lab_memory, memory_mib
+from ..lab.profile import Sampler
 from ..ops import mcollective
 from ..procedure import proven, seed
 from ..procedure import steps as procedure
@@ -89,6 +90,7 @@ class Measured:
     steps: dict[str, float] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)
     memory: dict[str, list[float]] = field(default_factory=dict)  # role -> each node's MiB, before the run
+    kinds: list[tuple[str, float, int]] = field(default_factory=list)  # process kind, CPU s, processes
 
 
 def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: Progress) -> Measured:
@@ -98,14 +100,16 @@ def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: P
         memory.setdefault(node.role, []).append(mib)
     procedure.state_path(state_dir(), lab.name).unlink(missing_ok=True)
     quiet = Progress(stream=progress.stream, out=io.StringIO())  # its steps' lines shown, its report not
+    ids = {client.api.inspect_container(c)["Id"]: c for c in containers}
     before, t0 = lab_cpu(client, containers), time.monotonic()
     options = {"steps": seed.steps(lab.broker is not None)} if order == "seed" else {}
-    result = proven.regenerate(site_of(lab), state_dir(), quiet, **options)
+    with Sampler(ids) as sampler:
+        result = proven.regenerate(site_of(lab), state_dir(), quiet, **options)
     wall = time.monotonic() - t0
     after = lab_cpu(client, containers)
     return Measured(n, order, lab_up, wall, result.downtime_seconds, sum(after[c] - before[c] for c in containers),
                     result.passed, {s.id: s.seconds for s in result.steps if s.result == "done"},
-                    {s.id: s.title for s in result.steps}, memory)
+                    {s.id: s.title for s in result.steps}, memory, sampler.profile.by_kind())
 
 
 def regen(sizes: list[int], seed_at: int | None, progress: Progress | None = None) -> list[Measured]:
@@ -143,13 +147,23 @@ def tables(runs: list[Measured]) -> str:
     rows = []
     for i, m in enumerate(ours):
         prev = ours[i - 1] if i else None
+        grows = prev is not None and m.agents != prev.agents
         slope = (f"{(m.downtime - prev.downtime) / (m.agents - prev.agents):.2f}"
-                 if prev and m.downtime is not None and prev.downtime is not None and m.agents != prev.agents else "-")
+                 if grows and m.downtime is not None and prev.downtime is not None else "-")
+        cpu_slope = f"{(m.cpu - prev.cpu) / (m.agents - prev.agents):.1f}" if grows else "-"
         mem = sum(sum(v) for v in m.memory.values())
         rows.append((m.agents, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
-                     f"{m.cpu / m.agents:.1f}", f"{mem / 1024:.2f}", "passed" if m.passed else "FAILED"))
+                     f"{m.cpu / m.agents:.1f}", cpu_slope, f"{mem / 1024:.2f}", "passed" if m.passed else "FAILED"))
     out.append(table(rows, ["agents", "lab up s", "run+proof s", "downtime s", "marginal agent s", "CPU s",
-                            "CPU s/agent", "memory GiB", "proof"]))
+                            "CPU s/agent", "marginal agent CPU s", "memory GiB", "proof"]))
+    out += ["", "== CPU-seconds by process kind during the regeneration (sampled from /proc every 0.2 s; "
+            "facter and key generation run inside the Ruby process that asks for them)"]
+    kinds = list(dict.fromkeys(k for m in ours for k, _, _ in m.kinds))
+    seen = [{k: (s, c) for k, s, c in m.kinds} for m in ours]
+    out.append(table([(k, *(f"{d[k][0]:.1f} ({d[k][1]})" if k in d else "-" for d in seen)) for k in kinds] +
+                     [("sampled / cgroups' total", *(f"{sum(s for s, _ in d.values()):.0f} / {m.cpu:.0f}"
+                                                     for d, m in zip(seen, ours, strict=True)))],
+                     ["kind (CPU s, processes)", *(f"{m.agents} agents" for m in ours)]))
     ids = list(dict.fromkeys(i for m in ours for i in m.steps))
     titles = {i: t for m in ours for i, t in m.titles.items()}
     out += ["", "== each step's time (s), by lab size; steps after 1.8 run side by side where they can"]

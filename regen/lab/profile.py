@@ -35,17 +35,21 @@ KINDS: list[tuple[str, str]] = [
     ("Ruby: puppet ssl (key, CSR, cert)", r"puppet ssl "),
     ("Ruby: puppet agent run (-t / --onetime)", r"puppet agent .*(-t|--test|--onetime)"),
     ("Ruby: puppet agent daemon", r"puppet agent"),
-    ("Ruby: puppetserver ca", r"puppetserver[ -]ca"),
+    ("Ruby: puppetserver ca (key, CSR, signing)", r"(puppetserver[ -]ca\b|puppetserver/cli/apps/ca )"),
     ("Ruby: facter", r"facter"),
     ("Ruby: mcollectived", r"mcollectived"),
     ("Ruby: mco client", r"\bmco "),
-    ("Ruby: puppet (other)", r"\bpuppet\b"),
+    ("Ruby: puppet (other)", r"^(/usr/bin/)?ruby .*puppet"),
     ("shell, tar and tools", r"."),
 ]
 _COMPILED = [(kind, re.compile(pattern)) for kind, pattern in KINDS]
 
 
+_WRAPPER = re.compile(r"^(\S*/)?timeout( -k \S+)? \S+ ")  # the harness's `timeout -k 5 N cmd`
+
+
 def kind_of(cmdline: str) -> str:
+    cmdline = _WRAPPER.sub("", cmdline)
     for kind, pattern in _COMPILED:
         if pattern.search(cmdline):
             return kind
@@ -70,6 +74,14 @@ def _cpu(pid: str) -> float | None:
         return None
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+
+
+def _kind(pid: str) -> str | None:
+    try:
+        cmdline = (PROC / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+    return kind_of(cmdline) if cmdline else None
 
 
 @dataclass
@@ -127,15 +139,13 @@ class Sampler:
                 continue
             known = self._seen.get(pid)
             if known is not None:
-                self._seen[pid] = (*known[:3], cpu)
+                if cpu != known[3]:  # busy: it may have exec'd (`sh -c` into ruby), so named again
+                    self._seen[pid] = (known[0], _kind(pid) or known[1], known[2], cpu)
                 continue
             container = _container_of(pid, self.ids)
-            if container is None:
-                continue
-            try:
-                cmdline = (PROC / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            except OSError:
+            kind = _kind(pid) if container else None
+            if kind is None:
                 continue
             # a process born after the first sample counts from zero (its whole life is this job's)
-            self._seen[pid] = (container, kind_of(cmdline), cpu if first else 0.0, cpu)
+            self._seen[pid] = (container, kind, cpu if first else 0.0, cpu)
         # a pid seen once may be reused later by another process: rare in a few minutes, ignored

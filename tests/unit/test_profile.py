@@ -9,6 +9,8 @@ import pytest
 
 from regen.lab.profile import Sampler, kind_of
 
+CA_CLI = "Ruby: puppetserver ca (key, CSR, signing)"
+
 
 @pytest.mark.parametrize(("cmdline", "kind"), [
     ("/usr/bin/java -Xms256m -cp /var/cache/regenlab/classes:/usr/share/puppetserver/puppetserver.jar "
@@ -22,7 +24,8 @@ from regen.lab.profile import Sampler, kind_of
     ("/usr/bin/ruby /usr/bin/puppet agent -t --server puppet", "Ruby: puppet agent run (-t / --onetime)"),
     ("/usr/bin/ruby /usr/bin/puppet agent --onetime --no-daemonize", "Ruby: puppet agent run (-t / --onetime)"),
     ("/usr/bin/ruby /usr/bin/puppet agent", "Ruby: puppet agent daemon"),
-    ("/usr/bin/ruby /usr/bin/puppetserver ca generate --certname mco-server", "Ruby: puppetserver ca"),
+    ("/usr/bin/ruby /usr/bin/puppetserver ca generate --certname mco-server", CA_CLI),
+    ("/usr/bin/ruby /usr/share/puppetserver/cli/apps/ca generate --certname admin", CA_CLI),
     ("/usr/bin/ruby /usr/bin/facter --json", "Ruby: facter"),
     ("/usr/bin/ruby /usr/sbin/mcollectived --pidfile /run/mcollective.pid", "Ruby: mcollectived"),
     ("/usr/bin/ruby /usr/bin/mco ping", "Ruby: mco client"),
@@ -30,7 +33,11 @@ from regen.lab.profile import Sampler, kind_of
     ("postgres: 15/main: puppetdb puppetdb 127.0.0.1(5432) idle", "PostgreSQL"),
     ("openssl x509 -noout -in /etc/puppetlabs/puppet/ssl/certs/ca.pem", "openssl"),
     ("curl -sk https://puppet:8140/status/v1/simple", "curl"),
-    ("tar -C / -czf - etc/puppetlabs", "shell, tar and tools"),
+    ("timeout -k 5 300 puppet agent --test --color=false", "Ruby: puppet agent run (-t / --onetime)"),
+    ("timeout 8 openssl s_client -quiet -connect puppet:8140 -cert /etc/puppetlabs/puppet/ssl/certs/a.pem",
+     "openssl"),
+    ("tar -C / -czf - etc/puppetlabs/puppet", "shell, tar and tools"),
+    ("sh -c service puppet status", "shell, tar and tools"),
 ])
 def test_each_process_of_a_regeneration_is_named_by_its_kind(cmdline, kind):
     assert kind_of(cmdline) == kind

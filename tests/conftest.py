@@ -5,6 +5,7 @@ worker died, since testcontainers' reaper cannot run here (no registry)."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +185,63 @@ def pytest_sessionfinish(session, exitstatus):
     for name in lab_names(client):
         if name.startswith(f"t{RUN}"):
             remove(client, name)
+
+
+# --- the suite's profile (tests/suite_profile.py): figures only, never a verdict ---------------
+
+_RECORDER = pytest.StashKey()
+_STARTED = pytest.StashKey()
+
+
+def _runs_tests_here(config) -> bool:
+    """A worker, or a run without xdist; not the controller that hands tests to workers."""
+    return hasattr(config, "workerinput") or not config.pluginmanager.has_plugin("dsession")
+
+
+def pytest_sessionstart(session):
+    from regen.front import pytest_plugin
+    from regen.lab.metrics import CpuMeter
+    from tests import suite_profile
+
+    config = session.config
+    config.stash[_STARTED] = time.monotonic()
+    if not _runs_tests_here(config):
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    try:  # this worker's labs: the shared and scenario labs (conftest's names), the plugin's
+        meter = CpuMeter(engine.connect(), (lab_name(worker), f"rl{pytest_plugin.RUN}-{worker}-")).start()
+    except Exception:  # noqa: BLE001 (no engine: unit tests only, their CPU unmeasured)
+        meter = None
+    config.stash[_RECORDER] = suite_profile.Recorder(suite_profile.folder() / f"{RUN}.jsonl", worker, meter)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    recorder = item.config.stash.get(_RECORDER, None)
+    if recorder is None:
+        yield
+        return
+    with recorder.timing(item.nodeid):
+        yield
+
+
+def pytest_unconfigure(config):
+    recorder = config.stash.get(_RECORDER, None)
+    if recorder is not None:
+        recorder.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """On the controller (or alone), when lab tests ran: the slowest tests with their lab CPU,
+    and each group's totals; the table also goes to .regenlab/suite/<run>.md."""
+    from tests import suite_profile
+
+    if hasattr(config, "workerinput") or _STARTED not in config.stash:
+        return
+    rows = suite_profile.load(suite_profile.folder() / f"{RUN}.jsonl")
+    if all(r.group == "unit" for r in rows):  # no lab test ran: nothing worth a table
+        return
+    text = suite_profile.summary(rows, time.monotonic() - config.stash[_STARTED])
+    (suite_profile.folder() / f"{RUN}.md").write_text(text)
+    terminalreporter.write_sep("=", "suite profile")
+    terminalreporter.write(text)

@@ -91,9 +91,14 @@ class Measured:
     titles: dict[str, str] = field(default_factory=dict)
     memory: dict[str, list[float]] = field(default_factory=dict)  # role -> each node's MiB, before the run
     kinds: list[tuple[str, float, int]] = field(default_factory=list)  # process kind, CPU s, processes
+    keys: str = "default"  # the agents' keys (AgentKeys: "default", "rsa:2048", "ec")
+
+    @property
+    def label(self) -> str:
+        return f"{self.agents} agents" + ("" if self.keys == "default" else f", {self.keys}")
 
 
-def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: Progress) -> Measured:
+def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: Progress, keys: str) -> Measured:
     containers = [node.container for node in lab.nodes]
     memory: dict[str, list[float]] = {}
     for node, mib in zip(lab.nodes, lab_memory(client, containers).values(), strict=True):
@@ -109,31 +114,35 @@ def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: P
     after = lab_cpu(client, containers)
     return Measured(n, order, lab_up, wall, result.downtime_seconds, sum(after[c] - before[c] for c in containers),
                     result.passed, {s.id: s.seconds for s in result.steps if s.result == "done"},
-                    {s.id: s.title for s in result.steps}, memory, sampler.profile.by_kind())
+                    {s.id: s.title for s in result.steps}, memory, sampler.profile.by_kind(), keys)
 
 
-def regen(sizes: list[int], seed_at: int | None, progress: Progress | None = None) -> list[Measured]:
-    """For each size: a lab up (timed), its memory per role, the full regeneration with its
-    proof (each step, the downtime, the lab's CPU-seconds); at ``seed_at`` agents the seed's
-    literal sequence then runs on the same lab, now as it was (same shape, same services).
-    Prints the figures as they come and the tables at the end; every lab is removed."""
+def regen(sizes: list[int], seed_at: int | None, progress: Progress | None = None,
+          agent_keys: tuple[str, ...] = ("",)) -> list[Measured]:
+    """For each of the agents' keys (``AgentKeys.parse``), each size: a lab up (timed), its
+    memory per role, the full regeneration with its proof (each step, the downtime, the lab's
+    CPU-seconds); at ``seed_at`` agents (Puppet's default keys) the seed's literal sequence
+    then runs on the same lab, now as it was (same shape, same services). Prints the figures
+    as they come and the tables at the end; every lab is removed."""
     progress = progress or Progress()
     client = engine.ensure(progress)
     images.ensure_images(client, "bookworm", progress)
     runs: list[Measured] = []
-    for n in sizes:
+    for keys_text, n in ((k, n) for k in agent_keys for n in sizes):
         name = f"bench-{n}"
         if name in lab_names(client):
             remove(client, name)
         try:
             t0 = time.monotonic()
-            lab = up(client, LabSpec(name=name, agents=n), progress)
+            spec = LabSpec.parse(name, n, agent_keys=keys_text)
+            keys = str(spec.agent_keys)
+            lab = up(client, spec, progress)
             lab_up = time.monotonic() - t0
             time.sleep(5)  # the first runs' page cache and JVM allocations settle
-            for order in ("graph", "seed") if n == seed_at else ("graph",):
-                m = _regenerate(client, lab, order, n, lab_up, progress)
+            for order in ("graph", "seed") if n == seed_at and keys == "default" else ("graph",):
+                m = _regenerate(client, lab, order, n, lab_up, progress, keys)
                 runs.append(m)
-                progress.show(f"{n} agents, {order}: lab up {lab_up:.1f}s, regeneration {m.wall:.1f}s, downtime "
+                progress.show(f"{m.label}, {order}: lab up {lab_up:.1f}s, regeneration {m.wall:.1f}s, downtime "
                               f"{m.downtime}s, lab CPU {m.cpu:.0f} s, proof {'passed' if m.passed else 'FAILED'}")
         finally:
             remove(client, name)
@@ -147,15 +156,15 @@ def tables(runs: list[Measured]) -> str:
     rows = []
     for i, m in enumerate(ours):
         prev = ours[i - 1] if i else None
-        grows = prev is not None and m.agents != prev.agents
+        grows = prev is not None and m.agents != prev.agents and m.keys == prev.keys  # slopes within one key kind
         slope = (f"{(m.downtime - prev.downtime) / (m.agents - prev.agents):.2f}"
                  if grows and m.downtime is not None and prev.downtime is not None else "-")
         cpu_slope = f"{(m.cpu - prev.cpu) / (m.agents - prev.agents):.1f}" if grows else "-"
         mem = sum(sum(v) for v in m.memory.values())
-        rows.append((m.agents, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
+        rows.append((m.agents, m.keys, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
                      f"{m.cpu / m.agents:.1f}", cpu_slope, f"{mem / 1024:.2f}", "passed" if m.passed else "FAILED"))
-    out.append(table(rows, ["agents", "lab up s", "run+proof s", "downtime s", "marginal agent s", "CPU s",
-                            "CPU s/agent", "marginal agent CPU s", "memory GiB", "proof"]))
+    out.append(table(rows, ["agents", "agents' keys", "lab up s", "run+proof s", "downtime s", "marginal agent s",
+                            "CPU s", "CPU s/agent", "marginal agent CPU s", "memory GiB", "proof"]))
     out += ["", "== CPU-seconds by process kind during the regeneration (sampled from /proc every 0.2 s; "
             "facter and key generation run inside the Ruby process that asks for them)"]
     kinds = list(dict.fromkeys(k for m in ours for k, _, _ in m.kinds))
@@ -163,16 +172,16 @@ def tables(runs: list[Measured]) -> str:
     out.append(table([(k, *(f"{d[k][0]:.1f} ({d[k][1]})" if k in d else "-" for d in seen)) for k in kinds] +
                      [("sampled / cgroups' total", *(f"{sum(s for s, _ in d.values()):.0f} / {m.cpu:.0f}"
                                                      for d, m in zip(seen, ours, strict=True)))],
-                     ["kind (CPU s, processes)", *(f"{m.agents} agents" for m in ours)]))
+                     ["kind (CPU s, processes)", *(m.label for m in ours)]))
     ids = list(dict.fromkeys(i for m in ours for i in m.steps))
     titles = {i: t for m in ours for i, t in m.titles.items()}
     out += ["", "== each step's time (s), by lab size; steps after 1.8 run side by side where they can"]
     out.append(table([(i, clip(titles.get(i, ""), 50), *(f"{m.steps[i]:.1f}" if i in m.steps else "-" for m in ours))
-                      for i in ids], ["step", "title", *(f"{m.agents} agents" for m in ours)]))
+                      for i in ids], ["step", "title", *(m.label for m in ours)]))
     roles = list(dict.fromkeys(r for m in ours for r in m.memory))
     out += ["", "== memory per node (MiB, mean of the role's nodes), before the regeneration"]
     out.append(table([(r, *(f"{sum(m.memory[r]) / len(m.memory[r]):.0f}" if r in m.memory else "-" for m in ours))
-                      for r in roles], ["role", *(f"{m.agents} agents" for m in ours)]))
+                      for r in roles], ["role", *(m.label for m in ours)]))
     for literal in (m for m in runs if m.order == "seed"):
         graph = next(m for m in ours if m.agents == literal.agents)
         ratio = f"{literal.downtime / graph.downtime:.1f}x" if literal.downtime and graph.downtime else "-"

@@ -33,7 +33,7 @@ from ..ops.postgres import postgres_tls
 from ..procedure.roles import ORDER as ROLE_ORDER
 from ..procedure.roles import ROLES, cert_paths
 from ..procedure.site import Host, Site
-from ..sites.format import SiteSpec
+from ..sites.format import AgentKeys, SiteSpec
 from . import sshd
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
@@ -69,11 +69,16 @@ class LabSpec:
     agent_suite: str = ""  # "": the same as suite
     site: SiteSpec | None = None  # the lab in the shape of a site file (its names, roles, versions)
     ssh: bool = False  # every node's sshd on a loopback port: the procedure can run over SSH (lab/sshd.py)
+    agent_keys: AgentKeys = AgentKeys()  # the agents' key_type/keylength (default: Puppet's, RSA 4096)
 
     @classmethod
     def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False,
-              agent_suite: str = "", ssh: bool = False) -> LabSpec:
+              agent_suite: str = "", ssh: bool = False, agent_keys: str = "") -> LabSpec:
         check_name(name)
+        try:
+            keys = AgentKeys.parse(agent_keys)
+        except ValueError as exc:
+            raise BadInput(f"--agent-keys {agent_keys!r}: {exc}") from None
         try:
             count = int(str(agents).strip())
         except ValueError:
@@ -82,7 +87,7 @@ class LabSpec:
             raise BadInput(f"--agents must be from 1 to {MAX_AGENTS}, not {count}")
         agent_suite = check_suite(agent_suite) if agent_suite and agent_suite != suite else ""
         return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite,
-                   ssh=ssh)
+                   ssh=ssh, agent_keys=keys)
 
     @classmethod
     def of_site(cls, site: SiteSpec, name: str = "", publish: bool = False, ssh: bool = False) -> LabSpec:
@@ -96,7 +101,7 @@ class LabSpec:
                          agent_suite=suites[site.agent_puppet], publish=publish, ssh=ssh).with_site(site)
 
     def with_site(self, site: SiteSpec) -> LabSpec:
-        return replace(self, site=site)
+        return replace(self, site=site, agent_keys=site.agent_keys)
 
     @property
     def mcollective(self) -> bool:
@@ -117,6 +122,8 @@ class LabSpec:
         name its agent asks for catalogs (`puppet` where the master or the compilers answer to
         it, else the master's certname) and, behind compilers, the CA's host."""
         env: dict[str, str] = {}
+        if ns.role == "agent":
+            env.update({f"REGENLAB_{k.upper()}": v for k, v in self.agent_keys.settings().items()})
         if ns.role == "server":
             env["REGENLAB_DNS_ALT_NAMES"] = ",".join(self.server_alt_names or (ns.name,))
         site = self.site

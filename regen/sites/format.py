@@ -48,6 +48,48 @@ class Server:
     dns_alt_names: tuple[str, ...] = ()
 
 
+KEY_TYPES = ("rsa", "ec")
+RSA_KEYLENGTHS = (2048, 3072, 4096, 8192)
+
+
+@dataclass(frozen=True)
+class AgentKeys:
+    """The agents' private keys, as Puppet's own settings ``key_type`` and ``keylength`` say
+    (written into each agent's puppet.conf); empty: Puppet's defaults (RSA 4096)."""
+
+    key_type: str = ""  # "", "rsa" or "ec" (EC: Puppet's `named_curve`, prime256v1)
+    keylength: int = 0  # RSA only; 0: Puppet's default
+
+    def __post_init__(self) -> None:
+        if self.key_type not in ("", *KEY_TYPES):
+            raise ValueError(f"key_type must be one of {', '.join(KEY_TYPES)}, not {self.key_type!r}")
+        if self.keylength and self.key_type == "ec":
+            raise ValueError("an EC key's size is its curve (Puppet's `named_curve`): no keylength with it")
+        if self.keylength and self.keylength not in RSA_KEYLENGTHS:
+            raise ValueError(f"RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, not {self.keylength}")
+
+    @classmethod
+    def parse(cls, text: str) -> AgentKeys:
+        """``rsa:2048``, ``rsa``, ``ec``, or ``""``/``default`` (Puppet's defaults)."""
+        text = text.strip().lower()
+        if text in ("", "default"):
+            return cls()
+        kind, _, length = text.partition(":")
+        if length and not length.isdigit():
+            raise ValueError(f"{text!r}: give rsa:BITS (e.g. rsa:2048), rsa, ec or default")
+        return cls(kind, int(length) if length else 0)
+
+    def settings(self) -> dict[str, str]:
+        """The puppet.conf [main] settings these keys take."""
+        out = {"key_type": self.key_type} if self.key_type else {}
+        return {**out, **({"keylength": str(self.keylength)} if self.keylength else {})}
+
+    def __str__(self) -> str:
+        if not self.key_type and not self.keylength:
+            return "default"
+        return f"{self.key_type or 'rsa'}" + (f":{self.keylength}" if self.keylength else "")
+
+
 @dataclass(frozen=True)
 class SiteSpec:
     name: str
@@ -62,6 +104,7 @@ class SiteSpec:
     broker: str = ""  # MCollective's broker; "" no MCollective
     autosign: bool = False
     reach: dict[str, Reach] = field(default_factory=dict)
+    agent_keys: AgentKeys = AgentKeys()
 
     @property
     def puppetdb_on_master(self) -> bool:
@@ -89,7 +132,8 @@ class SiteSpec:
         parts.append("PuppetDB on the master" if self.puppetdb_on_master else
                      f"PuppetDB {self.puppetdb} with PostgreSQL {self.postgres}" if self.puppetdb else "no PuppetDB")
         parts.append(f"MCollective broker {self.broker}" if self.broker else "no MCollective")
-        parts.append(f"{len(self.agents)} agents")
+        keys = "" if str(self.agent_keys) == "default" else f" ({self.agent_keys} keys)"
+        parts.append(f"{len(self.agents)} agents{keys}")
         versions = f"Puppet {self.puppet}" + (f", agents Puppet {self.agent_puppet}"
                                              if self.agent_puppet != self.puppet else "")
         return f"{'; '.join(parts)}; {versions}; signing {'autosign' if self.autosign else 'manual'}"
@@ -214,18 +258,21 @@ def load(path: Path) -> SiteSpec:
         broker = site.certname(fields["broker"], "mcollective.broker")
 
     agent_puppet = puppet
+    agent_keys = AgentKeys()
     node = top["agents"]
     if isinstance(node, yaml.SequenceNode):
         listed = node
         pattern_node = None
     else:
-        fields = check.mapping(node, "agents", {"names": False, "pattern": False, "puppet": False})
+        fields = check.mapping(node, "agents", {"names": False, "pattern": False, "puppet": False,
+                                                "key_type": False, "keylength": False})
         if ("names" in fields) == ("pattern" in fields):
             raise check.fail(node, "agents", "give `names` (a list of certnames) or a `pattern` such as "
                              "web{01..40}.example")
         listed, pattern_node = fields.get("names"), fields.get("pattern")
         if "puppet" in fields:
             agent_puppet = site.version(fields["puppet"], "agents.puppet")
+        agent_keys = _agent_keys(check, fields)
     agents: list[str] = []
     if listed is not None:
         if not isinstance(listed, yaml.SequenceNode) or not listed.value:
@@ -261,7 +308,7 @@ def load(path: Path) -> SiteSpec:
         autosign = signing == "autosign"
 
     spec = SiteSpec(name, path, master, tuple(agents), puppet, agent_puppet, tuple(compilers), puppetdb, postgres,
-                    broker, autosign)
+                    broker, autosign, agent_keys=agent_keys)
     if "connect" in top:
         reach = {}
         hosts = set(spec.hosts)
@@ -280,6 +327,17 @@ def load(path: Path) -> SiteSpec:
     return spec
 
 
+
+def _agent_keys(check: Checker, fields: dict) -> AgentKeys:
+    key_type = check.scalar(fields["key_type"], "agents.key_type", str) if "key_type" in fields else ""
+    keylength = check.scalar(fields["keylength"], "agents.keylength", int) if "keylength" in fields else 0
+    if key_type not in ("", *KEY_TYPES):
+        raise check.fail(fields["key_type"], "agents.key_type", f"must be one of {', '.join(KEY_TYPES)}, "
+                         f"not {key_type!r}")
+    try:
+        return AgentKeys(key_type, keylength)
+    except ValueError as exc:
+        raise check.fail(fields["keylength"], "agents.keylength", str(exc)) from None
 
 
 def find(value: str, base: Path | None = None) -> SiteSpec:

@@ -120,3 +120,14 @@ def test_behind_compilers_every_host_asks_the_master_for_certs_and_puppet_for_ca
     assert spec.env_of(nodes["web01.prod.example"])["REGENLAB_CA_SERVER"] == "ca.prod.example"
     assert spec.env_of(nodes["postgres.prod.example"]) == {}
     assert LabSpec.parse("x", 1).env_of(LabSpec.parse("x", 1).nodes()[2]) == {}  # a lab of options: the images' own
+
+
+def test_the_agents_keys_go_to_each_agents_boot_settings_and_nowhere_else(tmp_path):
+    spec = LabSpec.parse("x", 2, agent_keys="rsa:2048")
+    envs = {n.role: spec.env_of(n) for n in spec.nodes()}
+    assert envs["agent"] == {"REGENLAB_KEY_TYPE": "rsa", "REGENLAB_KEYLENGTH": "2048"}
+    assert "REGENLAB_KEYLENGTH" not in envs["server"]
+    ec = LabSpec.parse("x", 1, agent_keys="ec")
+    assert ec.env_of(ec.nodes()[-1]) == {"REGENLAB_KEY_TYPE": "ec"}
+    with pytest.raises(BadInput, match="--agent-keys 'rsa:1000': RSA keys of 2048, 3072"):
+        LabSpec.parse("x", 1, agent_keys="rsa:1000")

@@ -191,6 +191,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 _RECORDER = pytest.StashKey()
 _STARTED = pytest.StashKey()
+_OUTCOME = pytest.StashKey()
 
 
 def _runs_tests_here(config) -> bool:
@@ -221,8 +222,16 @@ def pytest_runtest_protocol(item, nextitem):
     if recorder is None:
         yield
         return
-    with recorder.timing(item.nodeid):
+    with recorder.timing(item.nodeid, lambda: item.stash.get(_OUTCOME, "")):
         yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if report.failed or report.when == "call" or report.skipped:  # a failed setup or teardown fails the test
+        if item.stash.get(_OUTCOME, "") != "failed":
+            item.stash[_OUTCOME] = report.outcome
 
 
 def pytest_unconfigure(config):

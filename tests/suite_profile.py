@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ class Row:
     seconds: float
     cpu: float | None  # the worker's lab containers' CPU-seconds during the test; None: unmeasured
     worker: str
+    outcome: str = ""  # passed, failed or skipped
 
     @property
     def group(self) -> str:
@@ -55,14 +56,14 @@ class Recorder:
             return None
 
     @contextmanager
-    def timing(self, nodeid: str) -> Iterator[None]:
+    def timing(self, nodeid: str, outcome: Callable[[], str] = lambda: "") -> Iterator[None]:
         t0, c0 = time.monotonic(), self._cpu()
         try:
             yield
         finally:
             c1 = self._cpu()
             row = Row(nodeid, round(time.monotonic() - t0, 2),
-                      None if c0 is None or c1 is None else round(c1 - c0, 1), self.worker)
+                      None if c0 is None or c1 is None else round(c1 - c0, 1), self.worker, outcome())
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, (json.dumps(asdict(row)) + "\n").encode())  # one short write: lines never interleave
@@ -86,11 +87,13 @@ def _cpu(value: float | None) -> str:
 
 def summary(rows: list[Row], wall: float, top: int = 10) -> str:
     """The slowest tests with their lab CPU, then each group's count, time and CPU (Markdown)."""
-    lines = [f"suite: {len(rows)} tests in {wall / 60:.1f} min of wall clock; "
+    failed = sum(r.outcome == "failed" for r in rows)
+    lines = [f"suite: {len(rows)} tests ({failed} failed) in {wall / 60:.1f} min of wall clock; "
              f"the tests' own times add up to {sum(r.seconds for r in rows) / 60:.1f} min on the workers", "",
              f"| the {top} slowest tests | worker | s | lab CPU-s |", "|---|---|---:|---:|"]
     for r in sorted(rows, key=lambda r: -r.seconds)[:top]:
-        lines.append(f"| `{r.nodeid}` | {r.worker} | {r.seconds:.0f} | {_cpu(r.cpu)} |")
+        mark = " (failed)" if r.outcome == "failed" else ""
+        lines.append(f"| `{r.nodeid}`{mark} | {r.worker} | {r.seconds:.0f} | {_cpu(r.cpu)} |")
     lines += ["", "| group | tests | s | lab CPU-s |", "|---|---:|---:|---:|"]
     groups: dict[str, list[Row]] = {}
     for r in rows:

@@ -31,12 +31,13 @@ def test_each_test_is_one_row_with_its_wall_time_and_lab_cpu(tmp_path):
     readings = iter([100.0, 130.5])
     meter = SimpleNamespace(total=lambda: next(readings), stop=lambda: None)
     recorder = suite_profile.Recorder(tmp_path / "suite" / "r.jsonl", "gw0", meter)
-    with recorder.timing("tests/scenarios/test_scenarios.py::test_scenario[stale-crl]"):
+    with recorder.timing("tests/scenarios/test_scenarios.py::test_scenario[stale-crl]", lambda: "failed"):
         pass
     with recorder.timing("tests/unit/test_x.py::test_y"):  # the meter is spent: unmeasured, not zero
         pass
     rows = suite_profile.load(tmp_path / "suite" / "r.jsonl")
-    assert [(r.group, r.cpu, r.worker) for r in rows] == [("scenarios", 30.5, "gw0"), ("unit", None, "gw0")]
+    assert [(r.group, r.cpu, r.worker, r.outcome) for r in rows] == [("scenarios", 30.5, "gw0", "failed"),
+                                                                      ("unit", None, "gw0", "")]
 
 
 def test_the_summary_ranks_the_slowest_and_adds_up_each_group():
@@ -48,4 +49,4 @@ def test_the_summary_ranks_the_slowest_and_adds_up_each_group():
     slowest = text.split("| the 2 slowest tests")[1].split("| group")[0]
     assert "test_soak.py" in slowest and "[a]" in slowest and "[b]" not in slowest
     assert "| scenarios | 2 | 300 | 450 |" in text and "| unit | 1 | 0 | - |" in text
-    assert text.startswith("suite: 4 tests in 6.0 min")
+    assert text.startswith("suite: 4 tests (0 failed) in 6.0 min")

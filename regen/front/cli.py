@@ -466,23 +466,28 @@ def bench_lab(c, cold=False, agents="3,10", regen=True):
 @task(name="regen", help={"agents": "lab sizes, comma-separated (default: 3,10,30,100)",
                           "seed_at": "the size at which the seed's literal sequence also runs (default: 10; 0: none)",
                           "agent_keys": "the agents' keys, comma-separated: default (Puppet's, RSA 4096), rsa:2048, "
-                                        "rsa:3072, ec; each is run at every size (default: default)"})
+                                        "rsa:3072, ec; each is run at every size (default: default)",
+                          "keylength": "every host's RSA keys (the CA's too), comma-separated bits: 0 (Puppet's, "
+                                       "4096), 2048, ...; each is run at every size (default: 0)"})
 @friendly
-def bench_regen(c, agents="3,10,30,100", seed_at=10, agent_keys="default"):
+def bench_regen(c, agents="3,10,30,100", seed_at=10, agent_keys="default", keylength="0"):
     """Benchmark of the regeneration per lab size: lab up, each step, downtime, marginal agent, CPU, memory.
 
     Beside it, the seed's literal sequence on the same lab."""
     try:
         sizes = [int(a) for a in str(agents).split(",") if a.strip()]
         seed_size = int(seed_at)
+        bits = tuple(int(b) for b in str(keylength).split(",") if b.strip()) or (0,)
     except ValueError:
-        raise Exit(f"error: --agents takes lab sizes like 3,10 and --seed-at a size, not {agents!r} / {seed_at!r}",
-                   code=EXIT_USAGE) from None
+        raise Exit(f"error: --agents takes lab sizes like 3,10, --seed-at a size and --keylength bits, not "
+                   f"{agents!r} / {seed_at!r} / {keylength!r}", code=EXIT_USAGE) from None
     keys = tuple(k.strip() for k in str(agent_keys).split(",") if k.strip()) or ("default",)
     for n in sizes:
         for k in keys:  # the same bounds as lab.up, before anything starts
-            lab_lib.LabSpec.parse(f"bench-{n}", n, agent_keys=k)
-    bench_lib.regen(sizes, seed_size if seed_size in sizes else None, agent_keys=keys)
+            spec = lab_lib.LabSpec.parse(f"bench-{n}", n, agent_keys=k)
+            for b in (b for b in bits if b):
+                spec.with_keylength(b)  # a bad size refused here, before any lab starts
+    bench_lib.regen(sizes, seed_size if seed_size in sizes else None, agent_keys=keys, keylengths=bits)
 
 
 @task(name="kill", help={"trials": "how many kills (default: 30)",

@@ -92,13 +92,20 @@ class Measured:
     memory: dict[str, list[float]] = field(default_factory=dict)  # role -> each node's MiB, before the run
     kinds: list[tuple[str, float, int]] = field(default_factory=list)  # process kind, CPU s, processes
     keys: str = "default"  # the agents' keys (AgentKeys: "default", "rsa:2048", "ec")
+    keylength: int = 0  # every host's RSA keys (the lab's keylength); 0: Puppet's 4096
+
+    @property
+    def keys_label(self) -> str:
+        hosts = f"hosts rsa:{self.keylength}" if self.keylength else ""
+        agents = "" if self.keys == "default" else f"agents {self.keys}"
+        return ", ".join(p for p in (hosts, agents) if p) or "default"
 
     @property
     def label(self) -> str:
-        return f"{self.agents} agents" + ("" if self.keys == "default" else f", {self.keys}")
+        return f"{self.agents} agents" + ("" if self.keys_label == "default" else f", {self.keys_label}")
 
 
-def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: Progress, keys: str) -> Measured:
+def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: Progress, spec: LabSpec) -> Measured:
     containers = [node.container for node in lab.nodes]
     memory: dict[str, list[float]] = {}
     for node, mib in zip(lab.nodes, lab_memory(client, containers).values(), strict=True):
@@ -114,12 +121,14 @@ def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: P
     after = lab_cpu(client, containers)
     return Measured(n, order, lab_up, wall, result.downtime_seconds, sum(after[c] - before[c] for c in containers),
                     result.passed, {s.id: s.seconds for s in result.steps if s.result == "done"},
-                    {s.id: s.title for s in result.steps}, memory, sampler.profile.by_kind(), keys)
+                    {s.id: s.title for s in result.steps}, memory, sampler.profile.by_kind(), str(spec.agent_keys),
+                    spec.keylength)
 
 
 def regen(sizes: list[int], seed_at: int | None, progress: Progress | None = None,
-          agent_keys: tuple[str, ...] = ("",)) -> list[Measured]:
-    """For each of the agents' keys (``AgentKeys.parse``), each size: a lab up (timed), its
+          agent_keys: tuple[str, ...] = ("",), keylengths: tuple[int, ...] = (0,)) -> list[Measured]:
+    """For each lab keylength (every host's RSA keys; 0: Puppet's), each of the agents' keys
+    (``AgentKeys.parse``), each size: a lab up (timed), its
     memory per role, the full regeneration with its proof (each step, the downtime, the lab's
     CPU-seconds); at ``seed_at`` agents (Puppet's default keys) the seed's literal sequence
     then runs on the same lab, now as it was (same shape, same services). Prints the figures
@@ -128,19 +137,20 @@ def regen(sizes: list[int], seed_at: int | None, progress: Progress | None = Non
     client = engine.ensure(progress)
     images.ensure_images(client, "bookworm", progress)
     runs: list[Measured] = []
-    for keys_text, n in ((k, n) for k in agent_keys for n in sizes):
+    for bits, keys_text, n in ((b, k, n) for b in keylengths for k in agent_keys for n in sizes):
         name = f"bench-{n}"
         if name in lab_names(client):
             remove(client, name)
         try:
             t0 = time.monotonic()
             spec = LabSpec.parse(name, n, agent_keys=keys_text)
-            keys = str(spec.agent_keys)
+            spec = spec.with_keylength(bits) if bits else spec
             lab = up(client, spec, progress)
             lab_up = time.monotonic() - t0
             time.sleep(5)  # the first runs' page cache and JVM allocations settle
-            for order in ("graph", "seed") if n == seed_at and keys == "default" else ("graph",):
-                m = _regenerate(client, lab, order, n, lab_up, progress, keys)
+            plain = str(spec.agent_keys) == "default" and not bits
+            for order in ("graph", "seed") if n == seed_at and plain else ("graph",):
+                m = _regenerate(client, lab, order, n, lab_up, progress, spec)
                 runs.append(m)
                 progress.show(f"{m.label}, {order}: lab up {lab_up:.1f}s, regeneration {m.wall:.1f}s, downtime "
                               f"{m.downtime}s, lab CPU {m.cpu:.0f} s, proof {'passed' if m.passed else 'FAILED'}")
@@ -156,14 +166,14 @@ def tables(runs: list[Measured]) -> str:
     rows = []
     for i, m in enumerate(ours):
         prev = ours[i - 1] if i else None
-        grows = prev is not None and m.agents != prev.agents and m.keys == prev.keys  # slopes within one key kind
+        grows = prev is not None and m.agents != prev.agents and m.keys_label == prev.keys_label  # within one kind
         slope = (f"{(m.downtime - prev.downtime) / (m.agents - prev.agents):.2f}"
                  if grows and m.downtime is not None and prev.downtime is not None else "-")
         cpu_slope = f"{(m.cpu - prev.cpu) / (m.agents - prev.agents):.1f}" if grows else "-"
         mem = sum(sum(v) for v in m.memory.values())
-        rows.append((m.agents, m.keys, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
+        rows.append((m.agents, m.keys_label, f"{m.lab_up:.1f}", f"{m.wall:.1f}", f"{m.downtime}", slope, f"{m.cpu:.0f}",
                      f"{m.cpu / m.agents:.1f}", cpu_slope, f"{mem / 1024:.2f}", "passed" if m.passed else "FAILED"))
-    out.append(table(rows, ["agents", "agents' keys", "lab up s", "run+proof s", "downtime s", "marginal agent s",
+    out.append(table(rows, ["agents", "keys", "lab up s", "run+proof s", "downtime s", "marginal agent s",
                             "CPU s", "CPU s/agent", "marginal agent CPU s", "memory GiB", "proof"]))
     out += ["", "== CPU-seconds by process kind during the regeneration (sampled from /proc every 0.2 s; "
             "facter and key generation run inside the Ruby process that asks for them)"]

@@ -33,7 +33,7 @@ from ..ops.postgres import postgres_tls
 from ..procedure.roles import ORDER as ROLE_ORDER
 from ..procedure.roles import ROLES, cert_paths
 from ..procedure.site import Host, Site
-from ..sites.format import AgentKeys, SiteSpec
+from ..sites.format import RSA_KEYLENGTHS, AgentKeys, SiteSpec
 from . import sshd
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
@@ -70,6 +70,7 @@ class LabSpec:
     site: SiteSpec | None = None  # the lab in the shape of a site file (its names, roles, versions)
     ssh: bool = False  # every node's sshd on a loopback port: the procedure can run over SSH (lab/sshd.py)
     agent_keys: AgentKeys = AgentKeys()  # the agents' key_type/keylength (default: Puppet's, RSA 4096)
+    keylength: int = 0  # every Puppet host's RSA keys, the CA's too (agents: unless agent_keys); 0: Puppet's 4096
 
     @classmethod
     def parse(cls, name: str, agents: object = 3, suite: str = DEFAULT_SUITE, publish: bool = False,
@@ -101,7 +102,13 @@ class LabSpec:
                          agent_suite=suites[site.agent_puppet], publish=publish, ssh=ssh).with_site(site)
 
     def with_site(self, site: SiteSpec) -> LabSpec:
-        return replace(self, site=site, agent_keys=site.agent_keys)
+        return replace(self, site=site, agent_keys=site.agent_keys, keylength=site.keylength)
+
+    def with_keylength(self, bits: int) -> LabSpec:
+        """The same lab with every Puppet host's RSA keys of ``bits`` (Puppet's ``keylength``)."""
+        if bits not in RSA_KEYLENGTHS:
+            raise BadInput(f"keylength: RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, not {bits}")
+        return replace(self, keylength=bits)
 
     @property
     def mcollective(self) -> bool:
@@ -122,6 +129,8 @@ class LabSpec:
         name its agent asks for catalogs (`puppet` where the master or the compilers answer to
         it, else the master's certname) and, behind compilers, the CA's host."""
         env: dict[str, str] = {}
+        if self.keylength and ns.role != "postgres":  # its cert comes from the CA (`puppetserver ca generate`)
+            env["REGENLAB_KEYLENGTH"] = str(self.keylength)
         if ns.role == "agent":
             env.update({f"REGENLAB_{k.upper()}": v for k, v in self.agent_keys.settings().items()})
         if ns.role == "server":

@@ -105,6 +105,7 @@ class SiteSpec:
     autosign: bool = False
     reach: dict[str, Reach] = field(default_factory=dict)
     agent_keys: AgentKeys = AgentKeys()
+    keylength: int = 0  # every Puppet host's RSA keys (the CA's too; agents': unless agent_keys); 0: Puppet's 4096
 
     @property
     def puppetdb_on_master(self) -> bool:
@@ -136,7 +137,8 @@ class SiteSpec:
         parts.append(f"{len(self.agents)} agents{keys}")
         versions = f"Puppet {self.puppet}" + (f", agents Puppet {self.agent_puppet}"
                                              if self.agent_puppet != self.puppet else "")
-        return f"{'; '.join(parts)}; {versions}; signing {'autosign' if self.autosign else 'manual'}"
+        keys = f"; RSA {self.keylength}-bit keys" if self.keylength else ""
+        return f"{'; '.join(parts)}; {versions}; signing {'autosign' if self.autosign else 'manual'}{keys}"
 
 
 def expand(pattern: str) -> list[str]:
@@ -217,7 +219,7 @@ def load(path: Path) -> SiteSpec:
     root = read_yaml(path, MAX_BYTES, MAX_DEPTH, "a site")
     top = check.mapping(root, "", {"name": False, "puppet": False, "master": True, "compilers": False,
                                    "puppetdb": False, "mcollective": False, "agents": True, "signing": False,
-                                   "connect": False})
+                                   "connect": False, "keylength": False})
     name = site.dns(top["name"], "name") if "name" in top else path.stem
     if "name" in top and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", name):
         raise check.fail(top["name"], "name", f"{name!r} is not a lab name (1-40 lower-case letters, digits, '-')")
@@ -308,7 +310,7 @@ def load(path: Path) -> SiteSpec:
         autosign = signing == "autosign"
 
     spec = SiteSpec(name, path, master, tuple(agents), puppet, agent_puppet, tuple(compilers), puppetdb, postgres,
-                    broker, autosign, agent_keys=agent_keys)
+                    broker, autosign, agent_keys=agent_keys, keylength=_keylength(check, top))
     if "connect" in top:
         reach = {}
         hosts = set(spec.hosts)
@@ -326,6 +328,16 @@ def load(path: Path) -> SiteSpec:
         spec = SiteSpec(**{**spec.__dict__, "reach": reach})
     return spec
 
+
+
+def _keylength(check: Checker, top: dict) -> int:
+    if "keylength" not in top:
+        return 0
+    value = check.scalar(top["keylength"], "keylength", int)
+    if value not in RSA_KEYLENGTHS:
+        raise check.fail(top["keylength"], "keylength", f"RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, "
+                         f"not {value}")
+    return value
 
 
 def _agent_keys(check: Checker, fields: dict) -> AgentKeys:

@@ -86,6 +86,7 @@ def test_a_good_file_takes_its_name_from_the_file_and_defaults(tmp_path):
     (GOOD + "connect:\n  web01.example.com: {address: 10.0.0.1, port: 70000}\n",
      ":13: connect.web01.example.com.port: must be a TCP port"),
     (GOOD + "name: Not_A_Name\n", ":12: name: 'Not_A_Name' is not a DNS name"),
+    (GOOD + "keylength: 1000\n", ":12: keylength: RSA keys of 2048, 3072, 4096, 8192 bits, not 1000"),
     (GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n",
                   "agents:\n  names: [a.x]\n  key_type: dsa\n"),
      ":11: agents.key_type: must be one of rsa, ec, not 'dsa'"),
@@ -128,6 +129,7 @@ def test_the_agents_keys_are_puppets_own_settings_and_default_to_puppets(tmp_pat
     keys = site.load(write(tmp_path, text)).agent_keys
     assert (keys.settings(), str(keys)) == ({"keylength": "2048"}, "rsa:2048")  # key_type: Puppet's default, rsa
     assert site.load(write(tmp_path, GOOD)).agent_keys.settings() == {}
+    assert site.load(write(tmp_path, GOOD + "keylength: 2048\n")).keylength == 2048
     assert site.AgentKeys.parse("EC").settings() == {"key_type": "ec"} and str(site.AgentKeys.parse("")) == "default"
     assert site.AgentKeys.parse("rsa:3072") == site.AgentKeys("rsa", 3072)
     for bad in ("rsa:big", "ec:256", "rsa:1024", "dsa"):

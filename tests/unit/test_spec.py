@@ -131,3 +131,13 @@ def test_the_agents_keys_go_to_each_agents_boot_settings_and_nowhere_else(tmp_pa
     assert ec.env_of(ec.nodes()[-1]) == {"REGENLAB_KEY_TYPE": "ec"}
     with pytest.raises(BadInput, match="--agent-keys 'rsa:1000': RSA keys of 2048, 3072"):
         LabSpec.parse("x", 1, agent_keys="rsa:1000")
+
+
+def test_a_labs_keylength_reaches_every_puppet_host_and_the_agents_own_keys_win():
+    spec = LabSpec.parse("x", 1, agent_keys="rsa:3072").with_keylength(2048)
+    envs = {n.role: spec.env_of(n) for n in spec.nodes()}
+    assert [envs[r]["REGENLAB_KEYLENGTH"] for r in ("server", "puppetdb", "broker", "agent")] == \
+        ["2048", "2048", "2048", "3072"]
+    assert "REGENLAB_KEYLENGTH" not in envs["postgres"]  # its cert is made on the CA, with the CA's keylength
+    with pytest.raises(BadInput, match="keylength: RSA keys of 2048"):
+        spec.with_keylength(1024)

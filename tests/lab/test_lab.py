@@ -28,7 +28,7 @@ from regen.procedure.roles import cert_paths
 from regen.procedure.runner import RunState, state_path, transcript_path
 from regen.sites.format import find as find_site
 from regen.ssh.executor import SSHExecutor
-from tests.conftest import lab_ca_fingerprint, lab_name
+from tests.conftest import SCENARIO_KEYLENGTH, lab_ca_fingerprint, lab_name
 from tests.unit.test_cli import ROOT
 
 pytestmark = [pytest.mark.docker]
@@ -139,8 +139,10 @@ def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, work
     other = lab_name(worker_id, "-b")
     try:
         # the second lab is the smallest a site can be (a master and 2 agents, no PuppetDB, no
-        # MCollective): what is checked here is the labs' isolation, not their services
-        b = lab_lib.up(docker_client, LabSpec.of_site(find_site("minimal"), other), Progress())
+        # MCollective), with 2048-bit keys (conftest.SCENARIO_KEYLENGTH): what is checked here is
+        # the labs' isolation, not their services
+        spec = LabSpec.of_site(find_site("minimal"), other).with_keylength(SCENARIO_KEYLENGTH)
+        b = lab_lib.up(docker_client, spec, Progress())
         assert lab_ca_fingerprint(b) != lab_ca_fingerprint(lab)
         # a lab of the defaults publishes no port, and its network is internal
         for node in b.nodes:

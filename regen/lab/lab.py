@@ -87,6 +87,9 @@ class LabSpec:
         if not 1 <= count <= MAX_AGENTS:
             raise BadInput(f"--agents must be from 1 to {MAX_AGENTS}, not {count}")
         agent_suite = check_suite(agent_suite) if agent_suite and agent_suite != suite else ""
+        if keys.key_type == "ec" and (agent_suite or suite) == "bookworm":
+            raise BadInput(f"--agent-keys {agent_keys!r}: Puppet 7's agents (bookworm) cannot make an EC key on "
+                           "Debian's OpenSSL 3 (\"Error: pkeys are immutable on OpenSSL 3.0\")")
         return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite,
                    ssh=ssh, agent_keys=keys)
 

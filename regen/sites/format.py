@@ -24,6 +24,7 @@ MAX_DEPTH = 8
 MAX_AGENTS = 200  # what one machine's lab holds (the lab's own bound)
 PUPPET_VERSIONS = (7, 8)
 NO_MCOLLECTIVE = (8,)  # Debian's Puppet 8 (trixie) ships no MCollective
+NO_EC_KEYS = (7,)  # bookworm's puppet-agent 7.23 on OpenSSL 3.0: "pkeys are immutable on OpenSSL 3.0"
 # a DNS name (lower case); a lab node's hostname is at most 63 characters
 DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 RANGE_RE = re.compile(r"\{(\d+)\.\.(\d+)\}")
@@ -298,6 +299,9 @@ def load(path: Path) -> SiteSpec:
     if len(agents) > MAX_AGENTS:
         raise check.fail(node, "agents", f"{len(agents)} agents: at most {MAX_AGENTS}")
 
+    if agent_keys.key_type == "ec" and agent_puppet in NO_EC_KEYS:
+        raise check.fail(node, "agents.key_type", f"Puppet {agent_puppet}'s agents cannot make an EC key on Debian's "
+                         "OpenSSL 3 (`puppet ssl bootstrap`: \"Error: pkeys are immutable on OpenSSL 3.0\")")
     if broker and (puppet in NO_MCOLLECTIVE or agent_puppet in NO_MCOLLECTIVE):
         raise check.fail(top["mcollective"], "mcollective", "Debian's Puppet 8 ships no MCollective: "
                          "`mcollective: none` on a Puppet 8 site")

@@ -241,9 +241,9 @@ def pytest_runtest_protocol(item, nextitem):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()
-    if report.failed or report.when == "call" or report.skipped:  # a failed setup or teardown fails the test
-        if item.stash.get(_OUTCOME, "") != "failed":
-            item.stash[_OUTCOME] = report.outcome
+    # the call's outcome, unless a setup or teardown failed or skipped (then that is the test's)
+    if item.stash.get(_OUTCOME, "") != "failed" and (report.when == "call" or not report.passed):
+        item.stash[_OUTCOME] = report.outcome
 
 
 def pytest_unconfigure(config):

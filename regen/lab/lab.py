@@ -33,7 +33,7 @@ from ..ops.postgres import postgres_tls
 from ..procedure.roles import ORDER as ROLE_ORDER
 from ..procedure.roles import ROLES, cert_paths
 from ..procedure.site import Host, Site
-from ..sites.format import RSA_KEYLENGTHS, AgentKeys, SiteSpec
+from ..sites.format import NO_EC_ERROR, AgentKeys, SiteSpec, check_keylength
 from . import sshd
 from .docker import DockerExecutor
 from .images import MCOLLECTIVE_SUITES, check_suite, ensure_images
@@ -89,7 +89,7 @@ class LabSpec:
         agent_suite = check_suite(agent_suite) if agent_suite and agent_suite != suite else ""
         if keys.key_type == "ec" and (agent_suite or suite) == "bookworm":
             raise BadInput(f"--agent-keys {agent_keys!r}: Puppet 7's agents (bookworm) cannot make an EC key on "
-                           "Debian's OpenSSL 3 (\"Error: pkeys are immutable on OpenSSL 3.0\")")
+                           f"Debian's OpenSSL 3 (\"{NO_EC_ERROR}\")")
         return cls(name=name, agents=count, suite=check_suite(suite), publish=publish, agent_suite=agent_suite,
                    ssh=ssh, agent_keys=keys)
 
@@ -109,8 +109,10 @@ class LabSpec:
 
     def with_keylength(self, bits: int) -> LabSpec:
         """The same lab with every Puppet host's RSA keys of ``bits`` (Puppet's ``keylength``)."""
-        if bits not in RSA_KEYLENGTHS:
-            raise BadInput(f"keylength: RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, not {bits}")
+        try:
+            check_keylength(bits)
+        except ValueError as exc:
+            raise BadInput(f"keylength: {exc}") from None
         return replace(self, keylength=bits)
 
     @property

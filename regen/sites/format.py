@@ -24,7 +24,7 @@ MAX_DEPTH = 8
 MAX_AGENTS = 200  # what one machine's lab holds (the lab's own bound)
 PUPPET_VERSIONS = (7, 8)
 NO_MCOLLECTIVE = (8,)  # Debian's Puppet 8 (trixie) ships no MCollective
-NO_EC_KEYS = (7,)  # bookworm's puppet-agent 7.23 on OpenSSL 3.0: "pkeys are immutable on OpenSSL 3.0"
+NO_EC_KEYS = (7,)  # bookworm's puppet-agent 7.23 cannot make an EC key: NO_EC_ERROR
 # a DNS name (lower case); a lab node's hostname is at most 63 characters
 DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 RANGE_RE = re.compile(r"\{(\d+)\.\.(\d+)\}")
@@ -51,6 +51,14 @@ class Server:
 
 KEY_TYPES = ("rsa", "ec")
 RSA_KEYLENGTHS = (2048, 3072, 4096, 8192)
+# what bookworm's puppet-agent 7.23 says when `puppet ssl bootstrap` makes an EC key (Debian's OpenSSL 3)
+NO_EC_ERROR = "Error: pkeys are immutable on OpenSSL 3.0"
+
+
+def check_keylength(bits: int) -> None:
+    """An RSA key size Puppet's ``keylength`` may take here; ValueError otherwise."""
+    if bits not in RSA_KEYLENGTHS:
+        raise ValueError(f"RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, not {bits}")
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,8 @@ class AgentKeys:
             raise ValueError(f"key_type must be one of {', '.join(KEY_TYPES)}, not {self.key_type!r}")
         if self.keylength and self.key_type == "ec":
             raise ValueError("an EC key's size is its curve (Puppet's `named_curve`): no keylength with it")
-        if self.keylength and self.keylength not in RSA_KEYLENGTHS:
-            raise ValueError(f"RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, not {self.keylength}")
+        if self.keylength:
+            check_keylength(self.keylength)
 
     @classmethod
     def parse(cls, text: str) -> AgentKeys:
@@ -301,7 +309,7 @@ def load(path: Path) -> SiteSpec:
 
     if agent_keys.key_type == "ec" and agent_puppet in NO_EC_KEYS:
         raise check.fail(node, "agents.key_type", f"Puppet {agent_puppet}'s agents cannot make an EC key on Debian's "
-                         "OpenSSL 3 (`puppet ssl bootstrap`: \"Error: pkeys are immutable on OpenSSL 3.0\")")
+                         f"OpenSSL 3 (`puppet ssl bootstrap`: \"{NO_EC_ERROR}\")")
     if broker and (puppet in NO_MCOLLECTIVE or agent_puppet in NO_MCOLLECTIVE):
         raise check.fail(top["mcollective"], "mcollective", "Debian's Puppet 8 ships no MCollective: "
                          "`mcollective: none` on a Puppet 8 site")
@@ -338,9 +346,10 @@ def _keylength(check: Checker, top: dict) -> int:
     if "keylength" not in top:
         return 0
     value = check.scalar(top["keylength"], "keylength", int)
-    if value not in RSA_KEYLENGTHS:
-        raise check.fail(top["keylength"], "keylength", f"RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, "
-                         f"not {value}")
+    try:
+        check_keylength(value)
+    except ValueError as exc:
+        raise check.fail(top["keylength"], "keylength", str(exc)) from None
     return value
 
 

@@ -132,7 +132,8 @@ class LabSpec:
     def env_of(self, ns: NodeSpec) -> dict[str, str]:
         """A node's boot settings (images/*/files/*.sh): its alt names; in a site's lab, the
         name its agent asks for catalogs (`puppet` where the master or the compilers answer to
-        it, else the master's certname) and, behind compilers, the CA's host."""
+        it, else the master's certname), behind compilers the CA's host, and the agents' MCollective
+        broker."""
         env: dict[str, str] = {}
         if self.keylength and ns.role != "postgres":  # its cert comes from the CA (`puppetserver ca generate`)
             env["REGENLAB_KEYLENGTH"] = str(self.keylength)
@@ -143,6 +144,8 @@ class LabSpec:
         site = self.site
         if site is None or ns.role == "postgres":
             return env
+        if ns.role == "agent" and site.broker:
+            env["REGENLAB_BROKER"] = site.broker
         if ns.role == "compiler":
             env.update(REGENLAB_COMPILER="1", REGENLAB_BOOT="",
                        REGENLAB_DNS_ALT_NAMES=",".join(ns.aliases or (ns.name,)))
@@ -571,15 +574,11 @@ def _wire(lab: Lab, site: SiteSpec) -> None:
                  for n in servers]
         parallel(servers, lambda n: n.executor.run(["rm", "-f", "/etc/puppet/routes.yaml",
                                                     "/etc/puppet/puppetdb.conf"]))
-    if site.broker:  # MCollective's clients check the broker's cert against the name they connect to
-        host = f"s/^plugin.activemq.pool.1.host = broker$/plugin.activemq.pool.1.host = {site.broker}/"
-        # server.cfg is made from server.cfg.in at boot: the template first, then the file if made yet
-        edits += [(lab.server, "/etc/mcollective/client.cfg", host),
-                  *((a, f, host) for a in lab.agents for f in ("/etc/mcollective/server.cfg.in",
-                                                              "/etc/mcollective/server.cfg"))]
-    # a file its template will make at boot is left to the template
-    parallel(edits, lambda e: e[0].executor.run(["sh", "-c", '[ ! -e "$2" ] && [ -e "$2.in" ] || sed -i "$1" "$2"',
-                                                 "sh", e[2], e[1]]))
+    if site.broker:  # MCollective's clients check the broker's cert against the name they connect to;
+        # the agents' server.cfg is written at boot with it (REGENLAB_BROKER: env_of)
+        edits.append((lab.server, "/etc/mcollective/client.cfg",
+                      f"s/^plugin.activemq.pool.1.host = broker$/plugin.activemq.pool.1.host = {site.broker}/"))
+    parallel(edits, lambda e: e[0].executor.run(["sed", "-i", e[2], e[1]]))
 
 
 def _provision(lab: Lab, progress: Progress) -> None:

@@ -95,6 +95,16 @@ def test_a_lab_of_a_site_without_puppetdb_has_no_puppetdb_nor_postgres_and_boots
     assert "REGENLAB_BOOT" not in LabSpec.of_site(find("small")).env_of(LabSpec.of_site(find("small")).nodes()[1])
 
 
+def test_a_sites_agents_know_the_broker_by_its_certname_from_boot():
+    # written by the agent's boot script, not edited in after start (that raced it: CI, one agent of five)
+    from regen.sites.format import find
+
+    spec = LabSpec.of_site(find("small"))
+    envs = {n.name: spec.env_of(n) for n in spec.nodes()}
+    assert {envs[a].get("REGENLAB_BROKER") for a in spec.site.agents} == {"activemq.example.com"}
+    assert "REGENLAB_BROKER" not in envs["puppet.example.com"]
+
+
 def test_what_the_lab_cannot_build_yet_is_refused_before_anything_starts(tmp_path):
     from regen.sites.format import load
 

@@ -62,6 +62,26 @@ class CommandFailed(RegenLabError):
         super().__init__(f"{node}: `{' '.join(argv)}` exited {exit_code}" + (f":\n{tail}" if tail else ""))
 
 
+class HostsFailed(RegenLabError):
+    """The work done on several hosts side by side failed on more than one: each host's own
+    error, quoted in turn (an operator fixes each on its own host)."""
+
+    PER_HOST = 600  # characters of each host's error (its first line names the host)
+
+    def __init__(self, errors: list[RegenLabError]) -> None:
+        self.errors = list(errors)
+        self.exit_code = type(self.errors[0]).exit_code  # what the CLI exits with, not a command's own code
+
+        def quoted(exc: RegenLabError) -> str:
+            text = str(exc)
+            if len(text) <= self.PER_HOST:
+                return text
+            head, _, rest = text.partition("\n")  # the host and its command, then the end of its output
+            return f"{head}\n...{rest[-(self.PER_HOST - len(head)):]}"
+
+        super().__init__(f"{len(self.errors)} hosts failed:\n" + "\n".join(f"- {quoted(e)}" for e in self.errors))
+
+
 class NotReady(RegenLabError):
     """A node or service did not become ready in time; carries the service's own log."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..core.errors import EXIT_RUN_FAILED, CommandFailed, RegenLabError
+from ..core.errors import EXIT_RUN_FAILED, CommandFailed, HostsFailed, RegenLabError
 from ..core.executor import ExecResult, Executor
 from ..core.wait import PARALLEL, wait_until
 
@@ -396,8 +396,8 @@ def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[]
     ends with ``bootstrap``) runs, ``limit`` at a time, while the operator signs on the CA
     the requests of exactly these certnames as they arrive, those pending at a time with
     one call; a stranger's request stays unsigned. With autosign (``sign`` false) the CA
-    signs on its own. Returns each job's result; the first error is raised after every
-    job has ended."""
+    signs on its own. Returns each job's result. Once every job has ended, a failure is
+    raised: one host's error as it is, several as one ``HostsFailed`` quoting each."""
     expected = {name for name, _ in jobs}
     with ThreadPoolExecutor(max_workers=max(1, min(limit, len(jobs)))) as pool:
         futures = [pool.submit(contextvars.copy_context().run, job) for _, job in jobs]
@@ -409,6 +409,9 @@ def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[]
                 except CommandFailed:
                     pass  # a request replaced meanwhile: signed on the next pass; a host never signed fails itself
             time.sleep(interval)
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if len(errors) > 1 and all(isinstance(e, RegenLabError) for e in errors):
+            raise HostsFailed(errors)  # type: ignore[arg-type]
         return [f.result() for f in futures]
 
 

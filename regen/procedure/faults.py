@@ -22,14 +22,18 @@ class Fault:
     make: Callable[[Step, str | None], Step]
 
 
-def _agents_step_with(clean_for: dict[str, Callable[[Host], object]]) -> Callable[[procedure.Context], str]:
-    def clean(host: Host) -> None:
-        if host.name in clean_for:
-            clean_for[host.name](host)
-        else:
-            procedure.clean_ssldir(host)
+@dataclass(frozen=True)
+class _AgentsStepWith:
+    """Step 3 with some agents cleaned wrong (``clean_for``: host name -> its cleaning), the
+    others as the procedure cleans them. Two agent faults of one run add up."""
 
-    return lambda ctx: procedure.agents_step(ctx, clean=clean)
+    clean_for: dict[str, Callable[[Host], object]]
+
+    def clean(self, host: Host) -> None:
+        self.clean_for.get(host.name, procedure.clean_ssldir)(host)
+
+    def __call__(self, ctx: procedure.Context) -> str:
+        return procedure.agents_step(ctx, clean=self.clean)
 
 
 def _clean_without_localca(host: Host) -> None:
@@ -46,7 +50,8 @@ def _rm_keeping_crl(host: Host) -> None:
 def _agent_fault(clean: Callable[[Host], None]) -> Callable[[Step, str | None], Step]:
     def make(step: Step, node: str | None) -> Step:
         assert node is not None
-        return replace(step, run=_agents_step_with({node: clean}))
+        before = step.run.clean_for if isinstance(step.run, _AgentsStepWith) else {}
+        return replace(step, run=_AgentsStepWith({**before, node: clean}))
 
     return make
 

@@ -236,7 +236,7 @@ def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_ste
 
     monkeypatch.setattr(actions.proven, "regenerate", regenerate)
     monkeypatch.setattr(actions, "site_of", lambda lab: lab)
-    scn = scenario.find("stale-crl")
+    scn = scenario.find("stale-agent-ssl")
     run = runner.Runner(scn, _FakeLab(), Progress(quiet=True), seed=1)
     for action in (scn.actions[0], next(a for a in scn.actions if a.kind == "resume")):
         actions.KINDS[action.kind].run(run, action)
@@ -260,6 +260,15 @@ def test_a_fault_replaces_only_its_step():
     assert [s.id for s in changed] == [s.id for s in steps]
     differs = [a.id for a, b in zip(steps, changed, strict=True) if a is not b]
     assert differs == ["1.5", "3"]
+
+
+def test_two_agent_faults_of_one_run_add_up_each_on_its_own_host():
+    from regen.procedure import faults
+    from regen.procedure import steps as procedure
+
+    changed = faults.apply(procedure.steps_for("full"), {"stale-crl": "agent-1", "clean-without-localca": "agent-2"})
+    agents = next(s for s in changed if s.id == "3").run
+    assert agents.clean_for == {"agent-1": faults._rm_keeping_crl, "agent-2": faults._clean_without_localca}
 
 
 def test_a_lab_without_mcollective_says_so():

@@ -64,8 +64,8 @@ def lab(regen_labs) -> Lab:
 # Puppet's 4096. A 4096-bit key costs 3.2 CPU-seconds in Ruby here (1.2 to 7.5), a 2048-bit one
 # 0.4; a full regeneration makes about ten (the CA, the master, PostgreSQL, PuppetDB, the broker,
 # MCollective's, each agent's), a lab's start as many. No scenario's fault or proof depends on a
-# key's size; 4096-bit keys stay rehearsed by the shared lab, the site files' scenarios and
-# `make rehearse`.
+# key's size; the site files' scenarios take it too, unless their site sets its own `keylength`.
+# 4096-bit keys stay rehearsed by the shared lab (the procedure over SSH) and `make rehearse`.
 SCENARIO_KEYLENGTH = 2048
 
 
@@ -85,7 +85,7 @@ class LabPool:
             self.close()
             self.made += 1
             spec = scn.lab_spec(lab_name(self.worker_id, f"-s{self.made}"))
-            if spec.site is None:  # a site's lab keeps the site's keys (Puppet's 4096, as the shared lab's)
+            if not spec.keylength:  # a site that sets its keylength keeps it
                 spec = spec.with_keylength(SCENARIO_KEYLENGTH)
             self.labs[key] = lab_for_tests(self.client, spec)
         return self.labs[key]

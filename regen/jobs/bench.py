@@ -16,7 +16,7 @@ from ..lab.metrics import MIB, lab_cpu, lab_memory, memory_mib
 from ..lab.profile import Sampler
 from ..ops import mcollective
 from ..procedure import proven, seed
-from ..procedure import steps as procedure
+from ..procedure.runner import state_path
 from .rehearsal import regenerate
 
 
@@ -65,7 +65,7 @@ def run(cold: bool, sizes: list[int], progress: Progress | None = None, regen: b
                     progress.show(f"mco ping: {len(ping.replies)}/{n} replies, slowest {top:.0f} ms, "
                           f"{time.monotonic() - t1:.1f}s wall (mco ping -t {mcollective.PING_WAIT})")
             if regen:
-                procedure.state_path(state_dir(), name).unlink(missing_ok=True)
+                state_path(state_dir(), name).unlink(missing_ok=True)
                 t1 = time.monotonic()
                 result = regenerate(lab, Progress(stream=io.StringIO()))  # its steps' lines dropped, its report shown
                 progress.show(f"\n== full regeneration of the {n}-agent lab: {time.monotonic() - t1:.1f}s, "
@@ -110,7 +110,7 @@ def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: P
     memory: dict[str, list[float]] = {}
     for node, mib in zip(lab.nodes, lab_memory(client, containers).values(), strict=True):
         memory.setdefault(node.role, []).append(mib)
-    procedure.state_path(state_dir(), lab.name).unlink(missing_ok=True)
+    state_path(state_dir(), lab.name).unlink(missing_ok=True)
     quiet = Progress(stream=progress.stream, out=io.StringIO())  # its steps' lines shown, its report not
     ids = {client.api.inspect_container(c)["Id"]: c for c in containers}
     before, t0 = lab_cpu(client, containers), time.monotonic()

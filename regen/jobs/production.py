@@ -15,7 +15,7 @@ from ..procedure import preflight, proven, runbook
 from ..procedure.report import Report
 from ..procedure.runner import Step
 from ..procedure.site import Site
-from ..procedure.steps import steps_of
+from ..procedure.steps.plan import steps_of
 from ..sites.format import find
 from ..ssh import site as ssh_site
 from .rehearsal import write_runbook

@@ -17,7 +17,7 @@ from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
 from ..procedure.site import Site
-from ..procedure.steps import check_mode, check_server_name
+from ..procedure.steps.options import check_mode, check_server_name
 from .labs import fresh_lab
 
 NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")

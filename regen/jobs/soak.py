@@ -29,7 +29,7 @@ from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
 from ..procedure import backups, hostbackup
 from ..procedure.rollback import restorable
 from ..procedure.runner import ProcedureStateError, RunState, state_path
-from ..procedure.steps import verify_backup
+from ..procedure.steps.master import verify_backup
 from .rehearsal import prove, regenerate, roll_back
 
 DISTURBANCES = ("kill", "node", "engine")

@@ -8,9 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..ops import mcollective, puppetdb, rootca
-from . import steps as procedure
-from .runner import Step
+from .runner import Context, Step
 from .site import Host
+from .steps.agents import agents_step
+from .steps.common import clean_ssldir
+from .steps.master import new_ca
+from .steps.services import broker_redo, puppetdb_reenroll
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,10 @@ class _AgentsStepWith:
     clean_for: dict[str, Callable[[Host], object]]
 
     def clean(self, host: Host) -> None:
-        self.clean_for.get(host.name, procedure.clean_ssldir)(host)
+        self.clean_for.get(host.name, clean_ssldir)(host)
 
-    def __call__(self, ctx: procedure.Context) -> str:
-        return procedure.agents_step(ctx, clean=self.clean)
+    def __call__(self, ctx: Context) -> str:
+        return agents_step(ctx, clean=self.clean)
 
 
 def _clean_without_localca(host: Host) -> None:
@@ -57,8 +60,8 @@ def _agent_fault(clean: Callable[[Host], None]) -> Callable[[Step, str | None], 
 
 
 def _daemon_left_running(step: Step, node: str | None) -> Step:
-    def run(ctx: procedure.Context) -> str:
-        return procedure.agents_step(ctx, restart=lambda host: host.name != node)
+    def run(ctx: Context) -> str:
+        return agents_step(ctx, restart=lambda host: host.name != node)
 
     return replace(step, title=step.title + f" [fault: {node}'s daemon left running]", run=run)
 
@@ -67,12 +70,12 @@ def _drop_alt_names(step: Step, node: str | None) -> Step:
     # `puppetserver ca setup` with no --subject-alt-names adds `puppet` by itself: the
     # mistake is giving only the certname
     return replace(step, title=step.title + " [fault: no alt names]",
-                   run=lambda ctx: procedure.new_ca(ctx, alt_names=[ctx.site.ca.certname]))
+                   run=lambda ctx: new_ca(ctx, alt_names=[ctx.site.ca.certname]))
 
 
 def _cadir_owned_by_root(step: Step, node: str | None) -> Step:
-    def run(ctx: procedure.Context) -> str:
-        detail = procedure.new_ca(ctx)
+    def run(ctx: Context) -> str:
+        detail = new_ca(ctx)
         # the new CA put in place from a root shell (`cp -r`, `tar` without owners): root's, 0600
         cadir = ctx.site.ca.layout.cadir
         ctx.ca.run(["sh", "-c", 'chown -R root:root "$1" && chmod -R go-rwx "$1"', "sh", cadir])
@@ -85,7 +88,7 @@ def _crl_chain_missing(step: Step, node: str | None) -> Step:
     """The import given a CRL chain without the root's CRL (only the intermediate's own):
     `puppetserver ca import` checks every CA of the bundle against the chain."""
     return replace(step, title=step.title + " [fault: the root's CRL left out of the CRL chain]",
-                   run=lambda ctx: procedure.new_ca(ctx, crl_chain=rootca.ImportSet.without_root_crl))
+                   run=lambda ctx: new_ca(ctx, crl_chain=rootca.ImportSet.without_root_crl))
 
 
 PUPPETDB_SSL = "/etc/puppetdb/ssl"
@@ -95,7 +98,7 @@ def _puppetdb_trusts_old_ca(step: Step, node: str | None) -> Step:
     """PuppetDB's jetty pointed at a bundle of its own holding the new CA and the old one (a
     "bridge" kept for the rotation and never removed): everything works, old certs too."""
 
-    def run(ctx: procedure.Context) -> str:
+    def run(ctx: Context) -> str:
         ex = ctx.site.puppetdb.executor
         ex.run(["sh", "-c", 'mkdir -p "$1" && cp "$2" "$1/old-ca.pem"', "sh", PUPPETDB_SSL,
                 ctx.site.puppetdb.layout.localcacert])
@@ -107,7 +110,7 @@ def _puppetdb_trusts_old_ca(step: Step, node: str | None) -> Step:
                                              "ssl-ca-cert": f"{PUPPETDB_SSL}/ca-bundle.pem"})
             return f"[fault] jetty.ini ssl-ca-cert = {PUPPETDB_SSL}/ca-bundle.pem (the new CA and the old one)"
 
-        return procedure.puppetdb_reenroll(ctx, trust=trust)
+        return puppetdb_reenroll(ctx, trust=trust)
 
     return replace(step, title=step.title + " [fault: PuppetDB keeps trusting the old CA]", run=run)
 
@@ -133,7 +136,7 @@ def _broker_truststore_kept(step: Step, node: str | None) -> Step:
     """The broker's keystore rebuilt, but the new CA imported into its old truststore
     instead of a new one: the broker trusts both CAs."""
 
-    def run(ctx: procedure.Context) -> str:
+    def run(ctx: Context) -> str:
         ex, kept = ctx.site.broker.executor, "/root/truststore-before.jks"
         ex.run(["cp", "-p", mcollective.TRUSTSTORE, kept])
 
@@ -142,7 +145,7 @@ def _broker_truststore_kept(step: Step, node: str | None) -> Step:
             host.executor.run(["sh", "-c", _IMPORT_NEW_CA, "sh", kept, mcollective.STORE_PASSWORD], timeout=120)
             return "keystore rebuilt; [fault] the new CA imported into the old truststore (keytool -importcert)"
 
-        return procedure.broker_redo(ctx, stores=stores)
+        return broker_redo(ctx, stores=stores)
 
     return replace(step, title=step.title + " [fault: the broker's old truststore kept]", run=run)
 

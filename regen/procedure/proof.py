@@ -19,7 +19,7 @@ from ..ops import mcollective, pki, puppet, rootca
 from . import hostbackup
 from .runner import RunState
 from .site import Host, Site
-from .steps import backup_paths
+from .steps.master import backup_paths
 
 # A proof's verdict: only "pass" passes. "could not tell": the check itself did not get an
 # answer it can judge (a probe refused for another reason than the one claimed, a host that

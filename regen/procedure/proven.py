@@ -13,15 +13,16 @@ from ..core.progress import Progress
 from ..core.transcript import Transcript
 from ..core.wait import parallel
 from ..ops import pki
-from . import proof, report, rollback, steps
+from . import proof, report, rollback
 from .roles import ROLES
 from .runner import Interrupted, ProcedureStateError, RunState, prime_layouts, state_path, transcript_path
 from .site import Host, Site
+from .steps import running
 
 
 def regenerate(site: Site, state_root: Path, progress: Progress, **options) -> report.Report:
     """Run (or resume) the procedure on a site, prove it, write and show the report."""
-    return _proven(site, state_root, progress, lambda: steps.run(site, state_root, progress=progress, **options))
+    return _proven(site, state_root, progress, lambda: running.run(site, state_root, progress=progress, **options))
 
 
 def roll_back(site: Site, state_root: Path, progress: Progress) -> report.Report:

@@ -20,15 +20,9 @@ from ..ops import puppet
 from . import hostbackup
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
-from .steps import (
-    backup_paths,
-    fingerprint_of_ca,
-    start_master_agent,
-    stop_leftovers,
-    stop_master_agent,
-    stop_server,
-    verify_backup,
-)
+from .steps.common import fingerprint_of_ca
+from .steps.master import backup_paths, start_master_agent, stop_master_agent, stop_server, verify_backup
+from .steps.running import stop_leftovers
 
 RESTORE_TMP = "/root/regen-restore.tar.gz"
 

@@ -22,7 +22,7 @@ from .preflight import STEP_ID as PREFLIGHT
 from .preflight import TITLE as PREFLIGHT_TITLE
 from .runner import ProcedureStateError, RunState, Step, needs_of, state_path, transcript_path
 from .site import Site
-from .steps import steps_of
+from .steps.plan import steps_of
 
 # (name, pattern over the command line, what it stands for): values known only at run time
 PLACEHOLDERS = (

@@ -17,7 +17,8 @@ from ..core.wait import wait_until
 from ..ops import mcollective, puppet, puppetdb
 from .runner import Context, Step, now
 from .site import Host
-from .steps import FULL, clean_ssldir, fingerprint_of_ca
+from .steps.common import clean_ssldir, fingerprint_of_ca
+from .steps.plan import FULL
 
 SIGN_TIMEOUT = 60  # how long to wait for an agent's request to reach the CA
 

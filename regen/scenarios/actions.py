@@ -17,8 +17,9 @@ from ..core.wait import parallel
 from ..lab.lab import site_of
 from ..ops import pki, puppet, rootca
 from ..procedure import faults, proven
-from ..procedure import steps as procedure
-from ..procedure.runner import RunState
+from ..procedure.runner import Interrupted, RunState, state_path
+from ..procedure.steps.options import check_mode
+from ..procedure.steps.plan import EXTEND, FULL, PARTIAL, steps_of
 from .outcome import Outcome, check, from_command
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Regen(Kind):
 
     def validate(self, args, fail) -> None:
         try:
-            procedure.check_mode(args.get("mode", "full"), args.get("agents"), args.get("server_name"),
+            check_mode(args.get("mode", "full"), args.get("agents"), args.get("server_name"),
                                  "yes" if args.get("ca_import") else None)
         except BadInput as exc:
             fail("mode" if "mode" in args else "ca_import", str(exc).replace("--", ""))
@@ -61,7 +62,7 @@ class Regen(Kind):
             fail("root_crl_days", "goes with `ca_import: true` (the external root's CRL)")
         if "crl-chain-missing" in args.get("faults", {}) and not args.get("ca_import"):
             fail("faults", "crl-chain-missing is a fault of the import: it goes with `ca_import: true`")
-        ids = {s.id for s in (*procedure.FULL, *procedure.PARTIAL, *procedure.EXTEND)}
+        ids = {s.id for s in (*FULL, *PARTIAL, *EXTEND)}
         for key in ("skip", "stop_after"):
             for step_id in args.get(key, []) if key == "skip" else [args[key]] if key in args else []:
                 if step_id not in ids | ({"random"} if key == "stop_after" else set()):
@@ -81,7 +82,7 @@ class Regen(Kind):
                                 root_crl_days=a.get("root_crl_days", rootca.CRL_DAYS))
             options["ca_import"] = str(made.folder)
             runner.progress.say(f"an external root and its intermediate for Puppet: {made.folder}")
-        steps = procedure.steps_of(site_of(runner.lab), "partial" if a.get("agents") else a.get("mode", "full"),
+        steps = steps_of(site_of(runner.lab), "partial" if a.get("agents") else a.get("mode", "full"),
                                    tuple(a.get("skip", ())), ca_import=bool(a.get("ca_import")))
         runner.run_steps = faults.apply(steps, a.get("faults", {}))
         stop = a.get("stop_after")
@@ -106,8 +107,8 @@ def _procedure(runner: Runner, what: str, options: dict) -> str:
         options["steps"] = runner.run_steps
     try:
         result = proven.regenerate(site_of(runner.lab), state_dir(), runner.progress, **options)
-    except procedure.Interrupted as exc:
-        state = RunState.load(procedure.state_path(state_dir(), runner.lab.name))
+    except Interrupted as exc:
+        state = RunState.load(state_path(state_dir(), runner.lab.name))
         runner.last = Outcome(what, False, output=str(exc), interrupted=True, steps=list(state.steps))
         return str(exc)
     return runner.record(what, result)

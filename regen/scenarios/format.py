@@ -20,7 +20,8 @@ from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
 from ..lab.lab import MAX_AGENTS, LabSpec
 from ..procedure import faults, proof, rollback
-from ..procedure import steps as procedure
+from ..procedure.steps.options import DNS_NAME_RE
+from ..procedure.steps.plan import FULL, PARTIAL
 from ..sites import format as sites
 from .actions import KINDS
 
@@ -109,7 +110,7 @@ COMMAND_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "command")  
 
 
 def step_ids() -> set[str]:
-    return {s.id for s in (*procedure.FULL, *procedure.PARTIAL, *rollback.STEPS)}
+    return {s.id for s in (*FULL, *PARTIAL, *rollback.STEPS)}
 
 
 def load(path: Path) -> Scenario:
@@ -232,7 +233,7 @@ def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: dict[str, 
         return check.str_list(value, w)
     if key in ("name", "server_name"):
         name = check.scalar(value, w, str)
-        if not procedure.DNS_NAME_RE.fullmatch(name):
+        if not DNS_NAME_RE.fullmatch(name):
             raise check.fail(value, w, f"{name!r} is not a DNS name")
         return name
     if key == "faults":

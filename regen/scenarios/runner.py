@@ -19,9 +19,8 @@ from ..core.files import write_private
 from ..core.progress import Progress
 from ..lab.lab import Lab
 from ..procedure import report as report_of
-from ..procedure import steps as procedure
 from ..procedure.report import Report
-from ..procedure.runner import Step, now
+from ..procedure.runner import Step, now, state_path
 from .actions import KINDS, SEED_ENV
 from .format import Scenario
 from .outcome import Held, Outcome, from_report
@@ -64,7 +63,7 @@ class Runner:
         self.run_steps: tuple[Step, ...] | None = None
 
     def run(self) -> ScenarioReport:
-        procedure.state_path(state_dir(), self.lab.name).unlink(missing_ok=True)
+        state_path(state_dir(), self.lab.name).unlink(missing_ok=True)
         try:
             for action in self.scenario.actions:
                 t0 = time.monotonic()

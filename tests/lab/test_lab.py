@@ -288,8 +288,8 @@ def test_preflight_names_a_stopped_puppetdb_and_a_skewed_clock_and_no_run_starts
     behind (libfaketime preloaded into every process there, as a host with a wrong clock), each
     is named, and `regen.run` refuses to start: no state file, nothing changed."""
     from regen.lab.lab import site_of
-    from regen.procedure import preflight
-    from regen.procedure import steps as procedure
+    from regen.procedure import preflight, runner
+    from regen.procedure.steps import running
 
     agent, pdb = lab.agents[0], lab.puppetdb
     healthy = preflight.check(site_of(lab), tmp_path)
@@ -305,8 +305,8 @@ def test_preflight_names_a_stopped_puppetdb_and_a_skewed_clock_and_no_run_starts
         assert failed[(pdb.name, "service")] == "puppetdb NOT running"
         assert -10810 < float(failed[(agent.name, "clock")].split()[0]) < -10790  # 3 hours behind
         with pytest.raises(preflight.PreflightFailed, match="puppetdb NOT running") as err:
-            procedure.run(site_of(lab), tmp_path, progress=Progress(quiet=True))
-        assert err.value.exit_code == 3 and not procedure.state_path(tmp_path, lab.name).exists()
+            running.run(site_of(lab), tmp_path, progress=Progress(quiet=True))
+        assert err.value.exit_code == 3 and not runner.state_path(tmp_path, lab.name).exists()
     finally:
         agent.executor.run(["rm", "-f", "/etc/ld.so.preload", "/etc/faketimerc"])
         puppet.start_jvm(pdb.executor, "puppetdb")

@@ -102,13 +102,14 @@ def test_an_expiring_ca_and_pending_requests_are_warnings_that_do_not_bar_the_ru
 
 def test_a_run_does_not_start_on_a_site_that_fails_its_preflight(tmp_path):
     from regen.core.progress import Progress
-    from regen.procedure import steps as procedure
+    from regen.procedure import runner
+    from regen.procedure.steps import running
 
     site, hosts = _site(puppetdb_stopped=True)
     with pytest.raises(preflight.PreflightFailed, match="puppetdb NOT running") as err:
-        procedure.run(site, tmp_path, progress=Progress(quiet=True))
+        running.run(site, tmp_path, progress=Progress(quiet=True))
     assert err.value.exit_code == 3
-    assert not procedure.state_path(tmp_path, "lab").exists()  # no run begun: nothing to resume or roll back
+    assert not runner.state_path(tmp_path, "lab").exists()  # no run begun: nothing to resume or roll back
     changed = [a for h in hosts.values() for a in h.log
                if a[0] in ("tar", "rm") or a[0] == "service" and a[-1] != "status"]
     assert changed == []

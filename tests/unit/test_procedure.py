@@ -19,9 +19,10 @@ from regen.core.executor import ExecResult
 from regen.core.progress import Progress
 from regen.ops import pki
 from regen.ops.puppet import DEBIAN
-from regen.procedure import steps as procedure
+from regen.procedure import runner
 from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
+from regen.procedure.steps import master, options, plan, running
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
 
 
@@ -83,7 +84,7 @@ def quiet():
 
 
 def test_steps_run_in_order_and_are_recorded(tmp_path, log):
-    state = procedure.run(fake_site(log), tmp_path, steps=steps(log), progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, steps=steps(log), progress=quiet(), check=False)
     assert log == ["server: tar backup", "server: puppet resource service puppetserver ensure=stopped",
                    "server: puppetserver ca setup", "server: puppet ssl clean --localca"]
     assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"] and state.finished
@@ -93,7 +94,7 @@ def test_steps_run_in_order_and_are_recorded(tmp_path, log):
 
 
 def test_a_step_already_done_is_skipped(tmp_path, log):
-    state = procedure.run(fake_site(log), tmp_path, steps=steps(log, done={"1.3"}), progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, steps=steps(log, done={"1.3"}), progress=quiet(), check=False)
     assert "server: puppet resource service puppetserver ensure=stopped" not in log
     assert [s.result for s in state.steps] == ["done", "skipped", "done", "done"]
 
@@ -101,27 +102,27 @@ def test_a_step_already_done_is_skipped(tmp_path, log):
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, log):
     site = fake_site(log)
     with pytest.raises(Interrupted):
-        procedure.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet(), check=False)
+        running.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet(), check=False)
     assert len(log) == 2
     with pytest.raises(ProcedureStateError, match="interrupted after step 1.3; continue it with --resume"):
-        procedure.run(site, tmp_path, steps=steps(log), progress=quiet(), check=False)
-    state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+        running.run(site, tmp_path, steps=steps(log), progress=quiet(), check=False)
+    state = running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
     # what the interrupted run left running is ended on every host first
     assert sorted(log[2:7]) == [f"{h}: (leftovers stopped)" for h in ("agent-1", "agent-2", "postgres", "puppetdb",
                                                                       "server")]
     assert log[7:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
     assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"]
     with pytest.raises(ProcedureStateError, match="nothing to resume"):
-        procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+        running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
 
 
 def test_a_failed_step_is_recorded_and_rerun_on_resume(tmp_path, log):
     site = fake_site(log)
     with pytest.raises(RegenLabError, match="step 1.5 broke"):
-        procedure.run(site, tmp_path, steps=steps(log, fail={"1.5"}), progress=quiet(), check=False)
+        running.run(site, tmp_path, steps=steps(log, fail={"1.5"}), progress=quiet(), check=False)
     saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
     assert [(s["id"], s["result"]) for s in saved["steps"]] == [("1.1", "done"), ("1.3", "done"), ("1.5", "failed")]
-    state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+    state = running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
     assert [s.result for s in state.steps if s.id == "1.5"] == ["failed", "done"]
 
 
@@ -164,7 +165,7 @@ def test_steps_whose_needs_are_met_run_side_by_side(tmp_path, log):
                 b_started.set()
 
     events = Watch()
-    state = procedure.run(fake_site(log), tmp_path, steps=graph(events, hold=release), progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, steps=graph(events, hold=release), progress=quiet(), check=False)
     assert events.index("end 1") < min(events.index(f"start {x}") for x in "abc")
     assert events.index("start d") > max(events.index("end a"), events.index("end b"))
     assert sorted(s.id for s in state.steps) == ["1", "a", "b", "c", "d"] and state.finished
@@ -173,37 +174,37 @@ def test_steps_whose_needs_are_met_run_side_by_side(tmp_path, log):
 def test_after_a_failure_nothing_new_starts_and_the_running_steps_are_recorded(tmp_path, log):
     events: list[str] = []
     with pytest.raises(RegenLabError, match="step a broke"):
-        procedure.run(fake_site(log), tmp_path, steps=graph(events, fail={"a"}), progress=quiet(), check=False)
+        running.run(fake_site(log), tmp_path, steps=graph(events, fail={"a"}), progress=quiet(), check=False)
     assert "start d" not in events
     saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
     results = {s["id"]: s["result"] for s in saved["steps"]}
     assert results == {"1": "done", "a": "failed", "b": "done", "c": "done"}
-    state = procedure.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet(), check=False)
     assert [s.id for s in state.steps][-2:] == ["a", "d"] and state.finished
 
 
 def test_stop_after_runs_the_steps_up_to_it_in_the_procedures_order(tmp_path, log):
     events: list[str] = []
     with pytest.raises(Interrupted):
-        procedure.run(fake_site(log), tmp_path, steps=graph(events), stop_after="b", progress=quiet(), check=False)
+        running.run(fake_site(log), tmp_path, steps=graph(events), stop_after="b", progress=quiet(), check=False)
     assert sorted(e for e in events if e.startswith("end")) == ["end 1", "end a", "end b"]
-    state = procedure.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet(), check=False)
     assert sorted(s.id for s in state.steps) == ["1", "a", "b", "c", "d"]
 
 
 def test_a_need_left_out_of_the_run_counts_as_met():
     from regen.procedure.runner import needs_of
 
-    full = procedure.steps_for("full")
+    full = plan.steps_for("full")
     assert needs_of(full)["3.s"] == {"3", "2.5"} and needs_of(full)["3"] == {"1.8", "2.2"}
-    assert needs_of(procedure.steps_for("full", skip=("2.2",)))["3"] == {"1.8"}  # never before the new CA
+    assert needs_of(plan.steps_for("full", skip=("2.2",)))["3"] == {"1.8"}  # never before the new CA
     assert needs_of(full)["2.5"] == {"2.1", "2.2"} and needs_of(full)["1.9"] == {"1.8", "2.5"}
     assert needs_of(full)["3.m"] == {"3", "2.3", "2.4"}
     assert needs_of(full)["1.1"] == {"1.3"}  # the backup once the server is stopped
-    partial = procedure.steps_for("partial")
+    partial = plan.steps_for("partial")
     assert needs_of(partial)["3"] == {"p.1"} and needs_of(partial)["3.s"] == {"3"}
-    assert needs_of(procedure.steps_for("full", skip=("2.5",)))["3.s"] == {"3"}
-    with_compilers = procedure.steps_for("full", compilers=True)
+    assert needs_of(plan.steps_for("full", skip=("2.5",)))["3.s"] == {"3"}
+    with_compilers = plan.steps_for("full", compilers=True)
     assert needs_of(with_compilers)["2.6"] == {"1.8"} and needs_of(with_compilers)["3.s"] == {"3", "2.5", "2.6"}
     assert needs_of(with_compilers)["1.9"] == {"1.8", "2.5", "2.6"} and "2.6" not in {s.id for s in full}
 
@@ -211,23 +212,23 @@ def test_a_need_left_out_of_the_run_counts_as_met():
 def test_the_extension_renews_the_ca_then_its_bundle_everywhere_and_reenrolls_nobody():
     from regen.procedure.runner import needs_of
 
-    extend = procedure.steps_for("extend")
+    extend = plan.steps_for("extend")
     assert [s.id for s in extend] == ["0", "1.3", "1.1", "e.1", "1.8", "e.2", "1.9", "3.w", "3.m"]
     needs = needs_of(extend)
     assert needs["1.1"] == {"1.3"} and needs["e.1"] == {"1.1"} and needs["1.8"] == {"e.1"}
     assert needs["e.2"] == {"1.8"} and needs["1.9"] == needs["3.w"] == needs["3.m"] == {"e.2"}
-    assert [s.id for s in procedure.steps_for("extend", mcollective=False)][-1] == "3.w"
+    assert [s.id for s in plan.steps_for("extend", mcollective=False)][-1] == "3.w"
     with pytest.raises(RegenLabError, match="--mode extend renews the CA's own certificates"):
-        procedure.check_mode("extend", ["agent-1"], None)
+        options.check_mode("extend", ["agent-1"], None)
     with pytest.raises(RegenLabError, match="use full .* or extend"):
-        procedure.check_mode("renew", None, None)
+        options.check_mode("renew", None, None)
 
 
 def test_unknown_steps_and_agents_are_refused(tmp_path, log):
     with pytest.raises(RegenLabError, match="unknown step"):
-        procedure.steps_for("full", skip=("9.9",))
+        plan.steps_for("full", skip=("9.9",))
     with pytest.raises(RegenLabError, match="has no agent 'agent-7'"):
-        procedure.run(fake_site(log), tmp_path, agents=["agent-7"], progress=quiet(), check=False)
+        running.run(fake_site(log), tmp_path, agents=["agent-7"], progress=quiet(), check=False)
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -246,7 +247,7 @@ def _backup_files():
     ca_crt = _cert("Puppet CA: server", key, "Puppet CA: server", key, ca=True)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    files = {name: b"x" for name in procedure.backup_required(DEBIAN, "server")}
+    files = {name: b"x" for name in master.backup_required(DEBIAN, "server")}
     files["etc/puppet/puppetserver/ca/ca_crt.pem"] = pem(ca_crt)
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = key_pem
     files["var/lib/puppet/ssl/certs/server.pem"] = pem(leaf)
@@ -257,7 +258,7 @@ def _backup_files():
 
 def test_backup_verification_accepts_a_whole_backup_and_hashes_every_file():
     files = _backup_files()
-    hashed = procedure.verify_backup(_tar(files), "server", DEBIAN)
+    hashed = master.verify_backup(_tar(files), "server", DEBIAN)
     assert hashed == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
@@ -265,15 +266,15 @@ def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
     files = _backup_files()
     del files["etc/puppet/puppetserver/ca/serial"]
     with pytest.raises(RegenLabError, match="missing: etc/puppet/puppetserver/ca/serial; nothing was deleted"):
-        procedure.verify_backup(_tar(files), "server", DEBIAN)
+        master.verify_backup(_tar(files), "server", DEBIAN)
     files = _backup_files()
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = _backup_files()["etc/puppet/puppetserver/ca/ca_key.pem"]
     with pytest.raises(RegenLabError, match="CA key does not match"):
-        procedure.verify_backup(_tar(files), "server", DEBIAN)
+        master.verify_backup(_tar(files), "server", DEBIAN)
     files = _backup_files()
     files["var/lib/puppet/ssl/private_keys/server.pem"] = _backup_files()["var/lib/puppet/ssl/private_keys/server.pem"]
     with pytest.raises(RegenLabError, match="the master's key does not match its cert"):
-        procedure.verify_backup(_tar(files), "server", DEBIAN)
+        master.verify_backup(_tar(files), "server", DEBIAN)
 
 
 def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
@@ -290,8 +291,8 @@ def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():
     assert stopped.failed_step == "3" and not stopped.passed
 
 
-def _state(done: list[str], mode: str = "full", backup: bool = True, hosts: bool = True) -> procedure.RunState:
-    state = procedure.RunState(lab="l", mode=mode, agents=["agent-1"], autosign=False)
+def _state(done: list[str], mode: str = "full", backup: bool = True, hosts: bool = True) -> runner.RunState:
+    state = runner.RunState(lab="l", mode=mode, agents=["agent-1"], autosign=False)
     state.steps = [attempt(i, "done") for i in done] + [attempt("1.8", "failed")]
     if backup:
         state.facts.backup.path = "/nowhere.tar.gz"
@@ -300,27 +301,27 @@ def _state(done: list[str], mode: str = "full", backup: bool = True, hosts: bool
     return state
 
 
-def _touched(state: procedure.RunState, agents: list[str] | None) -> procedure.RunState:
+def _touched(state: runner.RunState, agents: list[str] | None) -> runner.RunState:
     """Step 3 began; ``agents``: those it had touched (None: a state file older than that record)."""
     state.begun = [s.id for s in state.steps] + ["3"]
     state.facts.agents_touched = agents
     return state
 
 
-def _failed_in(state: procedure.RunState, step_id: str) -> procedure.RunState:
+def _failed_in(state: runner.RunState, step_id: str) -> runner.RunState:
     """A run whose ``step_id`` failed half-way (PostgreSQL may already hold the new CA's cert)."""
     state.steps = [s for s in state.steps if s.result != "failed"] + [attempt(step_id, "failed")]
     return state
 
 
-def _begun(state: procedure.RunState, step_id: str) -> procedure.RunState:
+def _begun(state: runner.RunState, step_id: str) -> runner.RunState:
     """A run killed inside ``step_id``: the step began (saved before it ran), no attempt recorded."""
     state.steps = [s for s in state.steps if s.result != "failed"]
     state.begun = [s.id for s in state.steps] + [step_id]
     return state
 
 
-def _finished(state: procedure.RunState) -> procedure.RunState:
+def _finished(state: runner.RunState) -> runner.RunState:
     state.finished = "2026-11-28T07:00:00.000Z"
     return state
 
@@ -392,15 +393,15 @@ def test_a_rolled_back_run_is_judged_on_its_rollback_steps():
 ])
 def test_a_new_server_name_is_checked_before_anything_runs(name, agents, error):
     with pytest.raises(BadInput, match=error):
-        procedure.check_server_name(name, agents)
-    procedure.check_server_name("puppet.dc2.example", None)
-    procedure.check_server_name(None, ["agent-1"])
+        options.check_server_name(name, agents)
+    options.check_server_name("puppet.dc2.example", None)
+    options.check_server_name(None, ["agent-1"])
 
 
 def test_the_state_file_round_trips_typed_and_names_its_schema(tmp_path):
     from regen.procedure.runner import SCHEMA, RunState
 
-    state = procedure.RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
+    state = runner.RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
     state.facts.before.agent_serials = {"agent-1": 5}
     state.facts.mco.replies_before = {"agent-1": 31.5}
     state.facts.times.server_stopped_at = "2026-11-29T05:00:00.000Z"
@@ -430,8 +431,8 @@ def test_a_state_file_of_another_schema_or_damaged_is_refused_with_what_to_do(tm
     path = tmp_path / "runs" / "fake.json"
     path.parent.mkdir(parents=True)
     path.write_text(text)
-    for attempt in (lambda: procedure.run(fake_site([]), tmp_path, steps=(), progress=quiet(), check=False),
-                    lambda: procedure.run(fake_site([]), tmp_path, steps=(), progress=quiet(), resume=True),
+    for attempt in (lambda: running.run(fake_site([]), tmp_path, steps=(), progress=quiet(), check=False),
+                    lambda: running.run(fake_site([]), tmp_path, steps=(), progress=quiet(), resume=True),
                     lambda: rollback.rollback(fake_site([]), tmp_path, quiet())):
         with pytest.raises(ProcedureStateError, match=error):
             attempt()
@@ -461,7 +462,7 @@ def ns7(monkeypatch):
 
 def test_the_backup_is_owner_only_read_back_and_leaves_nothing_on_the_master(tmp_path, ns7):
     ctx, data = _backup_ctx(tmp_path, _backup_files())
-    detail = procedure.backup(ctx)
+    detail = master.backup(ctx)
     path = tmp_path / "backups" / "lab1-2026-11-29T100000.000Z.tar.gz"
     assert path.read_bytes() == data and ctx.state.facts.backup.path == str(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -483,7 +484,7 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_partial_backup(tmp_path, m
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(RegenLabError, match="cannot write .*lab1-.*tar.gz: No space left on device"):
-        procedure.backup(ctx)
+        master.backup(ctx)
     assert list((tmp_path / "backups").iterdir()) == [] and not ctx.state.facts.backup.path
 
 
@@ -510,7 +511,7 @@ def test_backups_are_listed_with_their_ca_and_pruned_keeping_the_newest_and_the_
     unfinished = RunState(lab="lab1", mode="full", agents=[], autosign=False)
     unfinished.facts.backup.path = str(folder / f"lab1-{runs[0]}.tar.gz")
     unfinished.facts.backup.hosts_path = str(folder / f"lab1-{runs[0]}.hosts.tar")
-    unfinished.save(procedure.state_path(tmp_path, "lab1"))
+    unfinished.save(runner.state_path(tmp_path, "lab1"))
 
     listed = backups.find(tmp_path)
     assert [(b.lab, b.run, b.kind, b.in_use) for b in listed] == [
@@ -542,8 +543,8 @@ def test_a_resume_goes_on_when_a_host_is_down(tmp_path, log):
 
     site.agents[1].executor.stop_leftovers = down
     with pytest.raises(Interrupted):
-        procedure.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet(), check=False)
-    state = procedure.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+        running.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet(), check=False)
+    state = running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
     assert state.finished and log[-2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
 
 
@@ -579,14 +580,14 @@ def test_a_resume_stops_the_daemons_a_restart_started_early_on_agents_already_re
     """Agents re-enrolled in step 3 keep their daemons stopped until 3.s; one that restarted
     since runs its daemon (enabled at boot) and is stopped again; once 3.s is done, none is."""
     site = fake_site(log)  # every `status` answers 0: every daemon runs
-    state = procedure.RunState(lab="l", mode="full", agents=[a.name for a in site.agents], autosign=False)
+    state = runner.RunState(lab="l", mode="full", agents=[a.name for a in site.agents], autosign=False)
     state.facts.agents_done = [site.agents[0].name]
-    procedure.settle(site, state, quiet())
+    running.settle(site, state, quiet())
     stops = [line for line in log if line.endswith("service puppet stop")]
     assert stops == [f"{site.agents[0].name}: service puppet stop"]
     log.clear()
     state.steps = [attempt("3.s", "done")]
-    procedure.settle(site, state, quiet())
+    running.settle(site, state, quiet())
     assert log == []
 
 
@@ -597,16 +598,16 @@ def test_a_ca_whose_master_cert_lacks_the_alt_names_asked_for_is_not_kept():
 
     root, inter, _, _ = make_puppet_ca()
     key = ec.generate_private_key(ec.SECP256R1())
-    master = _cert("server", key, "Puppet CA: server", key, ca=False, sans=("server", "puppet"))
+    master_cert = _cert("server", key, "Puppet CA: server", key, ca=False, sans=("server", "puppet"))
     files = {"/etc/puppet/puppetserver/ca/ca_crt.pem": pem(inter, root),
-             "/var/lib/puppet/ssl/certs/server.pem": pem(master)}
+             "/var/lib/puppet/ssl/certs/server.pem": pem(master_cert)}
     ca = Scripted("server", files, [(lambda argv: argv[0] == "sh", (0, "", ""))])
     site = Site("l", Host("server", "server", ca), *(Host(n, n, ca) for n in ("puppetdb", "postgres")), agents=())
-    state = procedure.RunState(lab="l", mode="full", agents=[], autosign=False)
+    state = runner.RunState(lab="l", mode="full", agents=[], autosign=False)
     state.facts.before.ca_fingerprint = "AA:old"
-    ctx = procedure.Context(site, state, Path("/nowhere"), quiet())
-    assert procedure.ca_made(ctx, ["puppet"])
-    assert not procedure.ca_made(ctx, ["puppet.dc2.example"])
+    ctx = runner.Context(site, state, Path("/nowhere"), quiet())
+    assert master.ca_made(ctx, ["puppet"])
+    assert not master.ca_made(ctx, ["puppet.dc2.example"])
 
 
 def test_the_soak_restarts_the_engine_every_10th_trial_a_node_every_5th_from_the_3rd_and_kills_otherwise():

@@ -226,7 +226,7 @@ class _FakeLab:
 
 def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_step(monkeypatch):
     from regen.procedure import report
-    from regen.procedure import steps as procedure
+    from regen.procedure.steps import plan
 
     calls = []
 
@@ -241,21 +241,21 @@ def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_ste
     for action in (scn.actions[0], next(a for a in scn.actions if a.kind == "resume")):
         actions.KINDS[action.kind].run(run, action)
     faulty = [s for s in calls[0]["steps"] if s.id == "3"][0]
-    assert faulty is not [s for s in procedure.steps_for("full") if s.id == "3"][0]
+    assert faulty is not [s for s in plan.steps_for("full") if s.id == "3"][0]
     assert calls[1]["resume"] and calls[1]["steps"] is calls[0]["steps"]  # the fix must undo it, not the tool
     stops = set()
     for seed in range(300):
         run = runner.Runner(scenario.find("interrupted-resume"), _FakeLab(), Progress(quiet=True), seed=seed)
         actions.KINDS["regen"].run(run, run.scenario.actions[0])
         stops.add(calls[-1]["stop_after"])
-    assert stops == {s.id for s in procedure.steps_for("full")}  # every step, the last one included
+    assert stops == {s.id for s in plan.steps_for("full")}  # every step, the last one included
 
 
 def test_a_fault_replaces_only_its_step():
     from regen.procedure import faults
-    from regen.procedure import steps as procedure
+    from regen.procedure.steps import plan
 
-    steps = procedure.steps_for("full")
+    steps = plan.steps_for("full")
     changed = faults.apply(steps, {"clean-without-localca": "agent-2", "drop-alt-names": None})
     assert [s.id for s in changed] == [s.id for s in steps]
     differs = [a.id for a, b in zip(steps, changed, strict=True) if a is not b]
@@ -264,9 +264,9 @@ def test_a_fault_replaces_only_its_step():
 
 def test_two_agent_faults_of_one_run_add_up_each_on_its_own_host():
     from regen.procedure import faults
-    from regen.procedure import steps as procedure
+    from regen.procedure.steps import plan
 
-    changed = faults.apply(procedure.steps_for("full"), {"stale-crl": "agent-1", "clean-without-localca": "agent-2"})
+    changed = faults.apply(plan.steps_for("full"), {"stale-crl": "agent-1", "clean-without-localca": "agent-2"})
     agents = next(s for s in changed if s.id == "3").run
     assert agents.clean_for == {"agent-1": faults._rm_keeping_crl, "agent-2": faults._clean_without_localca}
 

@@ -16,10 +16,10 @@ from regen.core.errors import CommandFailed, NotReady, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
 from regen.ops import pki, puppet, puppetdb
-from regen.procedure import proof, report, rollback
-from regen.procedure import steps as procedure
+from regen.procedure import proof, report, rollback, runner
 from regen.procedure.runner import Backup, Before, Context, RunState, StepResult, Times
 from regen.procedure.site import Host, Site
+from regen.procedure.steps import agents, common, master, plan, running
 from tests.unit.test_pki import _cert, make_puppet_ca, pem
 from tests.unit.test_proof import Scripted, crl_of, has
 
@@ -51,7 +51,7 @@ def ctx_for(old, new, *, ca_rules=(), pdb_rules=(), broker_rules=(), pdb_files=N
     return Context(site, state, backup_dir=None, progress=Progress(quiet=True), autosign=autosign)  # type: ignore
 
 
-def step(id_: str, steps=procedure.FULL) -> procedure.Step:
+def step(id_: str, steps=plan.FULL) -> runner.Step:
     return next(s for s in steps if s.id == id_)
 
 
@@ -78,21 +78,21 @@ def test_a_repeated_new_ca_clears_a_half_made_ca_and_keeps_a_whole_one(cas):
     old, new = cas
     ok = (lambda argv: argv[0] != "cat", (0, "", ""))
     half = ctx_for(old, new, ca_rules=[(has("test -s"), (1, "", "")), ok])
-    procedure.new_ca(half)
+    master.new_ca(half)
     ran = [" ".join(a) for a in half.site.ca.executor.log]
     clear = ran.index(f"rm -rf {puppet.DEBIAN.ssldir} {puppet.DEBIAN.cadir}")
     assert clear < next(i for i, a in enumerate(ran) if a.startswith("puppetserver ca setup"))
     assert any(a.startswith("puppet config set autosign false") for a in ran)
 
     whole = ctx_for(old, new, ca_rules=[(has("test -s"), (0, "", "")), ok])
-    procedure.new_ca(whole)
+    master.new_ca(whole)
     ran = [" ".join(a) for a in whole.site.ca.executor.log]
     assert not any(a.startswith(("puppetserver ca setup", "rm -rf")) for a in ran), ran
     assert any(a.startswith("puppet config set autosign false") for a in ran)
 
     still_old = ctx_for(new, new, ca_rules=[ok])
     with pytest.raises(RegenLabError, match="the old CA is still in place"):
-        procedure.new_ca(still_old)
+        master.new_ca(still_old)
     assert not any(a[0] == "rm" for a in still_old.site.ca.executor.log)
 
 
@@ -166,7 +166,7 @@ def test_a_partial_run_sets_the_cas_signing_policy_unless_it_is_already_its_own(
     old, new = cas
     ctx = ctx_for(old, new, ca_rules=[(has("config", "print", "autosign"), (0, setting + "\n", ""))],
                   autosign=autosign, mode="partial")
-    assert step("p.0", procedure.PARTIAL).check(ctx) is done
+    assert step("p.0", plan.PARTIAL).check(ctx) is done
 
 
 class LocalShell:
@@ -289,7 +289,7 @@ def test_a_failed_steps_recorded_detail_holds_no_key(tmp_path):
 
     site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
     with pytest.raises(RegenLabError):
-        procedure.run(site, tmp_path, steps=(procedure.Step("1.1", "leaky", leaky),), progress=Progress(quiet=True),
+        running.run(site, tmp_path, steps=(runner.Step("1.1", "leaky", leaky),), progress=Progress(quiet=True),
                       check=False)
     recorded = (tmp_path / "runs" / "l.json").read_text()
     assert "PRIVATE KEY" not in recorded and "[private key removed]" in recorded
@@ -305,13 +305,13 @@ def failed_run(tmp_path, data: bytes, recorded_sha: str) -> Site:
     state.facts.before.ca_fingerprint = "AA"
     state.steps = [StepResult(i, "", "", "", 1.0, "done") for i in ("0", "1.1", "1.3", "1.4", "1.5")] + \
         [StepResult("1.8", "", "", "", 1.0, "failed")]
-    state.save(procedure.state_path(tmp_path, "l"))
+    state.save(runner.state_path(tmp_path, "l"))
     return Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
 
 
 def test_a_rollback_with_nothing_to_roll_back_says_so(tmp_path):
     site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
-    with pytest.raises(procedure.ProcedureStateError, match="nothing to roll back for 'l'"):
+    with pytest.raises(runner.ProcedureStateError, match="nothing to roll back for 'l'"):
         rollback.rollback(site, tmp_path, Progress(quiet=True))
 
 
@@ -324,7 +324,7 @@ def test_a_rollback_from_a_changed_backup_stops_before_touching_the_master(tmp_p
     with pytest.raises(Exception, match=error):
         rollback.rollback(site, tmp_path, Progress(quiet=True))
     assert site.ca.executor.log == []  # Puppet Server was not even stopped
-    assert json.loads(procedure.state_path(tmp_path, "l").read_text())["mode"] == "full"
+    assert json.loads(runner.state_path(tmp_path, "l").read_text())["mode"] == "full"
 
 
 def test_a_rollback_whose_backup_is_gone_changes_nothing(tmp_path):
@@ -398,13 +398,13 @@ def test_a_repeated_reenrolment_first_cleans_what_the_ca_signed_before(cas, tmp_
     ctx = ctx_for(old, new, autosign=True, ca_rules=_ca_api({"server", "agent-1"}))
     ctx.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
     ctx.path = tmp_path / "run.json"
-    procedure.agents_step(ctx)
+    agents.agents_step(ctx)
     assert _cleaned(ctx.site.ca.executor) == ["agent-1"]
     assert RunState.load(ctx.path).facts.agents_done == ["agent-1"]  # saved before the step ends
 
     fresh = ctx_for(old, new, autosign=True, ca_rules=_ca_api({"server"}))
     fresh.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
-    procedure.agents_step(fresh)
+    agents.agents_step(fresh)
     assert _cleaned(fresh.site.ca.executor) == []  # nothing of theirs on the new CA: nothing cleaned
 
 
@@ -414,7 +414,7 @@ def test_a_request_left_pending_by_an_interrupted_attempt_is_deleted_before_the_
     old, new = cas
     ctx = ctx_for(old, new, autosign=True, ca_rules=_ca_api({"server"}, pending={"agent-1"}))
     ctx.site.agents[0].executor.rules.append((lambda argv: True, (0, "", "")))
-    procedure.agents_step(ctx)
+    agents.agents_step(ctx)
     calls = [a for a in ctx.site.ca.executor.log if a[0] == "curl"]
     assert _cleaned(ctx.site.ca.executor) == ["agent-1"] and not any("PUT" in a for a in calls)
 
@@ -424,10 +424,10 @@ def test_the_partial_clean_cleans_only_what_is_still_there(cas):
     on a cert already gone (the CA answers 404 to that one)."""
     old, new = cas
     ctx = ctx_for(old, new, mode="partial", ca_rules=_ca_api({"server", "agent-1"}))
-    procedure.ca_clean_agents(ctx)
+    agents.ca_clean_agents(ctx)
     assert _cleaned(ctx.site.ca.executor) == ["agent-1"]
     gone = ctx_for(old, new, mode="partial", ca_rules=_ca_api({"server"}))
-    assert "none left to clean" in procedure.ca_clean_agents(gone)
+    assert "none left to clean" in agents.ca_clean_agents(gone)
     assert _cleaned(gone.site.ca.executor) == []
 
 
@@ -589,10 +589,10 @@ def test_on_hosts_of_puppets_own_packages_the_procedure_uses_their_paths(tmp_pat
                 Host("postgres", "postgres", Scripted("postgres")), (Host("agent-1", "agent-1", hosts["agent-1"]),))
     ctx = Context(site, RunState(lab="aio", mode="full", agents=["agent-1"], autosign=False), tmp_path,
                   Progress(quiet=True))
-    assert procedure.wipe(ctx) == "rm -rf /etc/puppetlabs/puppet/ssl /etc/puppetlabs/puppetserver/ca"
-    procedure.clean_ssldir(site.agents[0])
+    assert master.wipe(ctx) == "rm -rf /etc/puppetlabs/puppet/ssl /etc/puppetlabs/puppetserver/ca"
+    common.clean_ssldir(site.agents[0])
     assert ["sh", "-c", 'rm -rf "$1"/*', "sh", "/etc/puppetlabs/puppet/ssl"] in hosts["agent-1"].log
-    assert procedure.backup_paths(site.ca.layout) == ("etc/puppetlabs/puppetserver/ca", "etc/puppetlabs/puppet/ssl",
+    assert master.backup_paths(site.ca.layout) == ("etc/puppetlabs/puppetserver/ca", "etc/puppetlabs/puppet/ssl",
                                                       "etc/puppetlabs/puppet/puppet.conf")
     assert puppetdb.expected_ssl(hosts["pdb"], "pdb.example") == {
         "ssl-cert": "/etc/puppetlabs/puppet/ssl/certs/pdb.example.pem",
@@ -678,7 +678,7 @@ def test_a_site_without_puppetdb_leaves_out_its_steps_backup_and_hosts(tmp_path)
     site = Site("bare", Host("puppet.lan", "puppet.lan", ca), None, None, (Host("ws1", "ws1.lan", agent),))
     assert [r for _, r in site.roles()] == ["server", "agent"] and len(site.all_hosts) == 2
     assert site.reports.puppetdb is None and [s[2] for s in site.reports.servers] == ["puppet.lan"]
-    steps = procedure.steps_of(site, "full")
+    steps = plan.steps_of(site, "full")
     assert not {"2.1", "2.2", "2.5", "2.3", "2.4", "3.m", "2.6"} & {s.id for s in steps}
     needs = needs_of(steps)
     assert needs["3"] == {"1.8"} and needs["3.s"] == {"3"} and needs["1.9"] == {"1.8"}

@@ -1,0 +1,52 @@
+"""A run's options checked before anything changes: the master's new name, the mode, the
+import set."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ...core.errors import BadInput, CommandFailed
+from ...ops import pki, rootca
+from ..site import Site
+
+# used with fullmatch (`$` would let a final newline in)
+DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def check_server_name(name: str | None, agents: list[str] | None) -> None:
+    if not name:
+        return
+    if not DNS_NAME_RE.fullmatch(name):
+        raise BadInput(f"--server-name {name!r} is not a DNS name (lower-case labels of letters, digits and '-', "
+                       "separated by dots)")
+    if agents:
+        raise BadInput("--server-name goes with the whole procedure, not with --agents: "
+                       "the master's cert is what carries its name")
+
+
+def check_mode(mode: str, agents: list[str] | None, server_name: str | None, ca_import: str | None = None) -> None:
+    if mode not in ("full", "extend"):
+        raise BadInput(f"--mode {mode!r}: use full (every certificate anew) or extend (the CA's certificates "
+                       "renewed with the same keys)")
+    if mode == "extend" and (agents or server_name or ca_import):
+        raise BadInput("--mode extend renews the CA's own certificates and keeps every host's: "
+                       "--agents, --server-name and --ca-import go with the full regeneration")
+    if ca_import and agents:
+        raise BadInput("--ca-import makes a new CA: it goes with the whole procedure, not with --agents")
+
+
+def check_import(site: Site, folder: str) -> str:
+    """The import set's folder, checked whole before anything changes; its root must not be
+    the CA's root already (a new intermediate under the same root is not rehearsed: the
+    proofs tell the old CA from the new by their roots)."""
+    found = rootca.read_import(Path(folder))
+    root = pki.root_of(pki.load_certs(found.bundle))
+    try:
+        current = pki.ca_fingerprint(site.ca.executor.read_file(site.ca.layout.cacert))
+    except (CommandFailed, BadInput):
+        current = ""  # the preflight names a CA that cannot be read
+    if pki.fingerprint(root) == current:
+        raise BadInput(f"--ca-import {folder}: its root ({pki.info(root).subject}) is the CA's root already; a new "
+                       "intermediate under the same root is not supported yet: make the import set under a new root")
+    return str(Path(folder).resolve())

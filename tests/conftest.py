@@ -15,7 +15,9 @@ import pytest
 from regen.core.progress import Progress
 from regen.front.pytest_plugin import Shape
 from regen.lab import engine
-from regen.lab.lab import Lab, LabSpec, lab_names, remove, up
+from regen.lab.lab import Lab, lab_names, remove
+from regen.lab.provision import up
+from regen.lab.spec import LabSpec
 from regen.ops import pki, puppet
 
 RUN = os.environ.setdefault("REGENLAB_TEST_RUN", uuid.uuid4().hex[:6])

@@ -45,6 +45,8 @@ from regen.jobs import soak as soak_lib
 from regen.lab import engine as engine_lib
 from regen.lab import images as images_lib
 from regen.lab import lab as lab_lib
+from regen.lab import provision
+from regen.lab import spec as lab_spec
 from regen.procedure import backups as backups_lib
 from regen.procedure import report as report_lib
 from regen.scenarios import format as scenario_lib
@@ -200,20 +202,20 @@ def up(c, name="", agents=AGENTS, suite=DEFAULT_SUITE, agent_suite="", keep=Fals
     """Start a lab (in a site file's shape with --site); wait until every agent's first run is in PuppetDB."""
     if site:
         _alone("--site", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite)
-        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, publish, ssh=ssh)
+        spec = lab_spec.LabSpec.of_site(sites_lib.find(site), name, publish, ssh=ssh)
     else:
-        spec = lab_lib.LabSpec.parse(_name(c, name), agents, suite=suite,
+        spec = lab_spec.LabSpec.parse(_name(c, name), agents, suite=suite,
                                      publish=publish, agent_suite=agent_suite, ssh=ssh)
     progress = Progress()
     client = engine_lib.ensure(progress)
-    _show_status(lab_lib.up(client, spec, progress, keep=keep))
+    _show_status(provision.up(client, spec, progress, keep=keep))
 
 
 @task(help={"name": NAME_HELP, "json": "print JSON instead of a table"})
 @friendly
 def status(c, name="", json_=False):
     """Show every node of a lab: role, certname, cert serial, CA fingerprint, state."""
-    lab_lib.check_name(_name(c, name))
+    lab_spec.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     if json_:
         print(json.dumps([asdict(r) for r in lab.status()], indent=2))
@@ -227,7 +229,7 @@ def status(c, name="", json_=False):
 @friendly
 def logs(c, name="", node=None, tail=TAIL):
     """Print a node's log (its services' logs, as `docker logs` shows them)."""
-    lab_lib.check_name(_name(c, name))
+    lab_spec.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     every = node == "all"
     for n in lab.nodes if every else [lab.node(node)]:
@@ -240,7 +242,7 @@ def logs(c, name="", node=None, tail=TAIL):
 @friendly
 def down(c, name=""):
     """Remove every container, network and volume of a lab."""
-    lab_lib.check_name(_name(c, name))
+    lab_spec.check_name(_name(c, name))
     counts = lab_lib.down(engine_lib.connect(), _name(c, name))
     print(f"lab {_name(c, name)} removed: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
@@ -286,7 +288,7 @@ def rehearse(c, agents=AGENTS, keep=False, name="", scenario="", suite=DEFAULT_S
     if site:
         _alone("--site", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite,
                scenario=scenario)
-        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
+        spec = lab_spec.LabSpec.of_site(sites_lib.find(site), name, ssh=ssh)
         result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
         _junit(junit, report_lib.junit(result))
         _json_out(json_, report_lib.to_json(result))
@@ -296,13 +298,13 @@ def rehearse(c, agents=AGENTS, keep=False, name="", scenario="", suite=DEFAULT_S
         _alone("--scenario", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite, ssh=ssh,
                mode=mode != "full")
         scn = scenario_lib.find(scenario, [Path(f) for f in scenarios or ()])
-        done = scenario_job.rehearse(scn, lab_lib.check_name(_name(c, name)), keep=keep, progress=progress)
+        done = scenario_job.rehearse(scn, lab_spec.check_name(_name(c, name)), keep=keep, progress=progress)
         _junit(junit, scenario_runner.junit(done))
         _json_out(json_, asdict(done) | {"passed": done.passed})
         if not done.passed:
             raise Exit(f"scenario {scn.name} failed: see its expectations above", code=EXIT_PROOF_FAILED)
         return
-    spec = lab_lib.LabSpec.parse(_name(c, name), agents, suite=suite,
+    spec = lab_spec.LabSpec.parse(_name(c, name), agents, suite=suite,
                                  agent_suite=agent_suite, ssh=ssh)
     result = rehearsal.rehearse(spec, keep=keep, mode=mode, progress=progress)
     _junit(junit, report_lib.junit(result))
@@ -358,7 +360,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
     if dry_run:
         raise Exit("error: --dry-run goes with --site FILE --ssh (real hosts); on a lab: `invoke regen.plan`",
                    code=EXIT_USAGE)
-    lab_lib.check_name(_name(c, name))
+    lab_spec.check_name(_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
     result = rehearsal.regenerate(lab, _progress(quiet, json_), ssh=ssh, agents=chosen, autosign=autosign,
                                   resume=resume, server_name=server_name or None, **mode_options)
@@ -376,7 +378,7 @@ def regen_root(c, name="", root_crl_days=ROOT_CRL_DAYS, renew_crl=False):
     """An external root and a new intermediate it signs for Puppet: the import set for `regen.run --ca-import`.
 
     The root is made once per lab and kept here, owner-only."""
-    lab_lib.check_name(_name(c, name))
+    lab_spec.check_name(_name(c, name))
     print(rehearsal.external_root(_name(c, name), int(root_crl_days), renew_crl,
                                   lambda: lab_lib.Lab.open(engine_lib.connect(), _name(c, name))))
 
@@ -389,7 +391,7 @@ def regen_check(c, name="", ssh=False, site="", known_hosts="", identity=""):
     if real is not None:
         result = production.check(real)
     else:
-        lab_lib.check_name(_name(c, name))
+        lab_spec.check_name(_name(c, name))
         result = rehearsal.check(lab_lib.Lab.open(engine_lib.connect(), _name(c, name)), ssh=ssh)
     print(table(list(result.checks)))
     print(result.summary())
@@ -405,12 +407,12 @@ def regen_plan(c, name="", site=""):
 
     Markdown and one script per host, made of a new rehearsal of --site FILE, or of a lab's last run."""
     if site:
-        spec = lab_lib.LabSpec.of_site(sites_lib.find(site), name)
+        spec = lab_spec.LabSpec.of_site(sites_lib.find(site), name)
         result = rehearsal.rehearse(spec)
         verdict(result, "the rehearsal the runbook comes from (its lab is kept)", spec.name)
         print(f"runbook: {rehearsal.runbook_path(spec.name)}")
         return
-    lab_lib.check_name(_name(c, name))
+    lab_spec.check_name(_name(c, name))
     print(f"runbook: {rehearsal.plan(lab_lib.Lab.open(engine_lib.connect(), _name(c, name)))}")
 
 
@@ -425,7 +427,7 @@ def regen_rollback(c, name="", ssh=False, site="", known_hosts="", identity=""):
     if real is not None:
         result = production.roll_back(real, Progress())
     else:
-        lab_lib.check_name(_name(c, name))
+        lab_spec.check_name(_name(c, name))
         lab = lab_lib.Lab.open(engine_lib.connect(), _name(c, name))
         result = rehearsal.roll_back(lab, Progress(), ssh=ssh)
     if not result.passed:
@@ -439,7 +441,7 @@ def regen_rollback(c, name="", ssh=False, site="", known_hosts="", identity=""):
 def regen_backups(c, name="", keep=None):
     """List the backups on this machine (lab, run, of what, age, size, CA or parts); prune with --keep N runs."""
     if name:
-        lab_lib.check_name(name)
+        lab_spec.check_name(name)
     try:
         count = None if keep is None else int(keep)
     except ValueError:
@@ -484,7 +486,7 @@ def bench_regen(c, agents="3,10,30,100", seed_at=10, agent_keys="default", keyle
     keys = tuple(k.strip() for k in str(agent_keys).split(",") if k.strip()) or ("default",)
     for n in sizes:
         for k in keys:  # the same bounds as lab.up, before anything starts
-            spec = lab_lib.LabSpec.parse(f"bench-{n}", n, agent_keys=k)
+            spec = lab_spec.LabSpec.parse(f"bench-{n}", n, agent_keys=k)
             for b in (b for b in bits if b):
                 spec.with_keylength(b)  # a bad size refused here, before any lab starts
     bench_lib.regen(sizes, seed_size if seed_size in sizes else None, agent_keys=keys, keylengths=bits)
@@ -506,7 +508,7 @@ def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK
 
     regen.run SIGKILLed, a node or the engine restarted; each trial's proof passes, every backup whole."""
     name = _name(c, name)
-    lab_lib.check_name(name)
+    lab_spec.check_name(name)
     kinds = tuple(k.strip() for k in disturb.split(",") if k.strip())
     if not kinds or set(kinds) - set(soak_lib.DISTURBANCES):
         raise Exit(f"error: --disturb takes some of {','.join(soak_lib.DISTURBANCES)}, not {disturb!r}",
@@ -517,7 +519,7 @@ def soak_kill(c, trials=SOAK_TRIALS, seed=None, agents=SOAK_AGENTS, horizon=SOAK
     except ValueError:
         raise Exit("error: --trials, --agents and --seed take whole numbers, --horizon seconds", code=EXIT_USAGE) \
             from None
-    lab_lib.LabSpec.parse(name, count)
+    lab_spec.LabSpec.parse(name, count)
     try:
         start = int(first)
     except ValueError:

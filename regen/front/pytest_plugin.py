@@ -27,7 +27,9 @@ from ..core.config import DEFAULT_SUITE
 from ..core.progress import Progress
 from ..jobs import rehearsal
 from ..lab import engine
-from ..lab.lab import Lab, LabSpec, lab_names, remove, up
+from ..lab.lab import Lab, lab_names, remove
+from ..lab.provision import up
+from ..lab.spec import LabSpec
 from ..procedure.report import Report
 from ..sites import format as sites
 

@@ -11,9 +11,11 @@ from ..core.config import state_dir
 from ..core.console import clip, table
 from ..core.progress import Progress
 from ..lab import engine, images
-from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
+from ..lab.lab import Lab, lab_names, remove, site_of
 from ..lab.metrics import MIB, lab_cpu, lab_memory, memory_mib
 from ..lab.profile import Sampler
+from ..lab.provision import up
+from ..lab.spec import LabSpec
 from ..ops import mcollective
 from ..procedure import proven, seed
 from ..procedure.runner import state_path

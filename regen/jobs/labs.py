@@ -12,7 +12,9 @@ from ..core.config import state_dir
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab import engine
-from ..lab.lab import Lab, LabSpec, remove, up
+from ..lab.lab import Lab, remove
+from ..lab.provision import up
+from ..lab.spec import LabSpec
 from ..procedure.runner import state_path
 
 

@@ -11,7 +11,8 @@ from ..core.config import state_dir
 from ..core.errors import BadInput
 from ..core.lock import hold
 from ..core.progress import Progress
-from ..lab.lab import Lab, LabSpec, site_of, ssh_site_of
+from ..lab.lab import Lab, site_of, ssh_site_of
+from ..lab.spec import LabSpec
 from ..ops import pki, rootca
 from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook

@@ -25,7 +25,9 @@ from ..core.console import clip, table
 from ..core.errors import RegenLabError
 from ..core.progress import Progress
 from ..lab import engine
-from ..lab.lab import Lab, LabSpec, lab_names, remove, site_of, up
+from ..lab.lab import Lab, lab_names, remove, site_of
+from ..lab.provision import up
+from ..lab.spec import LabSpec
 from ..procedure import backups, hostbackup
 from ..procedure.rollback import restorable
 from ..procedure.runner import ProcedureStateError, RunState, state_path

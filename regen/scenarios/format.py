@@ -18,7 +18,7 @@ from ..core.commands import command
 from ..core.config import SCENARIOS_DIR
 from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
-from ..lab.lab import MAX_AGENTS, LabSpec
+from ..lab.spec import MAX_AGENTS, LabSpec
 from ..procedure import faults, proof, rollback
 from ..procedure.steps.options import DNS_NAME_RE
 from ..procedure.steps.plan import FULL, PARTIAL

@@ -20,8 +20,9 @@ from regen.core.progress import Progress
 from regen.core.transcript import Transcript
 from regen.jobs import production, rehearsal
 from regen.lab import lab as lab_lib
-from regen.lab import sshd
-from regen.lab.lab import LabSpec, ssh_site_of
+from regen.lab import provision, sshd
+from regen.lab.lab import ssh_site_of
+from regen.lab.spec import LabSpec
 from regen.ops import mcollective, pki, puppet
 from regen.procedure import runbook
 from regen.procedure.roles import cert_paths
@@ -142,7 +143,7 @@ def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, work
         # MCollective), with 2048-bit keys (conftest.SCENARIO_KEYLENGTH): what is checked here is
         # the labs' isolation, not their services
         spec = LabSpec.of_site(find_site("minimal"), other).with_keylength(SCENARIO_KEYLENGTH)
-        b = lab_lib.up(docker_client, spec, Progress())
+        b = provision.up(docker_client, spec, Progress())
         assert lab_ca_fingerprint(b) != lab_ca_fingerprint(lab)
         # a lab of the defaults publishes no port, and its network is internal
         for node in b.nodes:
@@ -168,7 +169,7 @@ def test_two_labs_side_by_side_then_down_leaves_nothing(lab, docker_client, work
 
 def test_a_name_already_up_is_refused(lab, docker_client):
     with pytest.raises(LabExists, match="already up"):
-        lab_lib.up(docker_client, LabSpec(name=lab.name, agents=1), Progress(quiet=True))
+        provision.up(docker_client, LabSpec(name=lab.name, agents=1), Progress(quiet=True))
     done = subprocess.run([sys.executable, "-m", "invoke", "lab.up", "--name", lab.name], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 3 and f"lab '{lab.name}' is already up" in done.stderr  # 3: not in a state to proceed
@@ -212,11 +213,11 @@ def test_logs_show_the_services_own_log(lab):
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_a_failed_up_shows_the_service_log_and_cleans_up_unless_kept(docker_client, worker_id, monkeypatch, keep):
-    monkeypatch.setattr(lab_lib, "SERVER_READY_TIMEOUT", 2)
+    monkeypatch.setattr(provision, "SERVER_READY_TIMEOUT", 2)
     name = lab_name(worker_id, f"-fail{int(keep)}")
     try:
         with pytest.raises(NotReady) as failure:
-            lab_lib.up(docker_client, LabSpec(name=name, agents=1), Progress(quiet=True), keep=keep)
+            provision.up(docker_client, LabSpec(name=name, agents=1), Progress(quiet=True), keep=keep)
         assert "server (server) not ready" in str(failure.value)
         assert "regenlab-node: boot hook" in failure.value.log  # the node's own log, not just "timeout"
         left = docker_client.containers.list(all=True, filters={"label": f"regenlab.lab={name}"})

@@ -71,6 +71,8 @@ def test_up_down_run_and_rollback_of_a_held_lab_touch_nothing(holder, tmp_path, 
     """The engine is never asked: a client that fails on any use shows nothing was looked at."""
     from regen.jobs import rehearsal
     from regen.lab import lab as lab_lib
+    from regen.lab import provision
+    from regen.lab import spec as lab_spec
 
     class Untouchable:
         def __getattr__(self, name):
@@ -78,7 +80,7 @@ def test_up_down_run_and_rollback_of_a_held_lab_touch_nothing(holder, tmp_path, 
 
     monkeypatch.setenv("REGENLAB_STATE", str(tmp_path))
     lab = lab_lib.Lab(Untouchable(), "lab1")
-    for attempt in (lambda: lab_lib.up(Untouchable(), lab_lib.LabSpec(name="lab1")),
+    for attempt in (lambda: provision.up(Untouchable(), lab_spec.LabSpec(name="lab1")),
                     lambda: lab_lib.down(Untouchable(), "lab1"),
                     lambda: rehearsal.regenerate(lab, None),
                     lambda: rehearsal.roll_back(lab, None)):

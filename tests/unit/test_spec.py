@@ -4,7 +4,7 @@ import pytest
 
 from regen.core.errors import BadInput
 from regen.lab.images import ORDER, PARENTS, _levels, image_tag
-from regen.lab.lab import LabSpec
+from regen.lab.spec import LabSpec
 
 
 def test_defaults_and_nodes():

@@ -510,7 +510,9 @@ def test_a_crl_of_each_ca_must_be_there_and_current(tmp_path, monkeypatch):
     import time
 
     time.sleep(0.1)
-    monkeypatch.setattr(proof, "datetime", type("Later", (), {"now": staticmethod(
+    from regen.procedure.proof import chains
+
+    monkeypatch.setattr(chains, "datetime", type("Later", (), {"now": staticmethod(
         lambda tz=None: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5))}))
     expired = proof.crl_per_ca(site, state)
     assert expired.verdict == FAIL and "the CRL of 'Regen Lab offline root CA' expired" in expired.evidence

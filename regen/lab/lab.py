@@ -24,7 +24,7 @@ from ..core.executor import Executor
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..core.wait import parallel, wait_until
-from ..ops import mcollective, pki, puppet
+from ..ops import mcollective, pki, puppet, puppet_reports
 from ..procedure.roles import ORDER as ROLE_ORDER
 from ..procedure.roles import ROLES, cert_paths
 from ..procedure.site import Host, Site
@@ -183,12 +183,13 @@ class Lab:
         return int(bound[0]["HostPort"])
 
     @property
-    def reports(self) -> puppet.Reports:
+    def reports(self) -> puppet_reports.Reports:
         """Where the agents' reports are: PuppetDB, or the servers' own store without it."""
         if self.puppetdb is not None:
-            return puppet.Reports(self.puppetdb.executor)
-        return puppet.Reports(servers=tuple((n.executor, puppet.DEBIAN, n.certname)  # the lab's images: Debian's
-                                            for n in (self.server, *self.compilers)))
+            return puppet_reports.Reports(self.puppetdb.executor)
+        # the lab's images: Debian's paths
+        return puppet_reports.Reports(servers=tuple((n.executor, puppet.DEBIAN, n.certname)
+                                                    for n in (self.server, *self.compilers)))
 
     @property
     def agents(self) -> list[Node]:

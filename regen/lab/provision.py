@@ -17,7 +17,7 @@ from ..core.errors import CommandFailed, LabExists, RegenLabError
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..core.wait import parallel, wait_until
-from ..ops import mcollective, puppet
+from ..ops import mcollective, puppet, puppet_ca, puppet_reports
 from ..ops.postgres import postgres_tls
 from ..procedure.roles import ROLES
 from ..sites.format import SiteSpec
@@ -199,7 +199,7 @@ def enroll(lab: Lab, nodes: list[Node]) -> None:
     (in the suite, 4 agents with 4096-bit keys beside another lab's start and the unit tests
     missed 83 s by one second: the CA signed them 30 s after they asked)."""
     maxwait = 2 * puppet.maxwait_for(len(nodes))
-    puppet.enroll_all(lab.server.executor, lab.server.certname,
+    puppet_ca.enroll_all(lab.server.executor, lab.server.certname,
                       [(n.certname, lambda n=n: puppet.bootstrap(n.executor, maxwait)) for n in nodes])
 
 
@@ -246,6 +246,6 @@ def wait_for_reports(lab: Lab, certnames: list[str], since: str | None, timeout:
         return "\n".join(f"--- {c}\n{lab.logs(c, tail=20)}" for c in missing[:3])
 
     try:
-        return puppet.wait_reports(reports, certnames, since, timeout, log=missing_log)
-    except puppet.RunFailed as exc:
+        return puppet_reports.wait_reports(reports, certnames, since, timeout, log=missing_log)
+    except puppet_reports.RunFailed as exc:
         raise RegenLabError(f"{exc}; see {command('lab.logs', exc.certnames[0], name=lab.name)}") from None

@@ -18,7 +18,7 @@ from cryptography import x509
 
 from ..core.executor import ExecResult, Executor
 from ..core.wait import parallel, wait_until
-from . import pki, puppet
+from . import pki, puppet, puppet_ca
 
 # the broker (images/broker): lab-only passwords, as in its activemq.xml
 BROKER_SSL = "/etc/activemq/ssl"
@@ -118,7 +118,7 @@ def issue(ca: Executor, ca_certname: str, certname: str) -> tuple[bytes, bytes, 
     """``puppetserver ca generate`` for a credential that is not a host (the server keypair,
     a client); a previous one of that name is revoked first. Returns (cert, public key,
     private key) and removes them from the CA host: the key lives only where it is used."""
-    puppet.ca_generate_anew(ca, ca_certname, certname)
+    puppet_ca.ca_generate_anew(ca, ca_certname, certname)
     where = puppet.layout(ca)
     paths = [where.hostcert(certname), where.publickey(certname), where.hostkey(certname)]
     cert, public, private = (ca.read_file(p) for p in paths)

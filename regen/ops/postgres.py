@@ -4,7 +4,7 @@ database host, installed with the CA bundle, TLS switched on, the cluster reload
 from __future__ import annotations
 
 from ..core.executor import Executor
-from . import puppet
+from . import puppet, puppet_ca
 
 PG_SSL = "/etc/postgresql/ssl"
 
@@ -14,7 +14,7 @@ def postgres_tls(ca: Executor, ca_certname: str, pg: Executor, certname: str = "
     connects to and verifies) on the CA, install it with the CA bundle, switch TLS on,
     reload. The key is moved, not copied: it leaves the CA host. Safe to repeat after an
     interruption: a cert an earlier attempt had signed is cleaned on the CA first."""
-    puppet.ca_generate_anew(ca, ca_certname, certname, [certname])
+    puppet_ca.ca_generate_anew(ca, ca_certname, certname, [certname])
     where = puppet.layout(ca)
     cert = ca.read_file(where.hostcert(certname))
     key = ca.read_file(where.hostkey(certname))

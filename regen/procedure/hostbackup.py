@@ -22,7 +22,7 @@ from ..core.errors import RegenLabError
 from ..core.executor import Executor
 from ..core.files import write_private
 from ..core.wait import parallel
-from ..ops import mcollective, pki, puppet, puppetdb
+from ..ops import mcollective, pki, puppet, puppet_reports, puppetdb
 from ..ops.postgres import PG_SSL
 from ..ops.postgres import reload as reload_postgres
 from .runner import Context, RunState
@@ -64,7 +64,7 @@ def parts(site: Site) -> list[Part]:
         out.append(Part("puppetdb", pdb, (pdb.layout.ssldir, puppetdb.JETTY_INI, pdb.layout.puppet_conf),
                         ("2.2", "2.5"), ((pdb.cert, pdb.key),), ("puppetdb",),
                         start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
-                        running=lambda ex: puppet.puppetdb_state(ex) == "running"))
+                        running=lambda ex: puppet_reports.puppetdb_state(ex) == "running"))
     out += [Part(f"compiler-{c.name}", c, (c.layout.ssldir, c.layout.puppet_conf), ("2.6",),
                  ((c.cert, c.key),), ("puppetserver",),
                  start=lambda ex: puppet.start_jvm(ex, "puppetserver"),

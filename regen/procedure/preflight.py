@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.errors import CommandFailed, RegenLabError
 from ..core.wait import parallel
-from ..ops import pki, puppet
+from ..ops import pki, puppet, puppet_ca, puppet_reports
 from .roles import ROLES
 from .site import Host, Site
 
@@ -42,7 +42,7 @@ REQUIRED = ("server", "compiler", "puppetdb", "postgres", "broker")
 
 def _running(host: Host, role: str, service: str) -> bool:
     if role == "puppetdb":
-        return puppet.puppetdb_state(host.executor) == "running"
+        return puppet_reports.puppetdb_state(host.executor) == "running"
     return puppet.service_running(host.executor, service)
 
 
@@ -152,7 +152,7 @@ def _master(site: Site, state_root: Path, now: datetime) -> list[Check]:
         return [Check(name, "alt names", OK, ", ".join(alt) or "none (agents must use its certname)")]
 
     def requests() -> list[Check]:
-        pending = sorted(puppet.pending_requests(ca))
+        pending = sorted(puppet_ca.pending_requests(ca))
         return [Check(name, "requests", WARN if pending else OK,
                       f"{len(pending)} pending, made for the old CA (lost by the wipe): {', '.join(pending[:8])}"
                       if pending else "none pending")]

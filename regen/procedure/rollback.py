@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..core.errors import RegenLabError
 from ..core.progress import Progress
-from ..ops import puppet
+from ..ops import puppet, puppet_reports
 from . import hostbackup
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
@@ -121,7 +121,7 @@ STEPS = (
          not puppet.service_running(ctx.ca, "puppetserver")),
     Step("r.2", "restore the cadir, ssldir and puppet.conf from the verified backup", restore, restored),
     Step("r.3", "start Puppet Server under the old CA", start_old_server,
-         lambda ctx: restored(ctx) and puppet.server_status(ctx.ca) == "running"),
+         lambda ctx: restored(ctx) and puppet_reports.server_status(ctx.ca) == "running"),
     Step("r.4", "restore the other hosts that changed (PostgreSQL, PuppetDB, broker, MCollective keys)",
          hostbackup.restore, hostbackup.restored),
     Step("r.5", "start the master's agent service", start_master_agent,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.wait import wait_until
-from ..ops import mcollective, puppet, puppetdb
+from ..ops import mcollective, puppet, puppet_ca, puppetdb
 from .runner import Context, Step, now
 from .site import Host
 from .steps.common import clean_ssldir, fingerprint_of_ca
@@ -26,7 +26,7 @@ SIGN_TIMEOUT = 60  # how long to wait for an agent's request to reach the CA
 def sign(ctx: Context, host: Host) -> None:
     """On the CA: `puppetserver ca list` until the host's request is there, then
     `puppetserver ca sign --certname HOST`."""
-    wait_until(f"{host.certname}'s request on the CA", lambda: host.certname in puppet.pending_requests(ctx.ca),
+    wait_until(f"{host.certname}'s request on the CA", lambda: host.certname in puppet_ca.pending_requests(ctx.ca),
                SIGN_TIMEOUT, interval=1.0)
     ctx.ca.run(["puppetserver", "ca", "sign", "--certname", host.certname])
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from ..core.errors import NodeNotFound
 from ..core.executor import Executor
-from ..ops import puppet
+from ..ops import puppet, puppet_reports
 from .roles import cert_paths
 
 
@@ -60,11 +60,12 @@ class Site:
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
     @property
-    def reports(self) -> puppet.Reports:
+    def reports(self) -> puppet_reports.Reports:
         """Where the agents' reports are: PuppetDB, or the servers' own store without it."""
         if self.puppetdb is not None:
-            return puppet.Reports(self.puppetdb.executor)
-        return puppet.Reports(servers=tuple((h.executor, h.layout, h.certname) for h in (self.ca, *self.compilers)))
+            return puppet_reports.Reports(self.puppetdb.executor)
+        return puppet_reports.Reports(servers=tuple((h.executor, h.layout, h.certname)
+                                                    for h in (self.ca, *self.compilers)))
 
     def cert_paths(self, host: Host) -> tuple[str, str]:
         """Where a host keeps its own certificate and the CA bundle it trusts."""

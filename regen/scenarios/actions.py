@@ -15,7 +15,7 @@ from ..core.config import state_dir
 from ..core.errors import BadInput
 from ..core.wait import parallel
 from ..lab.lab import site_of
-from ..ops import pki, puppet, rootca
+from ..ops import pki, puppet, puppet_ca, rootca
 from ..procedure import faults, proven
 from ..procedure.runner import Interrupted, RunState, state_path
 from ..procedure.steps.options import check_mode
@@ -199,9 +199,9 @@ class AgeCA(Kind):
 
     def run(self, runner, action) -> str:
         site = site_of(runner.lab)
-        puppet.extend_ca(site.ca.executor, site.ca.layout, site.ca.cert, days=action.args["days"])
+        puppet_ca.extend_ca(site.ca.executor, site.ca.layout, site.ca.cert, days=action.args["days"])
         bundle = site.ca.executor.read_file(site.ca.layout.cacert)
-        parallel(list(site.all_hosts), lambda h: puppet.replace_bundle(h.executor, site.cert_paths(h)[1], bundle))
+        parallel(list(site.all_hosts), lambda h: puppet_ca.replace_bundle(h.executor, site.cert_paths(h)[1], bundle))
         until = min(pki.info(c).not_after for c in pki.load_certs(bundle))
         return f"the CA ends {until:%Y-%m-%d %H:%M} UTC; its bundle replaced on {len(site.all_hosts)} hosts"
 

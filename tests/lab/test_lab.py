@@ -23,7 +23,7 @@ from regen.lab import lab as lab_lib
 from regen.lab import provision, sshd
 from regen.lab.lab import ssh_site_of
 from regen.lab.spec import LabSpec
-from regen.ops import mcollective, pki, puppet
+from regen.ops import mcollective, pki, puppet, puppet_ca, puppet_reports
 from regen.procedure import runbook
 from regen.procedure.roles import cert_paths
 from regen.procedure.runner import RunState, state_path, transcript_path
@@ -46,8 +46,8 @@ def test_every_agent_run_succeeds_and_converges(lab):
 
 def test_puppetdb_has_every_node_and_a_report_from_every_agent(lab):
     pdb = lab.puppetdb.executor
-    reports = puppet.latest_reports(pdb)
-    nodes = {row["certname"] for row in puppet.puppetdb_query(pdb, "nodes")}
+    reports = puppet_reports.latest_reports(pdb)
+    nodes = {row["certname"] for row in puppet_reports.puppetdb_query(pdb, "nodes")}
     for certname in [a.certname for a in lab.agents] + ["server"]:
         assert certname in nodes
         assert reports[certname].status in ("changed", "unchanged")
@@ -126,13 +126,13 @@ def test_enrolling_signs_the_expected_requests_and_leaves_a_strangers_unsigned(l
     suffix = str(time.monotonic_ns())[-6:]
     stranger, newcomer = f"stranger-{suffix}", f"newcomer-{suffix}"
     host.run(["puppet", "ssl", "submit_request", "--certname", stranger, "--ssldir", f"/tmp/{stranger}"])
-    assert stranger in puppet.pending_requests(ca)
+    assert stranger in puppet_ca.pending_requests(ca)
     bootstrap = ["puppet", "ssl", "bootstrap", "--certname", newcomer, "--ssldir", f"/tmp/{newcomer}",
                  "--waitforcert", "1", "--maxwaitforcert", "60"]
-    puppet.enroll_all(ca, lab.server.certname, [(newcomer, lambda: host.run(bootstrap, timeout=120))])
+    puppet_ca.enroll_all(ca, lab.server.certname, [(newcomer, lambda: host.run(bootstrap, timeout=120))])
     assert host.run(["test", "-s", f"/tmp/{newcomer}/certs/{newcomer}.pem"], check=False).exit_code == 0
     listed = ca.run(["puppetserver", "ca", "list", "--all"]).stdout
-    assert stranger in puppet.pending_requests(ca), listed
+    assert stranger in puppet_ca.pending_requests(ca), listed
     assert f"+ {newcomer}" in listed or newcomer in ca.run(["ls", f"{puppet.DEBIAN.cadir}/signed"]).stdout
 
 

@@ -101,7 +101,7 @@ def test_the_ca_extended_with_its_own_keys_keeps_its_serials_and_every_host_cert
 
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from regen.ops import puppet
+    from regen.ops import puppet_ca
 
     root_key, int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
     root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
@@ -122,7 +122,7 @@ def test_the_ca_extended_with_its_own_keys_keeps_its_serials_and_every_host_cert
     (tmp_path / "ca_key.pem").write_bytes(key(int_key))
     (tmp_path / "root_key.pem").write_bytes(key(root_key))
     (tmp_path / "leaf.pem").write_bytes(pem(leaf))
-    done = subprocess.run(["sh", "-c", puppet._EXTEND, "sh", str(tmp_path), "3650", str(tmp_path / "leaf.pem")],
+    done = subprocess.run(["sh", "-c", puppet_ca._EXTEND, "sh", str(tmp_path), "3650", str(tmp_path / "leaf.pem")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     renewed = pki.load_certs((tmp_path / "ca_crt.pem").read_bytes())
@@ -138,13 +138,14 @@ def test_the_ca_extended_with_its_own_keys_keeps_its_serials_and_every_host_cert
 def test_an_imported_ca_is_not_extended_on_the_ca_host_its_root_key_is_elsewhere(tmp_path):
     import subprocess
 
-    from regen.ops import puppet
+    from regen.ops import puppet_ca
+
 
     root, inter, leaf, _ = make_puppet_ca()
     (tmp_path / "ca_crt.pem").write_bytes(pem(inter, root))
     (tmp_path / "ca_key.pem").write_bytes(b"the intermediate's key")
     (tmp_path / "leaf.pem").write_bytes(pem(leaf))
-    done = subprocess.run(["sh", "-c", puppet._EXTEND, "sh", str(tmp_path), "3650", str(tmp_path / "leaf.pem")],
+    done = subprocess.run(["sh", "-c", puppet_ca._EXTEND, "sh", str(tmp_path), "3650", str(tmp_path / "leaf.pem")],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "no key of the CA's root here" in done.stderr
     assert (tmp_path / "ca_crt.pem").read_bytes() == pem(inter, root)

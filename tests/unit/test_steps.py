@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from regen.core.errors import CommandFailed, NotReady, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
-from regen.ops import pki, puppet, puppetdb
+from regen.ops import pki, puppet, puppet_ca, puppet_reports, puppetdb
 from regen.procedure import proof, report, rollback, runner
 from regen.procedure.runner import Backup, Before, Context, RunState, StepResult, Times
 from regen.procedure.site import Host, Site
@@ -188,7 +188,7 @@ def test_the_cas_log_tells_manual_signing_from_autosign(tmp_path, monkeypatch):
     server_log.write_text("2026 INFO [p.p.certificate-authority] Signed certificate request for agent-9\n")
     access.write_text('10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-9 HTTP/1.1" 204 0 "-" '
                       '"PuppetserverCaCli" 837 26 -\n')
-    mark = puppet.ca_log_mark(LocalShell())
+    mark = puppet_ca.ca_log_mark(LocalShell())
     assert mark == (1, 1)
     with server_log.open("a") as f:  # seen on a lab's CA: the same line whether signed by hand or autosigned
         f.write("2026 INFO [p.p.certificate-authority] Signed certificate request for agent-1\n"
@@ -202,8 +202,8 @@ def test_the_cas_log_tells_manual_signing_from_autosign(tmp_path, monkeypatch):
                 '"PuppetserverCaCli" 837 26 -\n'
                 '10.0.0.5 - - [t] "PUT /puppet-ca/v1/certificate_request/agent-2?environment=x HTTP/1.1" 200 0 "-" '
                 '"Puppet/7.23.0 Ruby/3.1.2" 900 0 -\n')
-    signings = puppet.ca_signed_since(LocalShell(), mark)
-    assert signings == puppet.Signings(signed=("agent-1", "agent-2"), by_hand=("agent-1", "agent-4"))
+    signings = puppet_ca.ca_signed_since(LocalShell(), mark)
+    assert signings == puppet_ca.Signings(signed=("agent-1", "agent-2"), by_hand=("agent-1", "agent-4"))
     assert signings.describe(["agent-1", "agent-2", "agent-3"]) == (
         "the CA's log: signed agent-1, agent-2; signed by name on the CA: agent-1; autosigned on request: agent-2")
 
@@ -224,8 +224,8 @@ def test_puppetserver_8s_signing_lines_are_read_too(tmp_path, monkeypatch):
         "web1, web2.\n")
     access.write_text('10.0.0.3 - - [t] "PUT /puppet-ca/v1/certificate_status/agent-1 HTTP/1.1" 204 0 "-" '
                       '"PuppetserverCaCli" 837 26 -\n')
-    signings = puppet.ca_signed_since(LocalShell(), (0, 0))
-    assert signings == puppet.Signings(signed=("agent-1", "probe1", "web1", "web2"), by_hand=("agent-1",))
+    signings = puppet_ca.ca_signed_since(LocalShell(), (0, 0))
+    assert signings == puppet_ca.Signings(signed=("agent-1", "probe1", "web1", "web2"), by_hand=("agent-1",))
     assert signings.describe(["agent-1", "probe1"]).endswith("autosigned on request: probe1")
 
 
@@ -240,21 +240,21 @@ def test_waiting_for_reports_says_whether_puppetdb_answered():
     answered = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-1", "changed", "2026-11-29T05:01:00.000Z"),
                                                                  ("agent-3", "changed", "2026-11-29T04:00:00.000Z")))])
     with pytest.raises(NotReady) as err:
-        puppet.wait_reports(puppet.Reports(answered), ["agent-1", "agent-3"], since, timeout=0)
+        puppet_reports.wait_reports(puppet_reports.Reports(answered), ["agent-1", "agent-3"], since, timeout=0)
     assert f"PuppetDB answered, with no report from agent-3 since {since}" in str(err.value)
     down = Scripted("puppetdb", rules=[(has("curl"), (7, "", "curl: (7) Failed to connect"))])
     with pytest.raises(NotReady) as err:
-        puppet.wait_reports(puppet.Reports(down), ["agent-3"], since, timeout=0)
+        puppet_reports.wait_reports(puppet_reports.Reports(down), ["agent-3"], since, timeout=0)
     assert "PuppetDB did not answer the query (exit 7" in str(err.value) and "no report from" not in str(err.value)
     heard: list[tuple[int, int]] = []
     both = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-1", "changed", "2026-11-29T05:01:00.000Z"),
                                                              ("agent-3", "changed", "2026-11-29T05:01:02.000Z")))])
-    puppet.wait_reports(puppet.Reports(both), ["agent-1", "agent-3"], since, timeout=5,
+    puppet_reports.wait_reports(puppet_reports.Reports(both), ["agent-1", "agent-3"], since, timeout=5,
                         counted=lambda n, total: heard.append((n, total)))
     assert heard == [(2, 2)]  # what the user sees: how many of how many have reported
     failed = Scripted("puppetdb", rules=[(has("curl"), reports(("agent-3", "failed", "2026-11-29T05:01:00.000Z")))])
-    with pytest.raises(puppet.RunFailed, match="catalog run failed on agent-3"):
-        puppet.wait_reports(puppet.Reports(failed), ["agent-3"], since, timeout=60)
+    with pytest.raises(puppet_reports.RunFailed, match="catalog run failed on agent-3"):
+        puppet_reports.wait_reports(puppet_reports.Reports(failed), ["agent-3"], since, timeout=60)
 
 
 # --- the report -------------------------------------------------------------------------------------
@@ -491,7 +491,7 @@ def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(
     lands just after the check (the kill soak saw it); the second try cleans it first."""
     ca = _ca_where_a_late_arrival_lands("signed", "admin", "Error:\nExisting file at "
                                         "'/etc/puppet/puppetserver/ca/signed/admin.pem'", set())
-    puppet.ca_generate_anew(ca, "server", "admin")
+    puppet_ca.ca_generate_anew(ca, "server", "admin")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert _cleaned(ca) == ["admin"]
 
@@ -503,7 +503,7 @@ def test_a_generate_whose_request_the_killed_attempt_left_pending_deletes_it_fir
     ca = _ca_where_a_late_arrival_lands("requests", "mcollective-servers", "Error:\n  code: 400\n  body: "
                                         "mcollective-servers already has a requested certificate; ignoring "
                                         "certificate request", {"mcollective-servers"}, method="DELETE")
-    puppet.ca_generate_anew(ca, "server", "mcollective-servers")
+    puppet_ca.ca_generate_anew(ca, "server", "mcollective-servers")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert sum(a[0] == "curl" for a in ca.log) == 2  # the pending request deleted before each try
 
@@ -641,16 +641,16 @@ def test_without_puppetdb_the_servers_own_store_gives_each_agents_newest_report(
     master = Scripted("master", rules=_server_store("ws1\t2026-11-29T05:01:00.000Z\tchanged\n"
                                                     "ws2\t2026-11-29T05:00:30.000Z\tunchanged\n"))
     compiler = Scripted("compiler", rules=_server_store("ws2\t2026-11-29T05:02:00.000Z\tfailed\n"))
-    store = puppet.Reports(servers=((master, puppet.DEBIAN, "master.lan"), (compiler, puppet.DEBIAN, "c1.lan")))
+    store = puppet_reports.Reports(servers=((master, puppet.DEBIAN, "master.lan"), (compiler, puppet.DEBIAN, "c1.lan")))
     assert store.where == "the servers' report store"
     latest = store.latest()
-    assert latest["ws1"] == puppet.ReportSummary("ws1", "changed", "2026-11-29T05:01:00.000Z", "master.lan")
-    assert latest["ws2"] == puppet.ReportSummary("ws2", "failed", "2026-11-29T05:02:00.000Z", "c1.lan")
+    assert latest["ws1"] == puppet_reports.ReportSummary("ws1", "changed", "2026-11-29T05:01:00.000Z", "master.lan")
+    assert latest["ws2"] == puppet_reports.ReportSummary("ws2", "failed", "2026-11-29T05:02:00.000Z", "c1.lan")
     assert any(a[-1] == "/var/lib/puppetserver/reports" for a in master.log)  # server-var-dir's, not the CLI's
-    with pytest.raises(puppet.RunFailed, match=r"failed on ws2 \(its report in the servers' report store says"):
-        puppet.wait_reports(store, ["ws1", "ws2"], "2026-11-29T05:00:00.000Z", timeout=60)
+    with pytest.raises(puppet_reports.RunFailed, match=r"failed on ws2 \(its report in the servers' report store says"):
+        puppet_reports.wait_reports(store, ["ws1", "ws2"], "2026-11-29T05:00:00.000Z", timeout=60)
     with pytest.raises(NotReady, match="the servers' report store answered, with no report from ws3"):
-        puppet.wait_reports(store, ["ws1", "ws3"], "2026-11-29T05:00:00.000Z", timeout=0)
+        puppet_reports.wait_reports(store, ["ws1", "ws3"], "2026-11-29T05:00:00.000Z", timeout=0)
 
 
 def _sed(program: str, text: str) -> str:
@@ -660,14 +660,14 @@ def _sed(program: str, text: str) -> str:
 def test_server_var_dir_is_read_as_debian_and_the_all_in_one_packages_write_it():
     debian = "    server-var-dir: /var/lib/puppetserver\n"
     aio = '    server-var-dir = "/opt/puppetlabs/server/data/puppetserver"\n    server-run-dir: /x\n'
-    assert _sed(puppet.SERVER_VAR_DIR, debian) == "/var/lib/puppetserver\n"
-    assert _sed(puppet.SERVER_VAR_DIR, aio) == "/opt/puppetlabs/server/data/puppetserver\n"
+    assert _sed(puppet_reports.SERVER_VAR_DIR, debian) == "/var/lib/puppetserver\n"
+    assert _sed(puppet_reports.SERVER_VAR_DIR, aio) == "/opt/puppetlabs/server/data/puppetserver\n"
 
 
 def test_a_server_without_server_var_dir_is_one_clear_error():
     bare = Scripted("compiler", rules=[(has("server-var-dir"), (0, "", ""))])
     with pytest.raises(RegenLabError, match=r"compiler: no server-var-dir in /etc/puppet/puppetserver/conf.d/\*.conf"):
-        puppet.server_reportdir(bare, puppet.DEBIAN)
+        puppet_reports.server_reportdir(bare, puppet.DEBIAN)
 
 
 def test_a_site_without_puppetdb_leaves_out_its_steps_backup_and_hosts(tmp_path):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ...core.errors import CommandFailed
 from ...core.wait import parallel
-from ...ops import pki, puppet
+from ...ops import pki, puppet, puppet_reports
 from ..runner import RunState
 from ..site import Host, Site
 from .verdict import ProofResult, error_lines, judged, nothing_to_check
@@ -42,7 +42,7 @@ def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
     evidence += f"; reports in {store.where} after {since}: {len(agents) - len(stale)}/{len(agents)}"
     if failures:
         evidence += "; " + "; ".join(failures)
-        evidence += "".join(f"; the master's log: {line}" for line in puppet.server_errors(site.ca.executor))
+        evidence += "".join(f"; the master's log: {line}" for line in puppet_reports.server_errors(site.ca.executor))
     if stale:
         evidence += f"; no fresh report from {', '.join(stale)}"
     return judged(name, claim, not failures and not stale, evidence)

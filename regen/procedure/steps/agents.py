@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from ...core.wait import parallel
-from ...ops import puppet
+from ...ops import puppet, puppet_ca, puppet_reports
 from ..runner import Context
 from ..site import Host
 from .common import AGENT_PARALLEL, reenroll_all
@@ -20,7 +20,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
     daemon running (``restart``)."""
     done_before = set(ctx.state.facts.agents_done)
     todo = [a for a in ctx.agents() if a.name not in done_before]
-    mark = puppet.ca_log_mark(ctx.ca)
+    mark = puppet_ca.ca_log_mark(ctx.ca)
 
     started: dict[str, float] = {}
 
@@ -38,7 +38,7 @@ def agents_step(ctx: Context, clean: Callable[[Host], object] | None = None,
                          f"{len(ctx.state.facts.agents_done)}/{len(ctx.state.agents)} agents done)")
 
     reenroll_all(ctx, todo, clean, before=stop, after=record)
-    signed = puppet.ca_signed_since(ctx.ca, mark).describe([a.certname for a in todo])
+    signed = puppet_ca.ca_signed_since(ctx.ca, mark).describe([a.certname for a in todo])
     return f"{len(todo)} agents re-enrolled" + \
         (f" ({len(done_before)} were done before)" if done_before else "") + f"; {signed}"
 
@@ -56,7 +56,7 @@ def agents_back(ctx: Context) -> str:
     times = ctx.state.facts.times
     since = times.agents_started_at = times.agents_started_at or times.server_stopped_at or ctx.state.started
     store = ctx.site.reports
-    reports = puppet.wait_reports(store, [a.certname for a in ctx.agents()], since, ctx.reports_timeout,
+    reports = puppet_reports.wait_reports(store, [a.certname for a in ctx.agents()], since, ctx.reports_timeout,
                                   counted=lambda n, total: ctx.progress.say(f"  {n}/{total} agents reported"))
     last = max(r.receive_time for r in reports.values())
     times.last_agent_back_at = last
@@ -79,6 +79,6 @@ def ca_clean_agents(ctx: Context) -> str:
     """The seed's partial case: the old certs revoked (on the CRL) and removed on the CA,
     as `puppetserver ca clean` does, for every agent of the run in two API calls."""
     # an interrupted p.1 may have cleaned some already
-    names = puppet.ca_clean_signed(ctx.ca, ctx.site.ca.certname, [host.certname for host in ctx.agents()])
+    names = puppet_ca.ca_clean_signed(ctx.ca, ctx.site.ca.certname, [host.certname for host in ctx.agents()])
     return "revoked and deleted on the CA (what `puppetserver ca clean --certname` does): " + \
         (",".join(names) or "none left to clean")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...core.wait import parallel
-from ...ops import mcollective, pki, puppet
+from ...ops import mcollective, pki, puppet, puppet_ca
 from ...ops.postgres import reload as postgres_reload
 from ..runner import Context, now
 from ..site import Host
@@ -34,9 +34,9 @@ def extend(ctx: Context) -> str:
     master's own CA bundle. The hosts' certs stay valid: their issuer's key is the same."""
     where, before = ctx.site.ca.layout, ctx.state.facts.before
     if not ca_extended(ctx):
-        puppet.extend_ca(ctx.ca, where, ctx.site.ca.cert)
+        puppet_ca.extend_ca(ctx.ca, where, ctx.site.ca.cert)
     bundle = ctx.ca.read_file(where.cacert)
-    puppet.replace_bundle(ctx.ca, where.localcacert, bundle)
+    puppet_ca.replace_bundle(ctx.ca, where.localcacert, bundle)
     ctx.state.facts.new_ca_fingerprint = pki.ca_fingerprint(bundle)
     return (f"CA certificates signed anew with their own keys (root key {before.ca_keys[-1][:23]}... kept): valid "
             f"until {_until(pki.load_certs(bundle)):%Y-%m-%d}, were until {before.ca_expires[:10]}; the master's CA "
@@ -59,7 +59,7 @@ def distribute(ctx: Context) -> str:
     def one(item: tuple[Host, str]) -> None:
         host, role = item
         ex = host.executor
-        puppet.replace_bundle(ex, ctx.site.cert_paths(host)[1], bundle)
+        puppet_ca.replace_bundle(ex, ctx.site.cert_paths(host)[1], bundle)
         if role == "postgres":
             postgres_reload(ex)
         elif role in ("puppetdb", "compiler"):

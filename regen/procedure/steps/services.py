@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...core.wait import parallel
-from ...ops import mcollective, pki, puppet, puppetdb
+from ...ops import mcollective, pki, puppet, puppet_reports, puppetdb
 from ...ops.postgres import postgres_tls
 from ..runner import Context
 from ..site import Host
@@ -46,13 +46,13 @@ def puppetdb_done(ctx: Context) -> bool:
 
 
 def server_serves_new_cert(ctx: Context) -> bool:
-    return puppet.server_status(ctx.ca) == "running" and \
+    return puppet_reports.server_status(ctx.ca) == "running" and \
         puppet.serves(ctx.ca, 8140, ctx.site.ca.cert)
 
 
 def puppetdb_serves_new_cert(ctx: Context) -> bool:
     host = ctx.site.puppetdb
-    return puppet.puppetdb_state(host.executor) == "running" and \
+    return puppet_reports.puppetdb_state(host.executor) == "running" and \
         puppet.serves(host.executor, 8081, host.cert)
 
 
@@ -60,10 +60,10 @@ def start_puppetdb(ctx: Context) -> str:
     """2.5: PuppetDB started with its new cert (its init script returns when it is ready).
     One a reboot started before its files were new is stopped first; one still starting
     (an interrupted attempt's) is waited for by the init script."""
-    if puppet.puppetdb_state(ctx.site.puppetdb.executor) == "running":
+    if puppet_reports.puppetdb_state(ctx.site.puppetdb.executor) == "running":
         puppet.stop(ctx.site.puppetdb.executor, "puppetdb")
     puppet.start_jvm(ctx.site.puppetdb.executor, "puppetdb")
-    return f"service puppetdb start: {puppet.puppetdb_state(ctx.site.puppetdb.executor)}"
+    return f"service puppetdb start: {puppet_reports.puppetdb_state(ctx.site.puppetdb.executor)}"
 
 
 def broker_redo(ctx: Context, stores: Callable[[Host], str] | None = None) -> str:

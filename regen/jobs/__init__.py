@@ -1,2 +1,2 @@
 """Jobs: what a user asks for end to end (a rehearsal, a scenario, the benchmark), each on a
-lab it makes or is given; the front (front/cli.py) calls these."""
+lab it makes or is given; the front (front/cli/) calls these."""

@@ -92,3 +92,49 @@ def test_the_procedure_and_the_operators_commands_load_no_docker():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'testcontainers')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REGEN.parent, check=True)
     assert done.stdout.strip() == "[]"
+
+
+MAX_LINES = 400  # a module does one job; one past this is split by job (docs/architecture.md)
+
+
+def test_no_module_is_longer_than_the_houses_limit():
+    long = [f"{p.relative_to(REGEN)}: {n} lines" for p in modules()
+            if (n := len(p.read_text().splitlines())) > MAX_LINES]
+    assert not long, "\n".join(long)
+
+
+def _module_name(path: Path) -> str:
+    parts = ["regen", *path.relative_to(REGEN).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_imports(path: Path, known: set[str]) -> set[str]:
+    """The regen modules a module imports at its top (what loading it loads): a function's own
+    import, and one under ``if TYPE_CHECKING``, are not counted."""
+    package = _module_name(path).split(".") if path.name == "__init__.py" else _module_name(path).split(".")[:-1]
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module or ""
+            out |= {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
+    return out & known
+
+
+def test_no_module_imports_itself_back_through_others():
+    paths = {_module_name(p): p for p in modules()}
+    graph = {name: _top_imports(path, set(paths)) - {name} for name, path in paths.items()}
+    circles = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        for nxt in sorted(graph[name]):
+            if nxt == trail[0]:
+                circles.append(" -> ".join([*trail, nxt]))
+            elif nxt not in trail and nxt > trail[0]:  # each circle once, from its smallest module
+                visit(nxt, [*trail, nxt])
+
+    for start in sorted(graph):
+        visit(start, [start])
+    assert not circles, "\n".join(circles)

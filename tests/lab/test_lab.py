@@ -30,7 +30,7 @@ from regen.procedure.runner import RunState, state_path, transcript_path
 from regen.sites.format import find as find_site
 from regen.ssh.executor import SSHExecutor
 from tests.conftest import SCENARIO_KEYLENGTH, lab_ca_fingerprint, lab_name
-from tests.unit.test_cli import ROOT
+from tests.unit.fakes import ROOT
 
 pytestmark = [pytest.mark.docker]
 

@@ -3,20 +3,9 @@ traceback, exit status 2. None of these needs a Docker engine."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-INVOKE = [sys.executable, "-m", "invoke"]
-
-
-def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*INVOKE, *args], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+from tests.unit.fakes import run
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -19,8 +19,7 @@ from regen.core.progress import Progress
 from regen.procedure import hostbackup
 from regen.procedure.runner import Context, RunState
 from regen.procedure.site import Host, Site
-from tests.unit.test_pki import _cert, pem
-from tests.unit.test_proof import Scripted
+from tests.unit.fakes import Scripted, cert, pem
 
 TMP = "/root/regen-keep-7.tar.gz"  # time.time_ns() is 7
 
@@ -33,7 +32,7 @@ def _key():
 
 def _pair(name: str) -> tuple[bytes, bytes]:
     key, key_pem = _key()
-    return pem(_cert(name, key, name, key, ca=False)), key_pem
+    return pem(cert(name, key, name, key, ca=False)), key_pem
 
 
 def _tgz(files: dict[str, bytes]) -> bytes:

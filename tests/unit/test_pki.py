@@ -9,42 +9,10 @@ import shutil
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from regen.core.errors import BadInput
 from regen.ops import pki
-
-NOW = dt.datetime.now(dt.UTC)
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: str, key, issuer: str, issuer_key, ca: bool, sans=(), days: int = 30):
-    builder = (
-        x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - dt.timedelta(days=1)).not_valid_after(NOW + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def make_puppet_ca():
-    """Root + intermediate with Puppet's names, and a leaf for agent-1."""
-    root_key, int_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
-    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
-    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
-    leaf = _cert("agent-1", leaf_key, "Puppet CA: server", int_key, ca=False, sans=("agent-1",))
-    return root, inter, leaf, leaf_key
-
-
-def pem(*certs) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+from tests.unit.fakes import NOW, cert, cn_name, make_puppet_ca, pem
 
 
 def test_a_leaf_chains_to_its_own_ca_through_the_intermediate():
@@ -104,12 +72,12 @@ def test_the_ca_extended_with_its_own_keys_keeps_its_serials_and_every_host_cert
     from regen.ops import puppet_ca
 
     root_key, int_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
-    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
-    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    root = cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
     aki = x509.AuthorityKeyIdentifier(
         x509.SubjectKeyIdentifier.from_public_key(int_key.public_key()).digest,
         [x509.DirectoryName(root.subject)], inter.serial_number)  # as Puppet writes it
-    leaf = (x509.CertificateBuilder().subject_name(_name("agent-1")).issuer_name(inter.subject)
+    leaf = (x509.CertificateBuilder().subject_name(cn_name("agent-1")).issuer_name(inter.subject)
             .public_key(leaf_key.public_key()).serial_number(5).not_valid_before(NOW - dt.timedelta(days=1))
             .not_valid_after(NOW + dt.timedelta(days=20)).add_extension(aki, critical=False)
             .sign(int_key, hashes.SHA256()))

@@ -11,8 +11,7 @@ import pytest
 
 from regen.procedure import preflight
 from regen.procedure.site import Host, Site
-from tests.unit.test_pki import NOW, make_puppet_ca, pem
-from tests.unit.test_proof import Scripted, has
+from tests.unit.fakes import NOW, Scripted, has, make_puppet_ca, pem
 
 DEBIAN_CA = "/etc/puppet/puppetserver/ca"
 SSL = "/var/lib/puppet/ssl"

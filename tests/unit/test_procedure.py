@@ -15,43 +15,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from regen.core.errors import BadInput, RegenLabError
-from regen.core.executor import ExecResult
-from regen.core.progress import Progress
 from regen.ops import pki
 from regen.ops.puppet import DEBIAN
 from regen.procedure import runner
 from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
 from regen.procedure.steps import master, options, plan, running
-from tests.unit.test_pki import _cert, make_puppet_ca, pem
-
-
-def pki_layout():
-    from regen.ops import puppet
-    return puppet.DEBIAN
-
-
-class FakeExecutor:
-    """Records what an operator would have typed on each host."""
-
-    def __init__(self, node: str, log: list[str]) -> None:
-        self.node, self.log = node, log
-
-    def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
-        if "config print" in " ".join(argv) and "ssldir" in argv:  # where Puppet's files are: Debian's
-            from tests.unit.test_proof import layout_output
-            return ExecResult(self.node, tuple(argv), 0, layout_output(pki_layout()), "")
-        self.log.append(f"{self.node}: {' '.join(argv)}")
-        return ExecResult(self.node, tuple(argv), 0, "", "")
-
-    def stop_leftovers(self) -> int:
-        self.log.append(f"{self.node}: (leftovers stopped)")
-        return 0
+from tests.unit.fakes import Recorder, cert, make_puppet_ca, pem, quiet
 
 
 def fake_site(log: list[str]) -> Site:
     def host(name):
-        return Host(name, name, FakeExecutor(name, log))
+        return Host(name, name, Recorder(name, log))
 
     return Site("fake", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"), host("agent-2")))
 
@@ -77,10 +52,6 @@ def attempt(id_: str, result: str, detail: str = "") -> StepResult:
 @pytest.fixture
 def log():
     return []
-
-
-def quiet():
-    return Progress(quiet=True)
 
 
 def test_steps_run_in_order_and_are_recorded(tmp_path, log):
@@ -244,7 +215,7 @@ def _tar(files: dict[str, bytes]) -> bytes:
 def _backup_files():
     root, inter, leaf, leaf_key = make_puppet_ca()
     key = ec.generate_private_key(ec.SECP256R1())
-    ca_crt = _cert("Puppet CA: server", key, "Puppet CA: server", key, ca=True)
+    ca_crt = cert("Puppet CA: server", key, "Puppet CA: server", key, ca=True)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
     files = {name: b"x" for name in master.backup_required(DEBIAN, "server")}
@@ -441,7 +412,7 @@ def test_a_state_file_of_another_schema_or_damaged_is_refused_with_what_to_do(tm
 def _backup_ctx(tmp_path, files: dict[str, bytes]):
     from regen.procedure.runner import Context, RunState
     from regen.procedure.site import Host, Site
-    from tests.unit.test_proof import Scripted
+    from tests.unit.fakes import Scripted
 
     data = _tar(files)
     ca = Scripted("server", {"/root/regen-backup-7.tar.gz": data},
@@ -594,11 +565,11 @@ def test_a_resume_stops_the_daemons_a_restart_started_early_on_agents_already_re
 def test_a_ca_whose_master_cert_lacks_the_alt_names_asked_for_is_not_kept():
     """A master that rebooted between 1.4 and 1.5 made a CA of its own at start: kept only if
     its master cert carries the alt names the run asks for."""
-    from tests.unit.test_proof import Scripted
+    from tests.unit.fakes import Scripted
 
     root, inter, _, _ = make_puppet_ca()
     key = ec.generate_private_key(ec.SECP256R1())
-    master_cert = _cert("server", key, "Puppet CA: server", key, ca=False, sans=("server", "puppet"))
+    master_cert = cert("server", key, "Puppet CA: server", key, ca=False, sans=("server", "puppet"))
     files = {"/etc/puppet/puppetserver/ca/ca_crt.pem": pem(inter, root),
              "/var/lib/puppet/ssl/certs/server.pem": pem(master_cert)}
     ca = Scripted("server", files, [(lambda argv: argv[0] == "sh", (0, "", ""))])

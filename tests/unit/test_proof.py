@@ -5,82 +5,19 @@ answer that proves nothing (a server down, a file missing, a timeout) instead of
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from regen.core.errors import CommandFailed
-from regen.core.executor import ExecResult
 from regen.ops import mcollective, pki, puppet
 from regen.ops.postgres import PG_SSL
 from regen.procedure import proof
 from regen.procedure.proof import EMPTY, FAIL, PASS, UNKNOWN
 from regen.procedure.runner import Before, RunState
 from regen.procedure.site import Host, Site
-from tests.unit.test_pki import NOW, make_puppet_ca, pem
-
-Answer = tuple[int, str, str]  # exit code, stdout, stderr
-
-ALERT = ("curl: (56) OpenSSL SSL_read: OpenSSL/3.0.20: error:0A000416:SSL routines::sslv3 alert certificate "
-         "unknown, errno 0")
-REFUSED: Answer = (56, "000", ALERT)
-OK_200: Answer = (0, "200", "")
-
-
-class Scripted:
-    """A host that answers each command with the first rule that matches it, and serves files."""
-
-    def __init__(self, node: str, files: dict[str, bytes] | None = None,
-                 rules: list[tuple[Callable[[list[str]], bool], Answer | Callable[[list[str]], Answer]]] | None = None,
-                 where: puppet.Layout = puppet.DEBIAN):
-        self.node, self.files, self.rules, self.log = node, files or {}, rules or [], []
-        self.where = where  # what `puppet config print` says here: Debian's packages unless given
-
-    def run(self, argv, *, check=True, timeout=120, input=None, ok_codes=(0,)):
-        if "config print" in " ".join(argv) and "ssldir" in argv:
-            return ExecResult(self.node, tuple(argv), 0, layout_output(self.where), "")
-        self.log.append(list(argv))
-        for match, answer in self.rules:
-            if match(argv):
-                code, out, err = answer(argv) if callable(answer) else answer
-                break
-        else:
-            if argv[0] == "cat" and argv[1] in self.files:
-                code, out, err = 0, self.files[argv[1]].decode(), ""
-            else:
-                code, out, err = 1, "", f"{argv[0]}: not scripted"
-        if check and code not in ok_codes:
-            raise CommandFailed(self.node, list(argv), code, out + err)
-        return ExecResult(self.node, tuple(argv), code, out, err)
-
-    def stop_leftovers(self) -> int:
-        self.log.append(["(leftovers stopped)"])
-        return 0
-
-    def read_file(self, path: str) -> bytes:
-        if path not in self.files:
-            raise CommandFailed(self.node, ["cat", path], 1, f"cat: {path}: No such file or directory")
-        return self.files[path]
-
-
-def layout_output(where: puppet.Layout) -> str:
-    """What `puppet config print ssldir certdir ...` prints on a host of that Layout."""
-    return "".join(f"{name} = {getattr(where, name)}\n" for name in sorted(puppet.LAYOUT_SETTINGS))
-
-
-def has(*words: str) -> Callable[[list[str]], bool]:
-    return lambda argv: all(any(w in a for a in argv) for w in words)
-
-
-def crl_of(issuer: x509.Certificate, key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
-    crl = (x509.CertificateRevocationListBuilder().issuer_name(issuer.subject).last_update(NOW)
-           .next_update(NOW + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return crl.public_bytes(serialization.Encoding.PEM)
+from tests.unit.fakes import NOW, OK_200, REFUSED, Answer, Scripted, crl_of, has, make_puppet_ca, pem
 
 
 @pytest.fixture(scope="module")
@@ -197,12 +134,12 @@ def test_a_host_without_a_crl_fails_proof_4(cas):
     old, new = cas
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tests.unit.test_pki import _cert
+    from tests.unit.fakes import cert
 
     root_key, int_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
-    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
-    leaf = _cert("agent-1", int_key, "Puppet CA: server", int_key, ca=False)
+    root = cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    leaf = cert("agent-1", int_key, "Puppet CA: server", int_key, ca=False)
     ca = (root, inter, leaf, int_key)
     crl = crl_of(inter, int_key) + crl_of(root, root_key)
     state = state_for(old, 5)
@@ -216,7 +153,7 @@ def test_a_host_without_a_crl_fails_proof_4(cas):
     result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
     assert result.verdict == FAIL and "puppetdb: its CA bundle holds the old CA" in result.evidence
     old_root_key = ec.generate_private_key(ec.SECP256R1())
-    stale = crl_of(_cert("Puppet CA: server", old_root_key, "Puppet CA: server", old_root_key, ca=True), old_root_key)
+    stale = crl_of(cert("Puppet CA: server", old_root_key, "Puppet CA: server", old_root_key, ca=True), old_root_key)
     files = good_files(ca, crl)
     files["server"][puppet.DEBIAN.hostcrl] = stale
     result = proof.nothing_trusts_the_old_ca(bundle_site(ca, files), state)
@@ -340,11 +277,11 @@ def test_a_check_that_raises_could_not_tell(cas):
 def _compiler_ca(sans=("compiler01", "puppet")):
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tests.unit.test_pki import _cert
+    from tests.unit.fakes import cert
 
     root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root = _cert("Puppet CA: ca", root_key, "Puppet CA: ca", root_key, ca=True)
-    return root, _cert("compiler01", leaf_key, "Puppet CA: ca", root_key, ca=False, sans=sans)
+    root = cert("Puppet CA: ca", root_key, "Puppet CA: ca", root_key, ca=True)
+    return root, cert("compiler01", leaf_key, "Puppet CA: ca", root_key, ca=False, sans=sans)
 
 
 def compiler_site(bundle: bytes, leaf: bytes, asked: str = "puppet", serves: bool = True,
@@ -401,15 +338,15 @@ def _extended(days: int = 3000):
     """A Puppet CA before and after an extension (the same keys, a later end), and a leaf."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tests.unit.test_pki import _cert
+    from tests.unit.fakes import cert
 
     root_key, int_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
 
     def ca(lifetime: int):
-        return (_cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True, days=lifetime),
-                _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True, days=lifetime))
+        return (cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True, days=lifetime),
+                cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True, days=lifetime))
 
-    leaf = _cert("agent-1", leaf_key, "Puppet CA: server", int_key, ca=False, days=20)
+    leaf = cert("agent-1", leaf_key, "Puppet CA: server", int_key, ca=False, days=20)
     return ca(30), ca(days), leaf
 
 

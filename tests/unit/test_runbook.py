@@ -20,7 +20,7 @@ from regen.procedure.runner import Step
 from regen.sites.format import find
 from regen.ssh import site as ssh_site
 from regen.ssh.executor import SSHExecutor
-from tests.unit.test_proof import Scripted
+from tests.unit.fakes import Scripted
 
 DEBIAN = {k: getattr(puppet.DEBIAN, k) for k in ("ssldir", "certdir", "privatekeydir", "publickeydir",
                                                   "localcacert", "hostcrl", "cadir", "confdir")}

@@ -12,7 +12,7 @@ from regen.core.errors import BadInput
 from regen.core.progress import Progress
 from regen.scenarios import actions, outcome, runner
 from regen.scenarios import format as scenario
-from tests.unit.test_cli import run
+from tests.unit.fakes import run
 
 GOOD = """\
 name: {name}

@@ -20,8 +20,7 @@ from regen.procedure import proof, report, rollback, runner
 from regen.procedure.runner import Backup, Before, Context, RunState, StepResult, Times
 from regen.procedure.site import Host, Site
 from regen.procedure.steps import agents, common, master, plan, running
-from tests.unit.test_pki import _cert, make_puppet_ca, pem
-from tests.unit.test_proof import Scripted, crl_of, has
+from tests.unit.fakes import Scripted, cert, crl_of, has, make_puppet_ca, pem
 
 JETTY = ("/files/etc/puppetdb/conf.d/jetty.ini/jetty/ssl-cert = \"/var/lib/puppet/ssl/certs/puppetdb.pem\"\n"
          "/files/etc/puppetdb/conf.d/jetty.ini/jetty/ssl-key = \"/var/lib/puppet/ssl/private_keys/puppetdb.pem\"\n"
@@ -339,12 +338,12 @@ def test_a_rollback_whose_backup_is_gone_changes_nothing(tmp_path):
 
 def test_a_crl_file_with_two_crls_is_read_whole_and_checked_by_signature():
     root_key, int_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    root = _cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
-    inter = _cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
+    root = cert("Puppet Root CA: lab", root_key, "Puppet Root CA: lab", root_key, ca=True)
+    inter = cert("Puppet CA: server", int_key, "Puppet Root CA: lab", root_key, ca=True)
     crls = pki.load_crls(crl_of(inter, int_key) + crl_of(root, root_key))
     assert len(crls) == 2 and all(pki.crl_signed_by_one_of(c, [inter, root]) for c in crls)
     other_key = ec.generate_private_key(ec.SECP256R1())  # same names, another key: a regenerated CA
-    other = _cert("Puppet CA: server", other_key, "Puppet Root CA: lab", root_key, ca=True)
+    other = cert("Puppet CA: server", other_key, "Puppet Root CA: lab", root_key, ca=True)
     assert not pki.crl_signed_by_one_of(pki.load_crls(crl_of(other, other_key))[0], [inter, root])
     assert pki.load_crls(b"") == []
 
@@ -527,11 +526,11 @@ def test_the_report_says_when_the_ca_the_master_and_the_earliest_host_cert_expir
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from regen.procedure import proven
-    from tests.unit.test_pki import NOW, _cert, make_puppet_ca, pem
+    from tests.unit.fakes import NOW, cert, make_puppet_ca, pem
 
     root, inter, master, _ = make_puppet_ca()
     int_key = ec.generate_private_key(ec.SECP256R1())
-    soon = _cert("agent-2", int_key, "Puppet CA: server", int_key, ca=False, days=9)
+    soon = cert("agent-2", int_key, "Puppet CA: server", int_key, ca=False, days=9)
     ssl = "/var/lib/puppet/ssl/certs"
     hosts = {"server": Scripted("server", files={"/etc/puppet/puppetserver/ca/ca_crt.pem": pem(inter, root),
                                                  f"{ssl}/server.pem": pem(master)}),

@@ -87,7 +87,7 @@ def _create_node(client: docker.DockerClient, spec: LabSpec, ns: NodeSpec, image
         image, name=f"{spec.name}-{ns.name}", hostname=ns.name, detach=True, init=True,
         # start-stop-daemon matches processes of other users through /proc/PID/exe, which
         # needs ptrace rights; root on a real host has them.
-        cap_add=["SYS_PTRACE"], environment=env, ports=ports,
+        cap_add=["SYS_PTRACE"], environment=env, ports=ports, cpu_shares=ROLES[ns.role].cpu_shares,
         # a node comes back when the engine does (as a host after a power cut), with its
         # enabled services (regenlab-node); one stopped on purpose stays down
         restart_policy={"Name": "unless-stopped"},

@@ -21,6 +21,10 @@ class Role:
     aliases: tuple[str, ...] = ()  # other names it answers to on the lab network
     port: int | None = None  # what `lab.up --publish` publishes on 127.0.0.1
     puppet_host: bool = True  # enrolled with the CA as a Puppet host (its files in the ssldir)
+    # the lab's CPU shares (Docker's default 1024). On a real site each server has its cores;
+    # in a lab every node shares the machine's, and agents' Ruby work (keys, facter, runs)
+    # slowed the servers' JVM starts that the downtime waits on (docs/profile.md)
+    cpu_shares: int = 1024
 
     # a Puppet host's files where its Layout says; PostgreSQL's have fixed names (ops/postgres.py)
     def cert(self, certname: str, where: puppet.Layout | None) -> str:
@@ -40,7 +44,7 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     Role("puppetdb", "puppetdb", "puppetdb", ("puppetdb", "puppet"), port=8081),
     Role("postgres", "postgres", "postgresql", ("postgresql",), puppet_host=False),
     Role("broker", "broker", "activemq", ("activemq",)),
-    Role("agent", "agent", "puppet-agent", ("puppet", "mcollective")),
+    Role("agent", "agent", "puppet-agent", ("puppet", "mcollective"), cpu_shares=256),
 )}
 ORDER = tuple(ROLES)  # how nodes are listed
 

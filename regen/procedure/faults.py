@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..ops import mcollective, puppetdb, rootca
+from .ids import StepId as I  # noqa: N814
 from .runner import Context, Step
 from .site import Host
 from .steps.agents import agents_step
@@ -151,22 +152,22 @@ def _broker_truststore_kept(step: Step, node: str | None) -> Step:
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (
-    Fault("clean-without-localca", "the agent is cleaned with `puppet ssl clean`, without `--localca`", "3", True,
+    Fault("clean-without-localca", "the agent is cleaned with `puppet ssl clean`, without `--localca`", I.AGENTS, True,
           _agent_fault(_clean_without_localca)),
-    Fault("stale-crl", "the agent's ssldir is emptied by hand and its old `crl.pem` is left", "3", True,
+    Fault("stale-crl", "the agent's ssldir is emptied by hand and its old `crl.pem` is left", I.AGENTS, True,
           _agent_fault(_rm_keeping_crl)),
-    Fault("daemon-not-restarted", "the agent is re-enrolled while its `puppet agent` daemon keeps running", "3",
+    Fault("daemon-not-restarted", "the agent is re-enrolled while its `puppet agent` daemon keeps running", I.AGENTS,
           True, _daemon_left_running),
-    Fault("drop-alt-names", "the master's new cert is made without its alt names (`puppet`)", "1.5", False,
+    Fault("drop-alt-names", "the master's new cert is made without its alt names (`puppet`)", I.NEW_CA, False,
           _drop_alt_names),
     Fault("cadir-owned-by-root", "the new CA's files are left owned by root: Puppet Server (user `puppet`) cannot "
-          "use them", "1.5", False, _cadir_owned_by_root),
-    Fault("crl-chain-missing", "the intermediate imported with a CRL chain that lacks the root's CRL", "1.5", False,
+          "use them", I.NEW_CA, False, _cadir_owned_by_root),
+    Fault("crl-chain-missing", "the intermediate imported with a CRL chain that lacks the root's CRL", I.NEW_CA, False,
           _crl_chain_missing),
-    Fault("puppetdb-trusts-old-ca", "PuppetDB's jetty trusts a bundle of the new CA and the old one", "2.2", False,
+    Fault("puppetdb-trusts-old-ca", "PuppetDB's jetty trusts a bundle of the new CA and the old one", I.PUPPETDB, False,
           _puppetdb_trusts_old_ca),
     Fault("broker-truststore-kept", "the new CA imported into the broker's old truststore instead of a new one",
-          "2.3", False, _broker_truststore_kept),
+          I.BROKER, False, _broker_truststore_kept),
 )}
 
 

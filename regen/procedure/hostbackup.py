@@ -25,6 +25,7 @@ from ..core.wait import parallel
 from ..ops import mcollective, pki, puppet, puppet_reports, puppetdb
 from ..ops.postgres import PG_SSL
 from ..ops.postgres import reload as reload_postgres
+from .ids import StepId as I  # noqa: N814
 from .runner import Context, RunState
 from .site import Host, Site
 
@@ -58,14 +59,14 @@ def parts(site: Site) -> list[Part]:
     pg, pdb = site.postgres, site.puppetdb
     out = []
     if pg is not None:
-        out.append(Part("postgres", pg, ("/etc/postgresql",), ("2.1",),
+        out.append(Part("postgres", pg, ("/etc/postgresql",), (I.POSTGRES,),
                         ((f"{PG_SSL}/postgres.crt", f"{PG_SSL}/postgres.key"),), start=reload_postgres))
     if pdb is not None:
         out.append(Part("puppetdb", pdb, (pdb.layout.ssldir, puppetdb.JETTY_INI, pdb.layout.puppet_conf),
-                        ("2.2", "2.5"), ((pdb.cert, pdb.key),), ("puppetdb",),
+                        (I.PUPPETDB, I.START_PUPPETDB), ((pdb.cert, pdb.key),), ("puppetdb",),
                         start=lambda ex: puppet.start_jvm(ex, "puppetdb"),
                         running=lambda ex: puppet_reports.puppetdb_state(ex) == "running"))
-    out += [Part(f"compiler-{c.name}", c, (c.layout.ssldir, c.layout.puppet_conf), ("2.6",),
+    out += [Part(f"compiler-{c.name}", c, (c.layout.ssldir, c.layout.puppet_conf), (I.COMPILERS,),
                  ((c.cert, c.key),), ("puppetserver",),
                  start=lambda ex: puppet.start_jvm(ex, "puppetserver"),
                  running=lambda ex: puppet.service_running(ex, "puppetserver"))
@@ -73,13 +74,13 @@ def parts(site: Site) -> list[Part]:
     if site.broker:
         broker, admin = site.broker, site.admin
         out += [
-            Part("broker", broker, (broker.layout.ssldir, mcollective.BROKER_SSL, broker.layout.puppet_conf), ("2.3",),
-                 ((broker.cert, broker.key),), ("activemq",),
+            Part("broker", broker, (broker.layout.ssldir, mcollective.BROKER_SSL, broker.layout.puppet_conf),
+                 (I.BROKER,), ((broker.cert, broker.key),), ("activemq",),
                  start=mcollective.start_broker, running=lambda ex: puppet.service_running(ex, "activemq")),
-            Part("mco-admin", admin, (mcollective.ADMIN_DIR, mcollective.MCO_SSL), ("2.4",),
+            Part("mco-admin", admin, (mcollective.ADMIN_DIR, mcollective.MCO_SSL), (I.MCO_CREDENTIALS,),
                  ((mcollective.ADMIN_CERT, mcollective.ADMIN_KEY),)),
             # the daemons restarted also after the broker alone is restored: they reconnect at once
-            *(Part(f"mco-{a.name}", a, (mcollective.MCO_SSL,), ("2.3", "2.4"),
+            *(Part(f"mco-{a.name}", a, (mcollective.MCO_SSL,), (I.BROKER, I.MCO_CREDENTIALS),
                    ((mcollective.SERVER_PUBLIC, mcollective.SERVER_PRIVATE),),
                    start=mcollective.restart_daemon, running=lambda ex: puppet.service_running(ex, "mcollective"))
               for a in site.agents),

@@ -18,10 +18,12 @@ from ..core.errors import RegenLabError
 from ..core.progress import Progress
 from ..ops import puppet, puppet_reports
 from . import hostbackup
+from .ids import Change, Mode, StepId
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
 from .steps.common import fingerprint_of_ca
 from .steps.master import backup_paths, start_master_agent, stop_master_agent, stop_server, verify_backup
+from .steps.plan import FULL
 from .steps.running import stop_leftovers
 
 RESTORE_TMP = "/root/regen-restore.tar.gz"
@@ -30,31 +32,35 @@ RESTORE_TMP = "/root/regen-restore.tar.gz"
 def restorable(state: RunState) -> None:
     """Raise unless this run can be rolled back: a full run, its backups made and kept,
     no agent touched yet."""
-    if state.mode == "rollback":
+    if state.mode == Mode.ROLLBACK:
         raise ProcedureStateError(f"the run of {state.lab!r} was already rolled back at {state.finished}")
     if state.finished:
         raise ProcedureStateError(f"the run of {state.lab!r} finished at {state.finished}: a rollback undoes only "
                                   "a run that failed before its agents were re-enrolled")
-    if state.mode == "extend":
+    if state.mode == Mode.EXTEND:
         raise ProcedureStateError("an extension keeps the CA's keys and every host's cert: resume it instead (each "
                                   "of its steps is safe to repeat; the CA as it was is in step 1.1's backup)")
-    if state.mode != "full":
+    if state.mode != Mode.FULL:
         raise ProcedureStateError("a partial run keeps the CA: there is nothing to restore (resume it instead)")
     begun = state.begun_ids
-    if begun <= {"0"}:  # step 0 reads and keeps, it changes nothing
-        raise ProcedureStateError(f"nothing to roll back: the run of {state.lab!r} stopped in step 0 and changed "
-                                  "nothing; continue it with --resume")
+    # r.*: an earlier rollback of this run, interrupted, changes only what it restores. A step
+    # this Regen Lab does not know is taken as touching agents. Begun counts, not only done: a
+    # step killed or failed half-way may have changed its host.
+    changes = {**{s.id: s.changes for s in FULL}, **{s.id: Change.MASTER for s in STEPS}}
+    change = {i: changes.get(i, Change.AGENTS) for i in begun}
+    if set(change.values()) <= {Change.NOTHING}:
+        raise ProcedureStateError(f"nothing to roll back: the run of {state.lab!r} stopped in step "
+                                  f"{', '.join(sorted(begun))} and changed nothing; continue it with --resume")
     if not state.facts.backup.path:
-        changed = sorted(begun - {"0", "1.0", "1.1", "1.2", "1.3"})
+        changed = sorted(i for i, c in change.items() if c not in (Change.NOTHING, Change.SERVICES))
         if changed:  # never: 1.4 needs the backup; a state file edited by hand or damaged
             raise ProcedureStateError(f"the run has no backup, yet steps {', '.join(changed)} were started: "
                                       "nothing to restore from; continue the run with --resume")
-    # r.*: an earlier rollback of this run, interrupted. Begun counts, not only done: a step
-    # killed or failed half-way may have changed its host.
-    beyond = sorted(i for i in begun if not (i in ("0", "3") or i.startswith(("1.", "2.", "r."))))
     touched = state.facts.agents_touched
-    if "3" in begun and touched is None:  # a state file of an earlier Regen Lab: which agents is unknown
-        beyond = sorted({*beyond, "3"})
+    # a step that names the agents it touches counts by them; a state file of an earlier
+    # Regen Lab (touched None) does not say which
+    beyond = sorted(i for i, c in change.items()
+                    if c == Change.AGENTS or (c == Change.AGENTS_NAMED and touched is None))
     if beyond:
         raise ProcedureStateError(
             f"steps {', '.join(beyond)} were started, and may have moved agents to the new CA: restoring the "
@@ -63,7 +69,7 @@ def restorable(state: RunState) -> None:
         raise ProcedureStateError(
             f"step 3 has begun re-enrolling agents ({', '.join(touched[:5])}{' ...' if len(touched) > 5 else ''}): "
             "restoring the servers would cut them off; continue the run with --resume instead")
-    others = sorted(begun & {"2.1", "2.2", "2.3", "2.4", "2.5"})
+    others = sorted(i for i, c in change.items() if c == Change.HOSTS)
     if others and not state.facts.backup.hosts_path:  # a state file of an earlier Regen Lab
         raise ProcedureStateError(
             f"steps {', '.join(others)} changed other hosts and this run kept no backup of them (step 1.0): "
@@ -116,15 +122,15 @@ def stop_master(ctx: Context) -> str:
 
 
 STEPS = (
-    Step("r.1", "stop the master's agent and Puppet Server", stop_master,
+    Step(StepId.STOP_MASTER, "stop the master's agent and Puppet Server", stop_master,
          lambda ctx: not puppet.service_running(ctx.ca, "puppet") and
          not puppet.service_running(ctx.ca, "puppetserver")),
-    Step("r.2", "restore the cadir, ssldir and puppet.conf from the verified backup", restore, restored),
-    Step("r.3", "start Puppet Server under the old CA", start_old_server,
+    Step(StepId.RESTORE, "restore the cadir, ssldir and puppet.conf from the verified backup", restore, restored),
+    Step(StepId.START_OLD_SERVER, "start Puppet Server under the old CA", start_old_server,
          lambda ctx: restored(ctx) and puppet_reports.server_status(ctx.ca) == "running"),
-    Step("r.4", "restore the other hosts that changed (PostgreSQL, PuppetDB, broker, MCollective keys)",
+    Step(StepId.RESTORE_HOSTS, "restore the other hosts that changed (PostgreSQL, PuppetDB, broker, MCollective keys)",
          hostbackup.restore, hostbackup.restored),
-    Step("r.5", "start the master's agent service", start_master_agent,
+    Step(StepId.RESTART_MASTER_AGENT, "start the master's agent service", start_master_agent,
          lambda ctx: puppet.service_running(ctx.ca, "puppet")),
 )
 
@@ -145,6 +151,6 @@ def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> 
     stop_leftovers(site, progress)
     state.finished = ""
     execute(ctx, STEPS, path)
-    state.mode = "rollback"
+    state.mode = Mode.ROLLBACK
     state.save(path)
     return state

@@ -38,7 +38,6 @@ VARIABLES = (("LOCALCACERT", "localcacert"), ("HOSTCRL", "hostcrl"), ("CERTDIR",
              ("PRIVATEKEYDIR", "privatekeydir"), ("PUBLICKEYDIR", "publickeydir"), ("CADIR", "cadir"),
              ("SSLDIR", "ssldir"), ("CONFDIR", "confdir"))
 PLACEHOLDER_RE = re.compile("<(" + "|".join(n for n, _, _ in PLACEHOLDERS) + ")>")
-AGENT_STEPS = ("3", "3.s", "3.w", "3.m")  # once one has begun, a rollback is refused (an agent is touched)
 
 
 @dataclass(frozen=True)
@@ -120,10 +119,10 @@ def _shows(step: Step) -> str:
     return step.shows or f"the effect of \"{step.title}\" is in place"
 
 
-def _recovery(step_id: str) -> str:
-    if step_id == PREFLIGHT:
+def _recovery(step: Step | None) -> str:
+    if step is None:  # the preflight
         return "nothing has changed yet: fix what the preflight names, and start again."
-    if step_id in AGENT_STEPS:
+    if step.changes.touches_agents:
         return ("resume (`regen.run --resume`; by hand: this step again from its first command, for the hosts "
                 "not done). A rollback is refused from here: an agent is touched.")
     return ("resume (`regen.run --resume`; by hand: this step again from its first command: every step is safe "
@@ -175,7 +174,7 @@ def render(transcript: Transcript, steps: tuple[Step, ...], roles: dict[str, tup
                 scripts[host] += [_script_command(t, n, code) for t, n, code in cmds]
         elif step is not None:
             md += ["Nothing to do: the check found it done.", ""]
-        md += [f"**If it fails**: {_recovery(step_id)}", ""]
+        md += [f"**If it fails**: {_recovery(step)}", ""]
     return Runbook("\n".join(md), {h: "\n".join(lines) + "\n" for h, lines in scripts.items()})
 
 

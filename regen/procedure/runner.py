@@ -20,6 +20,7 @@ from ..core.files import write_private
 from ..core.progress import Progress
 from ..core.transcript import within
 from ..ops import pki, puppet
+from .ids import Change
 from .site import Host, Site
 
 REPORTS_TIMEOUT = 300  # step 3.w: how long to wait for the agents' first runs under the new CA
@@ -40,7 +41,6 @@ def now() -> str:
 
 
 SCHEMA = 2  # of the state file (1: before facts were typed)
-MODES = ("full", "partial", "rollback")
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class RunState:
     """What a run has done and learned; persisted after every step."""
 
     lab: str
-    mode: str  # one of MODES
+    mode: str  # a Mode (ids.py)
     agents: list[str]
     autosign: bool
     server_name: str = ""  # the master's new DNS name (it moved); "": it keeps its alt names
@@ -235,6 +235,10 @@ class Step:
     # starts it before its files were new) and runs it again if it no longer holds
     recheck: bool = False
     shows: str = ""  # what its check shows when the effect is there (the runbook says it)
+    # what it changes (a rollback's rules, the runbook's way back); one that does not say is
+    # taken as touching agents: no rollback once it began
+    changes: Change = Change.AGENTS
+    role: str = ""  # only on a site with a host of this role (roles.ROLES): "" on every site
 
 
 def needs_of(steps: tuple[Step, ...]) -> dict[str, set[str]]:

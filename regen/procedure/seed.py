@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from ..core.wait import wait_until
 from ..ops import mcollective, puppet, puppet_ca, puppetdb
+from .ids import StepId as I  # noqa: N814
 from .runner import Context, Step, now
 from .site import Host
 from .steps.common import clean_ssldir, fingerprint_of_ca
@@ -86,29 +87,32 @@ def agents_one_by_one(ctx: Context) -> str:
 
 
 _REPLACED = {
-    "1.2": service_step("puppet", "stopped"),
-    "1.3": service_step("puppetserver", "stopped"),
-    "1.8": service_step("puppetserver", "running"),
-    "1.9": service_step("puppet", "running"),
-    "2.2": puppetdb_redo,
-    "2.3": broker_redo,
-    "3": agents_one_by_one,
+    I.STOP_MASTER_AGENT: service_step("puppet", "stopped"),
+    I.STOP_SERVER: service_step("puppetserver", "stopped"),
+    I.START_SERVER: service_step("puppetserver", "running"),
+    I.START_MASTER_AGENT: service_step("puppet", "running"),
+    I.PUPPETDB: puppetdb_redo,
+    I.BROKER: broker_redo,
+    I.AGENTS: agents_one_by_one,
 }
+_TITLES = {
+    I.PUPPETDB: "PuppetDB host re-enrolled, PuppetDB restarted",
+    I.AGENTS: "agents one after another: stop, delete the ssldir, start, sign on the CA",
+}
+# the seed's numbering, in its order (1.0, the other hosts' backup, and 3.s are the tool's own)
+ORDER = (I.RECORD, I.MASTER_BACKUP, I.STOP_MASTER_AGENT, I.STOP_SERVER, I.WIPE, I.NEW_CA, I.START_SERVER,
+         I.START_MASTER_AGENT, I.POSTGRES, I.PUPPETDB, I.BROKER, I.MCO_CREDENTIALS, I.AGENTS, I.AGENTS_BACK,
+         I.MCO_RESTART)
 
 
 def steps(mcollective_site: bool = True) -> tuple[Step, ...]:
     """The seed's order: 0, 1.1-1.9, 2.1-2.4, 3 (which starts the agents), 3.w, 3.m."""
     by_id = {s.id: s for s in FULL}
-    order = ["0", "1.1", "1.2", "1.3", "1.4", "1.5", "1.8", "1.9", "2.1", "2.2", "2.3", "2.4", "3", "3.w", "3.m"]
-    if not mcollective_site:
-        order = [i for i in order if i not in ("2.3", "2.4", "3.m")]
-    out = []
-    for i in order:
+    out: list[Step] = []
+    for i in ORDER:
         step = by_id[i]
-        step = replace(step, run=_REPLACED.get(i, step.run), needs=(out[-1].id,) if out else ())
-        if i == "2.2":
-            step = replace(step, title="PuppetDB host re-enrolled, PuppetDB restarted")
-        if i == "3":
-            step = replace(step, title="agents one after another: stop, delete the ssldir, start, sign on the CA")
-        out.append(step)
+        if step.role == "broker" and not mcollective_site:
+            continue
+        out.append(replace(step, run=_REPLACED.get(i, step.run), title=_TITLES.get(i, step.title),
+                           needs=(out[-1].id,) if out else ()))
     return tuple(out)

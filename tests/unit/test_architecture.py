@@ -4,6 +4,7 @@ procedure never loads Docker, and the library neither prints nor imports the fro
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,17 @@ def test_no_module_imports_itself_back_through_others():
     for start in sorted(graph):
         visit(start, [start])
     assert not circles, "\n".join(circles)
+
+
+STEP_ID = re.compile(r"(\d\.\d|3\.[swm]|[per]\.\d|[03])\Z")  # the seed's numbering, p.* e.* r.*, 0 and 3
+# a string that reads as a step id and is not one
+NOT_STEP_IDS = {("procedure/report.py", "0"), ("procedure/report.py", "3"),  # the timeline's colours, by part
+                ("core/junit.py", "0"), ("front/cli/tool_tasks.py", "0"), ("sites/format.py", "0")}
+
+
+def test_a_step_id_is_written_once_in_ids_and_named_everywhere_else():
+    found = [f"{p.relative_to(REGEN)}:{node.lineno}: {node.value!r}" for p in modules() if p.name != "ids.py"
+             for node in ast.walk(ast.parse(p.read_text()))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and STEP_ID.match(node.value)
+             and (str(p.relative_to(REGEN)), node.value) not in NOT_STEP_IDS]
+    assert not found, "step ids written as literals (name them with procedure.ids.StepId):\n" + "\n".join(found)

@@ -327,6 +327,8 @@ def test_a_run_can_be_rolled_back_until_its_first_agent_is_touched(state):
     (_state(["0", "1.1", "1.8", "2.2", "3", "3.s"]), "steps 3.s were started"),
     (_state(["0", "1.1", "1.8", "2.1", "2.2"], hosts=False), "steps 2.1, 2.2 changed other hosts and this run kept "
                                                              r"no backup of them \(step 1.0\)"),
+    (_state(["0", "1.1", "1.8", "2.6"], hosts=False), "steps 2.6 changed other hosts"),  # a compiler too
+    (_state(["0", "1.1", "1.8", "9.9"]), "steps 9.9 were started"),  # a step this Regen Lab does not know
     (_state(["0"], backup=False), "the run has no backup, yet steps 1.8 were started"),
     (_begun(_state([], backup=False), "0"), "nothing to roll back: the run of 'l' stopped in step 0 and changed "
                                              "nothing; continue it with --resume"),

@@ -223,6 +223,9 @@ def test_an_expectation_must_say_where_and_name_what_exists(tmp_path, expect, wh
 class _FakeLab:
     name, broker, compilers, puppetdb = "fake", object(), [], object()
 
+    def roles(self):  # the default lab's shape: a master, PuppetDB, its PostgreSQL, a broker, agents
+        return [(object(), role) for role in ("server", "puppetdb", "postgres", "broker", "agent")]
+
 
 def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_step(monkeypatch):
     from regen.procedure import report

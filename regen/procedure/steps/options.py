@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ...core.errors import BadInput, CommandFailed
 from ...ops import pki, rootca
+from ..ids import Mode
 from ..site import Site
 
 # used with fullmatch (`$` would let a final newline in)
@@ -26,10 +27,10 @@ def check_server_name(name: str | None, agents: list[str] | None) -> None:
 
 
 def check_mode(mode: str, agents: list[str] | None, server_name: str | None, ca_import: str | None = None) -> None:
-    if mode not in ("full", "extend"):
+    if mode not in (Mode.FULL, Mode.EXTEND):
         raise BadInput(f"--mode {mode!r}: use full (every certificate anew) or extend (the CA's certificates "
                        "renewed with the same keys)")
-    if mode == "extend" and (agents or server_name or ca_import):
+    if mode == Mode.EXTEND and (agents or server_name or ca_import):
         raise BadInput("--mode extend renews the CA's own certificates and keeps every host's: "
                        "--agents, --server-name and --ca-import go with the full regeneration")
     if ca_import and agents:

@@ -11,6 +11,7 @@ from ...core.transcript import Recording, Transcript, within
 from ...core.wait import parallel
 from ...ops import puppet
 from .. import preflight
+from ..ids import Mode, StepId
 from ..runner import REPORTS_TIMEOUT, Context, ProcedureStateError, RunState, Step, execute, state_path, transcript_path
 from ..site import Host, Site
 from .common import AGENT_PARALLEL
@@ -42,7 +43,7 @@ def settle(site: Site, state: RunState, progress: Progress) -> None:
     """Before a resume: the agents step 3 re-enrolled keep their daemons stopped until 3.s
     starts them (their first run must find PuppetDB back); one that rebooted since has
     started its daemon early, and is stopped again."""
-    if "3.s" in state.done:
+    if StepId.START_AGENTS in state.done:
         return
     done = [site.agent(a) for a in state.facts.agents_done]
     running = [h for h, up in zip(done, parallel(done, lambda h: puppet.service_running(h.executor, "puppet"),
@@ -56,7 +57,7 @@ def run(
     site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
     resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
     progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
-    server_name: str | None = None, check: bool = True, mode: str = "full", ca_import: str | None = None,
+    server_name: str | None = None, check: bool = True, mode: str = Mode.FULL, ca_import: str | None = None,
 ) -> RunState:
     """Run (or resume) the procedure on a site; return the final state with every step's result.
     ``mode``: ``full`` (every certificate anew; ``partial`` with ``agents``) or ``extend`` (the
@@ -95,8 +96,8 @@ def run(
                 for c in found.checks:
                     if c.status == preflight.WARN:
                         progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
-            state = RunState(lab=site.name, mode="partial" if agents else mode, agents=names, autosign=autosign,
-                             server_name=server_name or "", ca_import=imported)
+            state = RunState(lab=site.name, mode=Mode.PARTIAL if agents else Mode(mode), agents=names,
+                             autosign=autosign, server_name=server_name or "", ca_import=imported)
         if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
             reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
         ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,

@@ -126,6 +126,7 @@ def pytest_collection_modifyitems(session, config, items):
     - the soak (about 7 minutes on the default scenario lab) goes before the first scenario of
       that lab: it then runs beside the other worker's scenarios, not alone at the end."""
     from regen.scenarios import format as scenario_format
+    from regen.scenarios.model import DEFAULT_TOPOLOGY
 
     examples = [i for i in items if i.nodeid.startswith("examples/pytest/")]
     shared = [i for i in items if i.nodeid.startswith("tests/lab/test_lab.py")]
@@ -140,7 +141,7 @@ def pytest_collection_modifyitems(session, config, items):
 
     def shares_default_lab(item) -> bool:
         path = getattr(getattr(item, "callspec", None), "params", {}).get("path")
-        return path is not None and scenario_format.load(path).topology == scenario_format.DEFAULT_TOPOLOGY
+        return path is not None and scenario_format.load(path).topology == DEFAULT_TOPOLOGY
 
     at = next((k for k, i in enumerate(rest) if shares_default_lab(i)), len(rest))
     items[:] = rest[:at] + soak + rest[at:]

@@ -20,6 +20,8 @@ LABEL_NODE = "regenlab.node"
 LABEL_SITE = "regenlab.site"  # a lab made from a site file: its path and topology
 
 DEFAULT_SUITE = "bookworm"
+# the Debian suite that ships each Puppet version (the one map of them)
+SUITE_OF_PUPPET = {7: "bookworm", 8: "trixie"}
 DEBIAN_MIRROR = os.environ.get("REGENLAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 

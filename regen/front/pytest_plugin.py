@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ..core.config import DEFAULT_SUITE
+from ..core.config import SUITE_OF_PUPPET
 from ..core.progress import Progress
 from ..jobs import rehearsal
 from ..lab import engine
@@ -33,7 +33,6 @@ from ..lab.spec import LabSpec
 from ..procedure.report import Report
 from ..sites import format as sites
 
-SUITE_OF = {7: DEFAULT_SUITE, 8: "trixie"}
 RUN = os.environ.setdefault("REGENLAB_PYTEST_RUN", uuid.uuid4().hex[:6])
 
 
@@ -66,7 +65,7 @@ class Shape:
     def spec(self, name: str) -> LabSpec:
         if self.site:
             return LabSpec.of_site(sites.find(self.site), name, ssh=self.ssh)
-        return LabSpec.parse(name, str(self.agents), suite=SUITE_OF[self.puppet], ssh=self.ssh)
+        return LabSpec.parse(name, str(self.agents), suite=SUITE_OF_PUPPET[self.puppet], ssh=self.ssh)
 
 
 class Labs:

@@ -7,7 +7,7 @@ from ..core.config import state_dir
 from ..core.lock import hold
 from ..core.progress import Progress
 from ..lab.lab import Lab
-from ..scenarios.format import Scenario
+from ..scenarios.model import Scenario
 from ..scenarios.runner import Runner, ScenarioReport, summary, write
 from .labs import fresh_lab
 

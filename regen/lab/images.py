@@ -19,14 +19,14 @@ from dataclasses import dataclass
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound
 
-from ..core.config import DEBIAN_MIRROR, IMAGES_DIR, state_dir
+from ..core.config import DEBIAN_MIRROR, IMAGES_DIR, SUITE_OF_PUPPET, state_dir
 from ..core.errors import BadInput, ImageBuildFailed
 from ..core.progress import Progress
 from .engine import apt_install
 
 # Debian suites the images are built from, one set of Dockerfiles: bookworm (Puppet 7, with
 # MCollective) and trixie (Puppet 8, PostgreSQL 17, no mcollective package).
-SUITES = ("bookworm", "trixie")
+SUITES = tuple(SUITE_OF_PUPPET.values())
 MCOLLECTIVE_SUITES = ("bookworm",)  # suites with an `mcollective` package: only they need a broker
 
 # image -> its parent image (None: the Debian root, passed as DEBIAN_IMAGE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from ..core.config import DEFAULT_SUITE
+from ..core.config import DEFAULT_SUITE, SUITE_OF_PUPPET
 from ..core.errors import BadInput
 from ..procedure.roles import ROLES
 from ..sites.format import NO_EC_ERROR, AgentKeys, SiteSpec, check_keylength
@@ -69,9 +69,8 @@ class LabSpec:
         if site.puppetdb_on_master:
             raise BadInput(f"{site.path}: PuppetDB on the master: not in the lab yet (the format accepts it; the lab "
                            "builds PuppetDB and PostgreSQL on their own hosts, or no PuppetDB)")
-        suites = {7: "bookworm", 8: "trixie"}
-        return cls.parse(name or site.name, len(site.agents), suite=suites[site.puppet],
-                         agent_suite=suites[site.agent_puppet], publish=publish, ssh=ssh).with_site(site)
+        return cls.parse(name or site.name, len(site.agents), suite=SUITE_OF_PUPPET[site.puppet],
+                         agent_suite=SUITE_OF_PUPPET[site.agent_puppet], publish=publish, ssh=ssh).with_site(site)
 
     def with_site(self, site: SiteSpec) -> LabSpec:
         return replace(self, site=site, agent_keys=site.agent_keys, keylength=site.keylength)

@@ -8,25 +8,46 @@ if they are new."""
 
 from __future__ import annotations
 
+import random
 import shlex
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from ..core.config import state_dir
 from ..core.errors import BadInput
+from ..core.progress import Progress
 from ..core.wait import parallel
-from ..lab.lab import site_of
+from ..lab.lab import Lab, site_of
 from ..ops import pki, puppet, puppet_ca, rootca
 from ..procedure import faults, proven
-from ..procedure.runner import Interrupted, RunState, state_path
+from ..procedure.report import Report
+from ..procedure.runner import Interrupted, RunState, Step, state_path
 from ..procedure.steps.options import check_mode
 from ..procedure.steps.plan import EXTEND, FULL, PARTIAL, steps_of
-from .outcome import Outcome, check, from_command
-
-if TYPE_CHECKING:
-    from .format import Action
-    from .runner import Runner
+from .model import Action, Scenario
+from .outcome import Held, Outcome, check, from_command
 
 SEED_ENV = "REGENLAB_SEED"  # replays a scenario's random choices (the stop point of `stop_after: random`)
+
+
+class Expectations(Protocol):
+    expectations: list[Held]
+
+
+class Stage(Protocol):
+    """What an action may use and change while its scenario runs (the runner is one)."""
+
+    scenario: Scenario
+    lab: Lab
+    progress: Progress
+    seed: int
+    random: random.Random
+    report: Expectations  # each `expect` adds what it found
+    last: Outcome | None  # the outcome the next `expect` checks
+    moved: bool  # the master moved: the lab cannot serve a scenario that expects `puppet`
+    run_steps: tuple[Step, ...] | None  # the steps of the run under way, faults included
+
+    def record(self, what: str, result: Report) -> str:
+        """A run's report made the outcome the next `expect` checks; its one-line summary."""
 
 
 class Kind:
@@ -41,7 +62,7 @@ class Kind:
     def describe(self, args: dict[str, Any]) -> str:
         return self.name
 
-    def run(self, runner: Runner, action: Action) -> str:
+    def run(self, runner: Stage, action: Action) -> str:
         raise NotImplementedError
 
 
@@ -100,7 +121,7 @@ class Resume(Kind):
         return _procedure(runner, "resume", {"resume": True})
 
 
-def _procedure(runner: Runner, what: str, options: dict) -> str:
+def _procedure(runner: Stage, what: str, options: dict) -> str:
     """The procedure with its proof and report; a resume goes on with the steps of the run
     under way, faults and skips included (a mistake stays in force unless a fix undid it)."""
     if runner.run_steps is not None:
@@ -247,3 +268,8 @@ class Expect(Kind):
 
 KINDS: dict[str, Kind] = {k.name: k() for k in (Regen, Resume, Rollback, Run, AgentRun, StopNode, StartNode,
                                                  MoveMaster, AgeCA, RootCRL, Expect)}
+
+
+def describe(action: Action) -> str:
+    """How an action reads in a report."""
+    return KINDS[action.kind].describe(action.args)

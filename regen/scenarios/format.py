@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -24,84 +23,12 @@ from ..procedure.steps.options import DNS_NAME_RE
 from ..procedure.steps.plan import FULL, PARTIAL
 from ..sites import format as sites
 from .actions import KINDS
+from .model import DEFAULT_AGENTS, DEFAULT_PUPPET, PUPPET_VERSIONS, Action, Needle, Scenario
 
-PUPPET_VERSIONS = {7: "bookworm", 8: "trixie"}  # the Debian suite that ships each
-DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
-DEFAULT_TOPOLOGY = (DEFAULT_AGENTS, PUPPET_VERSIONS[DEFAULT_PUPPET], PUPPET_VERSIONS[DEFAULT_PUPPET])
 NODES = ("server", "puppetdb", "postgres", "broker")
 MAX_BYTES = 64 * 1024  # the longest scenario here is under 3 KiB
 MAX_DEPTH = 16  # nesting of mappings and lists; a scenario needs 5
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-
-
-# --- the format --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    args: dict
-    line: int
-
-    def describe(self) -> str:
-        return KINDS[self.kind].describe(self.args)
-
-
-@dataclass(frozen=True)
-class Needle:
-    """A text an expectation must find, and where: in one step's detail (its latest
-    attempt), in one proof's evidence, or ("" for both) in a command's output."""
-
-    text: str
-    step: str = ""
-    proof: str = ""
-
-    @property
-    def where(self) -> str:
-        return f"step {self.step}" if self.step else f"proof {self.proof}" if self.proof else "the output"
-
-
-@dataclass(frozen=True)
-class Scenario:
-    name: str
-    description: str
-    path: Path
-    agents: int
-    puppet: int
-    actions: tuple[Action, ...]
-    fix: str = ""
-    agent_puppet: int = 0  # the agents' Puppet version when not the server's (a mixed fleet)
-    site: sites.SiteSpec | None = None  # the lab in a site file's shape (its names, roles, versions)
-
-    @property
-    def summary(self) -> str:
-        return self.description.strip().splitlines()[0]
-
-    @property
-    def suite(self) -> str:
-        return PUPPET_VERSIONS[self.puppet]
-
-    @property
-    def agent_suite(self) -> str:
-        return PUPPET_VERSIONS[self.agent_puppet or self.puppet]
-
-    @property
-    def topology(self) -> tuple:
-        """What decides the lab a scenario runs on: scenarios of one topology can share a lab."""
-        if self.site is not None:
-            return ("site", str(self.site.path))
-        return (self.agents, self.suite, self.agent_suite)
-
-    def lab_spec(self, name: str) -> LabSpec:
-        if self.site is not None:
-            return LabSpec.of_site(self.site, name)
-        return LabSpec.parse(name, self.agents, suite=self.suite, agent_suite=self.agent_suite)
-
-    @property
-    def leaves_lab_broken(self) -> bool:
-        """As written: its last action is meant to fail, or the master moves (a hint for
-        ordering; whether a lab is reused is decided by what really happened)."""
-        last = [a for a in self.actions if a.kind == "expect"][-1]
-        return last.args.get("passed") is False or any(a.kind == "move-master" for a in self.actions)
 
 
 ACTION_FIELDS: dict[str, dict[str, bool]] = {name: kind.fields for name, kind in KINDS.items()}

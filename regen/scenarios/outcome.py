@@ -7,15 +7,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..core.executor import ExecResult
 from ..procedure.proof import ProofResult
 from ..procedure.report import Report
 from ..procedure.runner import StepResult
-
-if TYPE_CHECKING:
-    from .format import Action, Needle
+from .model import Action, Needle
 
 VERSION_RE = re.compile(r"(?<![\d.])\d+(?:\.\d+)+(?![\d.])")
 

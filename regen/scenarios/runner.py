@@ -21,8 +21,8 @@ from ..lab.lab import Lab
 from ..procedure import report as report_of
 from ..procedure.report import Report
 from ..procedure.runner import Step, now, state_path
-from .actions import KINDS, SEED_ENV
-from .format import Scenario
+from .actions import KINDS, SEED_ENV, describe
+from .model import Scenario
 from .outcome import Held, Outcome, from_report
 
 
@@ -67,9 +67,9 @@ class Runner:
         try:
             for action in self.scenario.actions:
                 t0 = time.monotonic()
-                with self.progress.step(f"{self.scenario.name}: {action.describe()}"):
+                with self.progress.step(f"{self.scenario.name}: {describe(action)}"):
                     summary = KINDS[action.kind].run(self, action)
-                self.report.actions.append({"line": action.line, "action": action.describe(), "result": summary,
+                self.report.actions.append({"line": action.line, "action": describe(action), "result": summary,
                                             "seconds": round(time.monotonic() - t0, 1)})
         except RegenLabError as exc:
             self.report.error = str(exc)[:2000]

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import yaml
 
-from ..core.config import EXAMPLES_DIR
+from ..core.config import EXAMPLES_DIR, SUITE_OF_PUPPET
 from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
 
 MAX_BYTES = 64 * 1024
 MAX_DEPTH = 8
 MAX_AGENTS = 200  # what one machine's lab holds (the lab's own bound)
-PUPPET_VERSIONS = (7, 8)
+PUPPET_VERSIONS = tuple(SUITE_OF_PUPPET)
 NO_MCOLLECTIVE = (8,)  # Debian's Puppet 8 (trixie) ships no MCollective
 NO_EC_KEYS = (7,)  # bookworm's puppet-agent 7.23 cannot make an EC key: NO_EC_ERROR
 # a DNS name (lower case); a lab node's hostname is at most 63 characters

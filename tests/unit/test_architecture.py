@@ -110,11 +110,14 @@ def _module_name(path: Path) -> str:
 
 
 def _top_imports(path: Path, known: set[str]) -> set[str]:
-    """The regen modules a module imports at its top (what loading it loads): a function's own
-    import, and one under ``if TYPE_CHECKING``, are not counted."""
+    """The regen modules a module imports at its top (what loading it loads) or for its types
+    (under ``if TYPE_CHECKING``: a circle of types is a circle too); a function's own import
+    is not counted."""
     package = _module_name(path).split(".") if path.name == "__init__.py" else _module_name(path).split(".")[:-1]
     out = set()
-    for node in ast.parse(path.read_text()).body:
+    body = ast.parse(path.read_text()).body
+    for node in [n for top in body for n in (top.body if isinstance(top, ast.If) and
+                                             ast.unparse(top.test) == "TYPE_CHECKING" else [top])]:
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):

@@ -292,7 +292,7 @@ def test_each_action_is_one_class_that_reads_describes_and_runs_itself():
     for path in scenario.all_paths():
         for action in scenario.load(path).actions:
             seen.add(action.kind)
-            text = action.describe()
+            text = actions.describe(action)
             assert text and all(str(v) in text for k, v in action.args.items() if k in ("node", "command", "name"))
     assert seen == set(actions.KINDS)  # every action is used by a shipped scenario
 

@@ -24,6 +24,7 @@ from ..procedure.steps.plan import FULL, PARTIAL
 from ..sites import format as sites
 from .actions import KINDS
 from .model import DEFAULT_AGENTS, DEFAULT_PUPPET, PUPPET_VERSIONS, Action, Needle, Scenario
+from .model import DEFAULT_TOPOLOGY as DEFAULT_TOPOLOGY  # the scenarios test orders by it
 
 NODES = ("server", "puppetdb", "postgres", "broker")
 MAX_BYTES = 64 * 1024  # the longest scenario here is under 3 KiB

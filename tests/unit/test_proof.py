@@ -165,15 +165,15 @@ def test_chains_to_the_new_ca_or_not_and_zero_hosts_is_nothing_to_check(cas):
     files = good_files(new, b"")
     site = bundle_site(new, files)
     state = state_for(old, 5)
-    good = proof.certs_chain_to_ca(site, state, list(site.all_hosts), True, "chain-to-new-ca", "c")
+    good = proof.certs_chain_to_ca(site, state, list(site.all_hosts), True)
     assert good.verdict == PASS and "4/4 hosts chain to it" in good.evidence
     files["puppetdb"][puppet.DEBIAN.hostcert("puppetdb")] = pem(old[2])
     broken = bundle_site(new, files)
-    bad = proof.certs_chain_to_ca(broken, state, list(broken.all_hosts), True, "chain-to-new-ca", "c")
+    bad = proof.certs_chain_to_ca(broken, state, list(broken.all_hosts), True)
     assert bad.verdict == FAIL and "puppetdb: cert does not chain to the CA" in bad.evidence
-    unchanged = proof.certs_chain_to_ca(site, state_for(new, 5), list(site.all_hosts), True, "chain-to-new-ca", "c")
+    unchanged = proof.certs_chain_to_ca(site, state_for(new, 5), list(site.all_hosts), True)
     assert unchanged.verdict == FAIL and "CA unchanged" in unchanged.evidence
-    assert proof.certs_chain_to_ca(site, state, [], False, "ca-kept", "c").verdict == EMPTY
+    assert proof.certs_chain_to_ca(site, state, [], False).verdict == EMPTY
 
 
 # --- partial runs: revocation, the others ----------------------------------------------------------
@@ -270,6 +270,11 @@ def test_a_check_that_raises_could_not_tell(cas):
     assert [r.id for r in results] == ["1", "2", "3", "4"]
     assert all(not r.passed for r in results)
     assert {r.verdict for r in results} <= {UNKNOWN, FAIL}
+    # each result is named and claimed by its row of the table, the one place they are written
+    table = proof.proofs_of("full", broker=False)
+    assert [(r.name, r.claim) for r in results] == [
+        (p.name, p.claim.format(reports="PuppetDB")) for p in table]
+    assert results[1].claim == "every agent's run succeeds and PuppetDB has its report from after the regeneration"
 
 
 # --- compilers ---------------------------------------------------------------------------------

@@ -13,13 +13,12 @@ from ...core.errors import CommandFailed, RegenLabError
 from ...ops import pki, rootca
 from ..runner import RunState
 from ..site import Host, Site
-from .verdict import ProofResult, judged, nothing_to_check, read_all, short_fp
+from .verdict import Found, judged, nothing_to_check, read_all, short_fp
 
 
-def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool,
-                      name: str, claim: str) -> ProofResult:
+def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new_ca: bool) -> Found:
     if not hosts:
-        return nothing_to_check(name, claim, "no host to check")
+        return nothing_to_check("no host to check")
     ca_bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     ca_fp = pki.fingerprint(pki.root_of(ca_bundle))
     old_fp = state.facts.before.ca_fingerprint
@@ -39,11 +38,10 @@ def certs_chain_to_ca(site: Site, state: RunState, hosts: list[Host], expect_new
     evidence = f"{what}; {len(hosts) - len(bad)}/{len(hosts)} hosts chain to it"
     if bad:
         evidence += "; " + "; ".join(bad)
-    return judged(name, claim, not bad and changed == expect_new_ca, evidence)
+    return judged(not bad and changed == expect_new_ca, evidence)
 
 
-def nothing_trusts_the_old_ca(site: Site, state: RunState, name: str = "old-ca-untrusted",
-                              claim: str = "no host trusts the old CA (CA bundles and CRLs)") -> ProofResult:
+def nothing_trusts_the_old_ca(site: Site, state: RunState) -> Found:
     """Every host's CA bundle holds no old CA cert, and every Puppet host's crl.pem is there
     and signed by the new CA (PostgreSQL is given a CA bundle and no CRL)."""
     old = set(state.facts.before.ca_certs)
@@ -69,15 +67,14 @@ def nothing_trusts_the_old_ca(site: Site, state: RunState, name: str = "old-ca-u
             bad.append(f"{host.name}: no CRL at {host.layout.hostcrl}")
         elif not all(pki.crl_signed_by_one_of(c, new_bundle) for c in parsed):
             bad.append(f"{host.name}: crl.pem is the old CA's")
-    return judged(name, claim, not bad,
+    return judged(not bad,
                    f"{len(hosts) - len(bad)}/{len(hosts)} hosts hold only the new CA's bundle and CRL"
                    + (f"; {'; '.join(bad)}" if bad else ""))
 
 
-def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
-    name, claim = "old-certs-revoked", "the re-enrolled agents' old certs are revoked in the CA's CRL"
+def revoked_in_crl(site: Site, state: RunState) -> Found:
     if not state.agents:
-        return nothing_to_check(name, claim, "no agent in this run")
+        return nothing_to_check("no agent in this run")
     crl = x509.load_pem_x509_crl(site.ca.executor.read_file(f"{site.ca.layout.cadir}/ca_crl.pem"))
     serials = {n: state.facts.before.agent_serials[n] for n in state.agents}
     listed = [n for n, s in serials.items() if crl.get_revoked_certificate_by_serial_number(s) is not None]
@@ -86,30 +83,28 @@ def revoked_in_crl(site: Site, state: RunState) -> ProofResult:
     def names(which: list[str]) -> str:
         return ", ".join(f"{n} (serial {serials[n]:X})" for n in which) or "none"
 
-    return judged(name, claim, not missing, f"in the CA's CRL: {names(listed)}; not in it: {names(missing)}")
+    return judged(not missing, f"in the CA's CRL: {names(listed)}; not in it: {names(missing)}")
 
 
-def ca_key_kept(site: Site, state: RunState) -> ProofResult:
+def ca_key_kept(site: Site, state: RunState) -> Found:
     """After an extension: the CA's certificates carry the old public keys and outlive the old
     ones, and every host's cert chains to them."""
-    name, claim = "ca-key-kept", "the CA keeps its keys, its certificates now outlive the old ones, every host chains"
     before = state.facts.before
     bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     keys = [pki.key_fingerprint(c) for c in bundle]
     until = min(pki.info(c).not_after for c in bundle)
     old_until = datetime.fromisoformat(before.ca_expires) if before.ca_expires else None
-    chain = certs_chain_to_ca(site, state, list(site.all_hosts), True, name, claim)
+    chain = certs_chain_to_ca(site, state, list(site.all_hosts), True)
     kept = keys == before.ca_keys
     longer = old_until is not None and until > old_until
     evidence = (f"{'the same' if kept else 'NOT the same'} public keys ({len(keys)} certs, root key "
                 f"{short_fp(keys[-1])}); valid until {until:%Y-%m-%d}, were until "
                 f"{old_until:%Y-%m-%d}" if old_until else "?") + f"; {chain.evidence}"
-    return judged(name, claim, kept and longer and chain.passed, evidence)
+    return judged(kept and longer and chain.passed, evidence)
 
 
-def host_certs_kept(site: Site, state: RunState) -> ProofResult:
+def host_certs_kept(site: Site, state: RunState) -> Found:
     """After an extension: every host keeps the cert it had (the serial step 0 read)."""
-    name, claim = "host-certs-kept", "every host keeps its own certificate (same serial)"
     before = {**state.facts.before.host_serials, **state.facts.before.agent_serials}
     hosts = [h for h in site.all_hosts if h.name in before]
     changed = []
@@ -118,7 +113,7 @@ def host_certs_kept(site: Site, state: RunState) -> ProofResult:
         if serial != before[host.name]:
             changed.append(host.name)
     evidence = f"{len(hosts) - len(changed)}/{len(hosts)} hosts keep the cert step 0 read"
-    return judged(name, claim, bool(hosts) and not changed and len(hosts) == len(site.all_hosts),
+    return judged(bool(hosts) and not changed and len(hosts) == len(site.all_hosts),
                    evidence + (f"; changed or unreadable: {', '.join(changed)}" if changed else ""))
 
 
@@ -126,10 +121,9 @@ def _imported(state: RunState) -> list[x509.Certificate]:
     return pki.load_certs(rootca.read_import(Path(state.ca_import)).bundle)
 
 
-def chain_to_root(site: Site, state: RunState) -> ProofResult:
+def chain_to_root(site: Site, state: RunState) -> Found:
     """Every host's cert is signed by the imported intermediate, which the external root
     signed; the CA's bundle is the import set's."""
-    name, claim = "chain-to-root", "every host's cert chains through the imported intermediate to the external root"
     imported = _imported(state)
     intermediate, root = imported[0], pki.root_of(imported)
     bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
@@ -143,13 +137,12 @@ def chain_to_root(site: Site, state: RunState) -> ProofResult:
             bad.append(f"{host.name}: its cert does not chain through the intermediate to the root")
     evidence = (f"{len(hosts) - sum(1 for b in bad if ':' in b)}/{len(hosts)} hosts: cert <- "
                 f"{pki.info(intermediate).subject!r} <- {pki.info(root).subject!r} ({short_fp(pki.fingerprint(root))})")
-    return judged(name, claim, not bad, evidence + "".join(f"; {b}" for b in bad))
+    return judged(not bad, evidence + "".join(f"; {b}" for b in bad))
 
 
-def crl_per_ca(site: Site, state: RunState) -> ProofResult:
+def crl_per_ca(site: Site, state: RunState) -> Found:
     """Every Puppet host's crl.pem holds a CRL of each CA of the chain, signed by it and
     current (`certificate_revocation = chain` needs them all)."""
-    name, claim = "crl-per-ca", "every Puppet host holds a current CRL of each CA in the chain"
     cas = _imported(state)
     hosts = [h for h in site.all_hosts if h is not site.postgres]
     at = datetime.now(UTC)
@@ -165,4 +158,4 @@ def crl_per_ca(site: Site, state: RunState) -> ProofResult:
                            f"{own[0].next_update_utc:%Y-%m-%d %H:%M}")
     evidence = f"{len(hosts) - len({b.split(':')[0] for b in bad})}/{len(hosts)} hosts hold a current CRL of each " \
                f"of the {len(cas)} CAs"
-    return judged(name, claim, not bad, evidence + "".join(f"; {b}" for b in bad))
+    return judged(not bad, evidence + "".join(f"; {b}" for b in bad))

@@ -11,20 +11,18 @@ from ..runner import RunState
 from ..site import Site
 from ..steps.master import backup_paths
 from .runs import with_new_certs
-from .verdict import ProofResult, judged, nothing_to_check
+from .verdict import Found, judged, nothing_to_check
 
 
-def nothing_lost(site: Site, state: RunState) -> ProofResult:
+def nothing_lost(site: Site, state: RunState) -> Found:
     """After a rollback: every file of the master's backup is back on the master byte for
     byte (the CA's key, certs, inventory, serial and CRL, puppet.conf), every file of each
     other host the run had changed is back too, and every agent still holds its old cert."""
-    name = "nothing-lost"
-    claim = "nothing lost: the backups' files are back byte for byte, every agent keeps its cert"
     with tarfile.open(state.facts.backup.path, mode="r:gz") as tar:
         wanted = {m.name: hashlib.sha256(tar.extractfile(m).read()).hexdigest()  # type: ignore[union-attr]
                   for m in tar.getmembers() if m.isfile()}
     if not wanted:
-        return nothing_to_check(name, claim, "the backup holds no file")
+        return nothing_to_check("the backup holds no file")
     res = site.ca.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
                                 *backup_paths(site.ca.layout)], check=False)
     now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
@@ -46,7 +44,7 @@ def nothing_lost(site: Site, state: RunState) -> ProofResult:
                          ("never backed up", unkept), ("agents with a new cert", moved)):
         if names:
             evidence += f"; {label}: {', '.join(names[:5])}"
-    return judged(name, claim, not (missing or differ or hosts_off or unkept or moved), evidence)
+    return judged(not (missing or differ or hosts_off or unkept or moved), evidence)
 
 
 # --- MCollective over ActiveMQ ------------------------------------------------------------

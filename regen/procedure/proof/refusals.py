@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...ops import pki, puppet
 from ..runner import RunState
 from ..site import Host, Site
-from .verdict import CERT_ALERT, CURL_TLS_EXITS, FAIL, PASS, UNKNOWN, ProofResult, nothing_to_check
+from .verdict import CERT_ALERT, CURL_TLS_EXITS, FAIL, PASS, UNKNOWN, Found, nothing_to_check
 
 
 def old_credentials_ok(ex, cert: str, key: str, serial: int | None) -> str:
@@ -40,35 +40,34 @@ def tls_answer(res) -> str:
 
 def old_credentials_refused(
     site: Site, state: RunState, where: tuple[str, ...] = ("server", "puppetdb"),
-) -> ProofResult:
+) -> Found:
     witness = site.agent(state.facts.before.witness)
-    return _refused(site, witness, "old-cert-refused", f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
+    return _refused(site, witness, f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
                     state.facts.before.agent_serials.get(witness.name), where)
 
 
-def old_compiler_cert_refused(site: Site, state: RunState) -> ProofResult:
+def old_compiler_cert_refused(site: Site, state: RunState) -> Found:
     """A compiler's old cert and key (kept in step 0 on it) against the master and PuppetDB."""
     before = state.facts.before
-    name = "old-compiler-cert-refused"
     if not site.compilers:
-        return nothing_to_check(name, "a compiler's old cert is refused", "no compiler")
+        return nothing_to_check("no compiler")
     compiler = next((c for c in site.compilers if c.name == before.compiler_witness), site.compilers[0])
-    return _refused(site, compiler, name, f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
+    return _refused(site, compiler, f"{puppet.OLD_CREDS}/cert.pem", f"{puppet.OLD_CREDS}/key.pem",
                     before.compiler_serial, ("server", "puppetdb"), master=True)
 
 
-def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, serial: int | None,
-             where: tuple[str, ...], master: bool = False) -> ProofResult:
+def _refused(site: Site, host: Host, old_cert: str, old_key: str, serial: int | None,
+             where: tuple[str, ...], master: bool = False) -> Found:
     """``host``'s old cert and key (kept in step 0) probed against Puppet Server (the name
     the host uses for catalogs, or the master itself) and PuppetDB, each after the host's new
     cert got HTTP 200 there: refused only with a certificate alert. A site without PuppetDB
     is probed at Puppet Server only."""
     ex = host.executor
     where = tuple(w for w in where if w != "puppetdb" or site.puppetdb is not None)
-    claim = f"{host.name}'s old cert and key are refused by {' and '.join(where)}"
+    whose = f"{host.name}'s old cert and key"
     unusable = old_credentials_ok(ex, old_cert, old_key, serial)
     if unusable:
-        return ProofResult(name, claim, UNKNOWN, unusable)
+        return Found(UNKNOWN, f"{whose}: {unusable}")
     server = site.ca.certname if master else \
         ex.run(["puppet", "config", "print", "server"]).stdout.strip()  # the name this agent uses
     urls = {"server": f"https://{server}:8140/puppet/v3/environments",
@@ -101,4 +100,4 @@ def _refused(site: Site, host: Host, name: str, old_cert: str, old_key: str, ser
             verdicts.append(UNKNOWN)
             parts.append(f"{part}: could not tell: the old cert's probe got no certificate alert ({said(old)})")
     verdict = FAIL if FAIL in verdicts else UNKNOWN if UNKNOWN in verdicts else PASS
-    return ProofResult(name, claim, verdict, "; ".join(parts))
+    return Found(verdict, f"{whose}: " + "; ".join(parts))

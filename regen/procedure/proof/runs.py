@@ -10,7 +10,7 @@ from ...core.wait import parallel
 from ...ops import pki, puppet, puppet_reports
 from ..runner import RunState
 from ..site import Host, Site
-from .verdict import ProofResult, error_lines, judged, nothing_to_check
+from .verdict import Found, error_lines, judged, nothing_to_check
 
 
 def run_failures(agents: list[Host]) -> list[str]:
@@ -24,18 +24,16 @@ def run_failures(agents: list[Host]) -> list[str]:
     return [f for f in parallel(agents, one, limit=4) if f]
 
 
-def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+def agents_run(site: Site, state: RunState, agents: list[Host]) -> Found:
     store = site.reports
-    name = "agents-run"
-    claim = f"every agent's run succeeds and {store.where} has its report from after the regeneration"
     if not agents:
-        return nothing_to_check(name, claim, "no agent in this run")
+        return nothing_to_check("no agent in this run")
     since = state.facts.times.server_stopped_at or state.started
     failures = run_failures(agents)
     try:
         reports = store.latest()
     except CommandFailed as exc:
-        return judged(name, claim, False, "; ".join(failures + [f"{store.where} query failed: "
+        return judged(False, "; ".join(failures + [f"{store.where} query failed: "
                                                                  f"{error_lines(exc.output)}"]))
     stale = [a.name for a in agents if a.certname not in reports or reports[a.certname].receive_time <= since]
     evidence = f"{len(agents) - len(failures)}/{len(agents)} `puppet agent -t` succeeded"
@@ -45,21 +43,19 @@ def agents_run(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
         evidence += "".join(f"; the master's log: {line}" for line in puppet_reports.server_errors(site.ca.executor))
     if stale:
         evidence += f"; no fresh report from {', '.join(stale)}"
-    return judged(name, claim, not failures and not stale, evidence)
+    return judged(not failures and not stale, evidence)
 
 
 # --- refusals, observed -----------------------------------------------------------------------
 
 
-def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> Found:
     """Each compiler serves its cert on disk, which chains to the new CA and carries the alt
     names it asks for (its `dns_alt_names`), and each agent's latest report (in PuppetDB, or
     in a compiler's own store) was sent by a compiler (its `producer`) after the
     regeneration began."""
-    name = "compilers-serve"
-    claim = "every agent's run goes through a compiler that serves its new cert with its alt names"
     if not site.compilers:
-        return nothing_to_check(name, claim, "no compiler")
+        return nothing_to_check("no compiler")
     bundle = pki.load_certs(site.ca.executor.read_file(site.ca.layout.cacert))
     bad, fine = [], []
     for c in site.compilers:
@@ -88,7 +84,7 @@ def compilers_serve(site: Site, state: RunState, agents: list[Host]) -> ProofRes
                 f"({', '.join(used) or 'none'})")
     if astray:
         evidence += f"; not through a compiler: {', '.join(astray)}"
-    return judged(name, claim, not bad and not astray, evidence)
+    return judged(not bad and not astray, evidence)
 
 
 def with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
@@ -101,27 +97,25 @@ def with_new_certs(agents: Sequence[Host], state: RunState) -> list[str]:
     return changed
 
 
-def others_untouched(site: Site, state: RunState) -> ProofResult:
-    name, claim = "others-untouched", "the other agents keep their certs and keep working"
+def others_untouched(site: Site, state: RunState) -> Found:
     others = [a for a in site.agents if a.name not in state.agents]
     if not others:
-        return nothing_to_check(name, claim, "every agent was re-enrolled, none was left to stay untouched")
+        return nothing_to_check("every agent was re-enrolled, none was left to stay untouched")
     changed = with_new_certs(others, state)
     failures = run_failures(others)
     evidence = f"{len(others) - len(changed)}/{len(others)} other agents keep their certs; " \
                f"{len(others) - len(failures)}/{len(others)} runs succeed"
     if changed or failures:
         evidence += "; " + "; ".join([f"{n}: cert changed" for n in changed] + failures)
-    return judged(name, claim, not changed and not failures, evidence)
+    return judged(not changed and not failures, evidence)
 
 
-def revocation_leaf(site: Site, state: RunState, agents: list[Host]) -> ProofResult:
+def revocation_leaf(site: Site, state: RunState, agents: list[Host]) -> Found:
     """Puppet's default checks the CRL of every CA of the chain (`chain`: the agents' runs
     above); one agent's run with `certificate_revocation = leaf` succeeds too."""
-    name, claim = "revocation-leaf", "an agent's run also succeeds with `certificate_revocation = leaf`"
     if not agents:
-        return nothing_to_check(name, claim, "no agent in this run")
+        return nothing_to_check("no agent in this run")
     res = puppet.agent_test(agents[0].executor, check=False, extra=["--certificate_revocation", "leaf"])
     ok = res.exit_code in puppet.AGENT_RUN_OK
-    return judged(name, claim, ok, f"{agents[0].name}: `puppet agent -t --certificate_revocation leaf` exit "
+    return judged(ok, f"{agents[0].name}: `puppet agent -t --certificate_revocation leaf` exit "
                                     f"{res.exit_code}" + ("" if ok else f": {error_lines(res.output)}"))

@@ -25,6 +25,19 @@ CURL_TLS_EXITS = (35, 56)  # curl: SSL connect error, failure receiving (TLS 1.3
 
 
 @dataclass(frozen=True)
+class Found:
+    """What a check found: its verdict and the evidence it quotes. The proof's name and claim
+    are its row's in ``proof.PROOFS``, the one place they are written."""
+
+    verdict: str
+    evidence: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+
+@dataclass(frozen=True)
 class ProofResult:
     name: str  # stable: what scenarios and readers call it (`old-cert-refused`)
     claim: str
@@ -37,12 +50,12 @@ class ProofResult:
         return self.verdict == PASS
 
 
-def judged(name: str, claim: str, ok: bool, evidence: str) -> ProofResult:
-    return ProofResult(name, claim, PASS if ok else FAIL, evidence)
+def judged(ok: bool, evidence: str) -> Found:
+    return Found(PASS if ok else FAIL, evidence)
 
 
-def nothing_to_check(name: str, claim: str, what: str) -> ProofResult:
-    return ProofResult(name, claim, EMPTY, f"nothing to check: {what}")
+def nothing_to_check(what: str) -> Found:
+    return Found(EMPTY, f"nothing to check: {what}")
 
 
 def short_fp(fp: str) -> str:

@@ -31,6 +31,7 @@ from ..lab.lab import Lab, lab_names, remove
 from ..lab.provision import up
 from ..lab.spec import LabSpec
 from ..procedure.report import Report
+from ..procedure.steps.options import RunOptions
 from ..sites import format as sites
 
 RUN = os.environ.setdefault("REGENLAB_PYTEST_RUN", uuid.uuid4().hex[:6])
@@ -142,7 +143,7 @@ def regen_run(regen_lab: Lab) -> Callable[..., Report]:
     ``mode``, ``agents``, ``autosign``, ``ca_import``, ...), its proof and report."""
 
     def run(**options) -> Report:
-        return rehearsal.regenerate(regen_lab, Progress(), **options)
+        return rehearsal.regenerate(regen_lab, Progress(), RunOptions(**options))
 
     return run
 

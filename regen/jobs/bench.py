@@ -19,6 +19,7 @@ from ..lab.spec import LabSpec
 from ..ops import mcollective
 from ..procedure import proven, seed
 from ..procedure.runner import state_path
+from ..procedure.steps.options import RunOptions
 from .rehearsal import regenerate
 
 
@@ -116,9 +117,9 @@ def _regenerate(client, lab: Lab, order: str, n: int, lab_up: float, progress: P
     quiet = Progress(stream=progress.stream, out=io.StringIO())  # its steps' lines shown, its report not
     ids = {client.api.inspect_container(c)["Id"]: c for c in containers}
     before, t0 = lab_cpu(client, containers), time.monotonic()
-    options = {"steps": seed.steps(lab.broker is not None)} if order == "seed" else {}
+    options = RunOptions(steps=seed.steps(lab.broker is not None)) if order == "seed" else None
     with Sampler(ids) as sampler:
-        result = proven.regenerate(site_of(lab), state_dir(), quiet, **options)
+        result = proven.regenerate(site_of(lab), state_dir(), quiet, options)
     wall = time.monotonic() - t0
     after = lab_cpu(client, containers)
     return Measured(n, order, lab_up, wall, result.downtime_seconds, sum(after[c] - before[c] for c in containers),

@@ -15,6 +15,7 @@ from ..procedure import preflight, proven, runbook
 from ..procedure.report import Report
 from ..procedure.runner import Step
 from ..procedure.site import Site
+from ..procedure.steps.options import RunOptions
 from ..procedure.steps.plan import steps_of
 from ..sites.format import find
 from ..ssh import site as ssh_site
@@ -46,13 +47,13 @@ def dry_run(real: Site, mode: str = "full") -> tuple[preflight.Preflight, tuple[
     return check(real), steps_of(real, mode), book if book.exists() else None
 
 
-def regenerate(real: Site, progress: Progress, **options) -> Report:
+def regenerate(real: Site, progress: Progress, options: RunOptions | None = None) -> Report:
     """The procedure on the real hosts (the site's lock held), its proof and report; its runbook
     when it passed."""
-    if options.get("agents"):
+    if options is not None and options.agents:
         raise BadInput("--agents goes with a lab; on real hosts the whole procedure runs")
     with hold(real.name):
-        result = proven.regenerate(real, state_dir(), progress, **options)
+        result = proven.regenerate(real, state_dir(), progress, options)
         if result.passed:
             write_runbook(real, f"the run on {real.description} over SSH", progress)
         return result

@@ -18,24 +18,25 @@ from ..procedure import backups as procedure_backups
 from ..procedure import preflight, proven, report, runbook
 from ..procedure.report import Report
 from ..procedure.site import Site
-from ..procedure.steps.options import check_mode, check_server_name
+from ..procedure.steps.options import RunOptions
 from .labs import fresh_lab
 
 NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
-def run_options(agents: str, server_name: str, mode: str = "full", ca_import: str = "") -> list[str] | None:
-    """``regen.run``'s --agents, --server-name, --mode and --ca-import, checked before any engine
-    is reached; the agents as a list (None: every agent, the whole procedure)."""
-    chosen = [a.strip() for a in agents.split(",") if a.strip()] or None
-    for name in chosen or []:
+def run_options(agents: str = "", server_name: str = "", mode: str = "full", ca_import: str = "",
+                autosign: bool = False, resume: bool = False) -> RunOptions:
+    """``regen.run``'s options as the command line gives them (``agents`` comma-separated), made
+    into the run's options and checked before any engine is reached (the import set read whole)."""
+    chosen = tuple(a.strip() for a in agents.split(",") if a.strip())
+    for name in chosen:
         if not NODE_NAME_RE.fullmatch(name):
             raise BadInput(f"--agents {name!r} is not a node name (agent-1, agent-2, ...; comma-separated)")
-    check_server_name(server_name or None, chosen)
-    check_mode(mode, chosen, server_name or None, ca_import or None)
+    options = RunOptions(agents=chosen, server_name=server_name, mode=mode, ca_import=ca_import, autosign=autosign,
+                         resume=resume)
     if ca_import:
         rootca.read_import(Path(ca_import))
-    return chosen
+    return options
 
 
 def external_root(lab: str, root_crl_days: int, renew_crl: bool = False,
@@ -74,13 +75,13 @@ def backups(name: str | None, keep: int | None) -> tuple[list, list]:
     return procedure_backups.find(state_dir(), name), removed
 
 
-def regenerate(lab: Lab, progress: Progress, ssh: bool = False, **options) -> Report:
+def regenerate(lab: Lab, progress: Progress, options: RunOptions | None = None, ssh: bool = False) -> Report:
     """Run (or resume) the procedure on a lab that is up (over SSH with ``ssh``: a lab started
     with ``--ssh``), prove it, write the report and, when it passed, the runbook (the lab's lock
     held: one run at a time on a lab)."""
     with hold(lab.name):
         site = _site(lab, ssh)
-        result = proven.regenerate(site, state_dir(), progress, **options)
+        result = proven.regenerate(site, state_dir(), progress, options)
         if result.passed:
             write_runbook(site, f"the run on lab {lab.name}{' over SSH' if ssh else ''}", progress)
         return result
@@ -135,7 +136,7 @@ def rehearse(spec: LabSpec, keep: bool = False, progress: Progress | None = None
     removed when the rehearsal passes, and kept when it fails (or with ``keep``) for inspection."""
     progress = progress or Progress()
     with fresh_lab(spec, progress, keep) as (lab, verdict):
-        result = regenerate(lab, progress, ssh=spec.ssh, skip=skip, mode=mode,
-                            autosign=spec.site.autosign if spec.site else False)
+        options = RunOptions(skip=skip, mode=mode, autosign=spec.site.autosign if spec.site else False)
+        result = regenerate(lab, progress, options, ssh=spec.ssh)
         verdict.passed = result.passed
         return result

@@ -32,6 +32,7 @@ from ..procedure import backups, hostbackup
 from ..procedure.rollback import restorable
 from ..procedure.runner import ProcedureStateError, RunState, state_path
 from ..procedure.steps.master import verify_backup
+from ..procedure.steps.options import RunOptions
 from .rehearsal import prove, regenerate, roll_back
 
 DISTURBANCES = ("kill", "node", "engine")
@@ -241,7 +242,7 @@ def trial(lab: Lab, n: int, kill_at: float, rollback_first: bool, progress: Prog
         elif action == "rollback":
             report = roll_back(lab, progress)
         else:
-            report = regenerate(lab, progress, resume=True)
+            report = regenerate(lab, progress, RunOptions(resume=True))
     ok, held = check_backups(root, lab)
     failed = f"failed step {report.failed_step}" if report.failed_step else ""
     ran = f"the disturbed run exited {ended}" if ended is not None else ""

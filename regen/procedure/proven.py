@@ -18,11 +18,12 @@ from .roles import ROLES
 from .runner import Interrupted, ProcedureStateError, RunState, prime_layouts, state_path, transcript_path
 from .site import Host, Site
 from .steps import running
+from .steps.options import RunOptions
 
 
-def regenerate(site: Site, state_root: Path, progress: Progress, **options) -> report.Report:
-    """Run (or resume) the procedure on a site, prove it, write and show the report."""
-    return _proven(site, state_root, progress, lambda: running.run(site, state_root, progress=progress, **options))
+def regenerate(site: Site, state_root: Path, progress: Progress, options: RunOptions | None = None) -> report.Report:
+    """Run (or resume) the procedure on a site as ``options`` say, prove it, write and show the report."""
+    return _proven(site, state_root, progress, lambda: running.run(site, state_root, options, progress))
 
 
 def roll_back(site: Site, state_root: Path, progress: Progress) -> report.Report:

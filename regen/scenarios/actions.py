@@ -21,7 +21,7 @@ from ..ops import pki, puppet, puppet_ca, rootca
 from ..procedure import faults, proven
 from ..procedure.report import Report
 from ..procedure.runner import Interrupted, RunState, Step, state_path
-from ..procedure.steps.options import check_mode
+from ..procedure.steps.options import RunOptions, check_mode
 from ..procedure.steps.plan import EXTEND, FULL, PARTIAL, steps_of
 from .model import Action, Scenario
 from .outcome import Held, Outcome, check, from_command
@@ -124,10 +124,9 @@ class Resume(Kind):
 def _procedure(runner: Stage, what: str, options: dict) -> str:
     """The procedure with its proof and report; a resume goes on with the steps of the run
     under way, faults and skips included (a mistake stays in force unless a fix undid it)."""
-    if runner.run_steps is not None:
-        options["steps"] = runner.run_steps
     try:
-        result = proven.regenerate(site_of(runner.lab), state_dir(), runner.progress, **options)
+        result = proven.regenerate(site_of(runner.lab), state_dir(), runner.progress,
+                                   RunOptions(**options, steps=runner.run_steps))
     except Interrupted as exc:
         state = RunState.load(state_path(state_dir(), runner.lab.name))
         runner.last = Outcome(what, False, output=str(exc), interrupted=True, steps=list(state.steps))

@@ -21,6 +21,7 @@ from regen.procedure import runner
 from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
 from regen.procedure.steps import master, options, plan, running
+from regen.procedure.steps.options import RunOptions
 from tests.unit.fakes import Recorder, cert, make_puppet_ca, pem, quiet
 
 
@@ -55,7 +56,7 @@ def log():
 
 
 def test_steps_run_in_order_and_are_recorded(tmp_path, log):
-    state = running.run(fake_site(log), tmp_path, steps=steps(log), progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, RunOptions(steps=steps(log), check=False), progress=quiet())
     assert log == ["server: tar backup", "server: puppet resource service puppetserver ensure=stopped",
                    "server: puppetserver ca setup", "server: puppet ssl clean --localca"]
     assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"] and state.finished
@@ -65,7 +66,8 @@ def test_steps_run_in_order_and_are_recorded(tmp_path, log):
 
 
 def test_a_step_already_done_is_skipped(tmp_path, log):
-    state = running.run(fake_site(log), tmp_path, steps=steps(log, done={"1.3"}), progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, RunOptions(steps=steps(log, done={"1.3"}), check=False),
+                        progress=quiet())
     assert "server: puppet resource service puppetserver ensure=stopped" not in log
     assert [s.result for s in state.steps] == ["done", "skipped", "done", "done"]
 
@@ -73,27 +75,27 @@ def test_a_step_already_done_is_skipped(tmp_path, log):
 def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, log):
     site = fake_site(log)
     with pytest.raises(Interrupted):
-        running.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet(), check=False)
+        running.run(site, tmp_path, RunOptions(steps=steps(log), stop_after="1.3", check=False), progress=quiet())
     assert len(log) == 2
     with pytest.raises(ProcedureStateError, match="interrupted after step 1.3; continue it with --resume"):
-        running.run(site, tmp_path, steps=steps(log), progress=quiet(), check=False)
-    state = running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+        running.run(site, tmp_path, RunOptions(steps=steps(log), check=False), progress=quiet())
+    state = running.run(site, tmp_path, RunOptions(steps=steps(log), resume=True, check=False), progress=quiet())
     # what the interrupted run left running is ended on every host first
     assert sorted(log[2:7]) == [f"{h}: (leftovers stopped)" for h in ("agent-1", "agent-2", "postgres", "puppetdb",
                                                                       "server")]
     assert log[7:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
     assert [s.id for s in state.steps] == ["1.1", "1.3", "1.5", "3"]
     with pytest.raises(ProcedureStateError, match="nothing to resume"):
-        running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+        running.run(site, tmp_path, RunOptions(steps=steps(log), resume=True, check=False), progress=quiet())
 
 
 def test_a_failed_step_is_recorded_and_rerun_on_resume(tmp_path, log):
     site = fake_site(log)
     with pytest.raises(RegenLabError, match="step 1.5 broke"):
-        running.run(site, tmp_path, steps=steps(log, fail={"1.5"}), progress=quiet(), check=False)
+        running.run(site, tmp_path, RunOptions(steps=steps(log, fail={"1.5"}), check=False), progress=quiet())
     saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
     assert [(s["id"], s["result"]) for s in saved["steps"]] == [("1.1", "done"), ("1.3", "done"), ("1.5", "failed")]
-    state = running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+    state = running.run(site, tmp_path, RunOptions(steps=steps(log), resume=True, check=False), progress=quiet())
     assert [s.result for s in state.steps if s.id == "1.5"] == ["failed", "done"]
 
 
@@ -136,7 +138,8 @@ def test_steps_whose_needs_are_met_run_side_by_side(tmp_path, log):
                 b_started.set()
 
     events = Watch()
-    state = running.run(fake_site(log), tmp_path, steps=graph(events, hold=release), progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, RunOptions(steps=graph(events, hold=release), check=False),
+                        progress=quiet())
     assert events.index("end 1") < min(events.index(f"start {x}") for x in "abc")
     assert events.index("start d") > max(events.index("end a"), events.index("end b"))
     assert sorted(s.id for s in state.steps) == ["1", "a", "b", "c", "d"] and state.finished
@@ -145,21 +148,25 @@ def test_steps_whose_needs_are_met_run_side_by_side(tmp_path, log):
 def test_after_a_failure_nothing_new_starts_and_the_running_steps_are_recorded(tmp_path, log):
     events: list[str] = []
     with pytest.raises(RegenLabError, match="step a broke"):
-        running.run(fake_site(log), tmp_path, steps=graph(events, fail={"a"}), progress=quiet(), check=False)
+        running.run(fake_site(log), tmp_path, RunOptions(steps=graph(events, fail={"a"}), check=False),
+                    progress=quiet())
     assert "start d" not in events
     saved = json.loads((tmp_path / "runs" / "fake.json").read_text())
     results = {s["id"]: s["result"] for s in saved["steps"]}
     assert results == {"1": "done", "a": "failed", "b": "done", "c": "done"}
-    state = running.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, RunOptions(steps=graph(events), resume=True, check=False),
+                        progress=quiet())
     assert [s.id for s in state.steps][-2:] == ["a", "d"] and state.finished
 
 
 def test_stop_after_runs_the_steps_up_to_it_in_the_procedures_order(tmp_path, log):
     events: list[str] = []
     with pytest.raises(Interrupted):
-        running.run(fake_site(log), tmp_path, steps=graph(events), stop_after="b", progress=quiet(), check=False)
+        running.run(fake_site(log), tmp_path, RunOptions(steps=graph(events), stop_after="b", check=False),
+                    progress=quiet())
     assert sorted(e for e in events if e.startswith("end")) == ["end 1", "end a", "end b"]
-    state = running.run(fake_site(log), tmp_path, steps=graph(events), resume=True, progress=quiet(), check=False)
+    state = running.run(fake_site(log), tmp_path, RunOptions(steps=graph(events), resume=True, check=False),
+                        progress=quiet())
     assert sorted(s.id for s in state.steps) == ["1", "a", "b", "c", "d"]
 
 
@@ -199,7 +206,7 @@ def test_unknown_steps_and_agents_are_refused(tmp_path, log):
     with pytest.raises(RegenLabError, match="unknown step"):
         plan.steps_for("full", skip=("9.9",))
     with pytest.raises(RegenLabError, match="has no agent 'agent-7'"):
-        running.run(fake_site(log), tmp_path, agents=["agent-7"], progress=quiet(), check=False)
+        running.run(fake_site(log), tmp_path, RunOptions(agents=["agent-7"], check=False), progress=quiet())
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -404,8 +411,8 @@ def test_a_state_file_of_another_schema_or_damaged_is_refused_with_what_to_do(tm
     path = tmp_path / "runs" / "fake.json"
     path.parent.mkdir(parents=True)
     path.write_text(text)
-    for attempt in (lambda: running.run(fake_site([]), tmp_path, steps=(), progress=quiet(), check=False),
-                    lambda: running.run(fake_site([]), tmp_path, steps=(), progress=quiet(), resume=True),
+    for attempt in (lambda: running.run(fake_site([]), tmp_path, RunOptions(steps=(), check=False), progress=quiet()),
+                    lambda: running.run(fake_site([]), tmp_path, RunOptions(steps=(), resume=True), progress=quiet()),
                     lambda: rollback.rollback(fake_site([]), tmp_path, quiet())):
         with pytest.raises(ProcedureStateError, match=error):
             attempt()
@@ -516,8 +523,8 @@ def test_a_resume_goes_on_when_a_host_is_down(tmp_path, log):
 
     site.agents[1].executor.stop_leftovers = down
     with pytest.raises(Interrupted):
-        running.run(site, tmp_path, steps=steps(log), stop_after="1.3", progress=quiet(), check=False)
-    state = running.run(site, tmp_path, steps=steps(log), resume=True, progress=quiet(), check=False)
+        running.run(site, tmp_path, RunOptions(steps=steps(log), stop_after="1.3", check=False), progress=quiet())
+    state = running.run(site, tmp_path, RunOptions(steps=steps(log), resume=True, check=False), progress=quiet())
     assert state.finished and log[-2:] == ["server: puppetserver ca setup", "server: puppet ssl clean --localca"]
 
 

@@ -233,8 +233,8 @@ def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_ste
 
     calls = []
 
-    def regenerate(site, state_root, progress, **options):
-        calls.append(options)
+    def regenerate(site, state_root, progress, options):
+        calls.append(vars(options))
         return report.Report("fake", "full", [], "t", "", "", "", None, [], [])
 
     monkeypatch.setattr(actions.proven, "regenerate", regenerate)
@@ -357,8 +357,8 @@ def test_the_modes_and_the_import_of_a_regen_are_checked_before_anything_runs(tm
 def test_a_scenario_that_rehearses_both_remedies_compares_them(monkeypatch):
     from regen.procedure import report
 
-    def regenerate(site, state_root, progress, **options):
-        mode = options.get("mode", "full")
+    def regenerate(site, state_root, progress, options):
+        mode = options.mode
         return report.Report("fake", mode, [], "t", "t2", "", "", 35.4 if mode == "extend" else 58.0, [], [],
                              hosts=[{"host": "a"}, {"host": "b"}],
                              expiry={"CA": "2041-11-25", "earliest host cert": "2031-01-01 (agent-1)"})

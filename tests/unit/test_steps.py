@@ -20,6 +20,7 @@ from regen.procedure import proof, report, rollback, runner
 from regen.procedure.runner import Backup, Before, Context, RunState, StepResult, Times
 from regen.procedure.site import Host, Site
 from regen.procedure.steps import agents, common, master, plan, running
+from regen.procedure.steps.options import RunOptions
 from tests.unit.fakes import Scripted, cert, crl_of, has, make_puppet_ca, pem
 
 JETTY = ("/files/etc/puppetdb/conf.d/jetty.ini/jetty/ssl-cert = \"/var/lib/puppet/ssl/certs/puppetdb.pem\"\n"
@@ -288,8 +289,8 @@ def test_a_failed_steps_recorded_detail_holds_no_key(tmp_path):
 
     site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
     with pytest.raises(RegenLabError):
-        running.run(site, tmp_path, steps=(runner.Step("1.1", "leaky", leaky),), progress=Progress(quiet=True),
-                      check=False)
+        running.run(site, tmp_path, RunOptions(steps=(runner.Step("1.1", "leaky", leaky),), check=False),
+                    progress=Progress(quiet=True))
     recorded = (tmp_path / "runs" / "l.json").read_text()
     assert "PRIVATE KEY" not in recorded and "[private key removed]" in recorded
 

@@ -53,8 +53,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
               json_=False):
     """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
     real = real_site(site, ssh, known_hosts, identity, name)
-    chosen = rehearsal.run_options(agents, server_name, mode, ca_import)
-    mode_options = {"mode": mode, **({"ca_import": ca_import} if ca_import else {})}
+    options = rehearsal.run_options(agents, server_name, mode, ca_import, autosign, resume)
     if real is not None:
         if dry_run:
             found, steps, book = production.dry_run(real, mode)
@@ -66,8 +65,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
             if not found.ok:
                 raise Exit(code=EXIT_NOT_READY)
             return
-        result = production.regenerate(real, progress_for(quiet, json_), agents=chosen, autosign=autosign,
-                                       resume=resume, server_name=server_name or None, **mode_options)
+        result = production.regenerate(real, progress_for(quiet, json_), options)
         write_junit(junit, report_lib.junit(result))
         print_json(json_, report_lib.to_json(result))
         verdict(result, "the regeneration", real.name)
@@ -77,8 +75,7 @@ def regen_run(c, name="", agents="", autosign=False, server_name="", resume=Fals
                    code=EXIT_USAGE)
     lab_spec.check_name(lab_name(c, name))
     lab = lab_lib.Lab.open(engine_lib.connect(), lab_name(c, name))
-    result = rehearsal.regenerate(lab, progress_for(quiet, json_), ssh=ssh, agents=chosen, autosign=autosign,
-                                  resume=resume, server_name=server_name or None, **mode_options)
+    result = rehearsal.regenerate(lab, progress_for(quiet, json_), options, ssh=ssh)
     write_junit(junit, report_lib.junit(result))
     print_json(json_, report_lib.to_json(result))
     verdict(result, "the regeneration", lab_name(c, name))

@@ -51,7 +51,7 @@ from .common import (
 def rehearse(c, agents=AGENTS, keep=False, name="", scenario="", suite=DEFAULT_SUITE, agent_suite="", site="",
              ssh=False, mode="full", junit="", scenarios=None, quiet=False, json_=False):
     """The main job: lab up, the whole regeneration (or a scenario), its proof, report and runbook, lab down."""
-    rehearsal.run_options("", "", mode)
+    rehearsal.run_options(mode=mode)
     progress = progress_for(quiet, json_)
     if site:
         alone("--site", agents=agents != AGENTS, suite=suite != DEFAULT_SUITE, agent_suite=agent_suite,

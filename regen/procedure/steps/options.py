@@ -1,14 +1,17 @@
-"""A run's options checked before anything changes: the master's new name, the mode, the
-import set."""
+"""A run's options, made once where a run is asked for (the front, a job, a scenario) and
+checked as they are made, before anything changes: the master's new name, the mode, the
+agents, the import set (read whole on the site, once it is known: ``check_import``)."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import BadInput, CommandFailed
 from ...ops import pki, rootca
 from ..ids import Mode
+from ..runner import Step
 from ..site import Site
 
 # used with fullmatch (`$` would let a final newline in)
@@ -51,3 +54,32 @@ def check_import(site: Site, folder: str) -> str:
         raise BadInput(f"--ca-import {folder}: its root ({pki.info(root).subject}) is the CA's root already; a new "
                        "intermediate under the same root is not supported yet: make the import set under a new root")
     return str(Path(folder).resolve())
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run is asked to do (``regen.run``'s options), checked as it is made."""
+
+    agents: tuple[str, ...] = ()  # the agents to re-enroll (a partial run); (): every host, the whole procedure
+    autosign: bool = False  # the CA signs every request itself (else the run signs exactly its hosts')
+    resume: bool = False  # go on with the unfinished run of the state file
+    skip: tuple[str, ...] = ()  # steps left out
+    stop_after: str | None = None  # stop (``Interrupted``) once this step is done: a test's hook
+    server_name: str = ""  # the master moved: its new cert carries this name and every host uses it
+    mode: str = Mode.FULL  # full (every certificate anew; partial with ``agents``) or extend
+    ca_import: str = ""  # the import set's folder: the new CA an intermediate under an external root
+    check: bool = True  # the preflight before a new run (a resume has none: its site is mid-run)
+    reports_timeout: float | None = None  # step 3.w's wait; None: 300 s and 3 s per agent
+    steps: tuple[Step, ...] | None = None  # the steps themselves (a scenario's, with faults); None: the plan's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "agents", tuple(self.agents))
+        object.__setattr__(self, "skip", tuple(self.skip))
+        object.__setattr__(self, "mode", Mode(self.mode) if self.mode in tuple(Mode) else self.mode)
+        check_server_name(self.server_name or None, list(self.agents) or None)
+        check_mode(self.mode, list(self.agents) or None, self.server_name or None, self.ca_import or None)
+
+    @property
+    def run_mode(self) -> Mode:
+        """The mode of the run's state: partial when it names agents."""
+        return Mode.PARTIAL if self.agents else Mode(self.mode)

@@ -11,11 +11,11 @@ from ...core.transcript import Recording, Transcript, within
 from ...core.wait import parallel
 from ...ops import puppet
 from .. import preflight
-from ..ids import Mode, StepId
-from ..runner import REPORTS_TIMEOUT, Context, ProcedureStateError, RunState, Step, execute, state_path, transcript_path
+from ..ids import StepId
+from ..runner import REPORTS_TIMEOUT, Context, ProcedureStateError, RunState, execute, state_path, transcript_path
 from ..site import Host, Site
 from .common import AGENT_PARALLEL
-from .options import check_import, check_mode, check_server_name
+from .options import RunOptions, check_import
 from .plan import steps_of
 
 
@@ -53,28 +53,19 @@ def settle(site: Site, state: RunState, progress: Progress) -> None:
         progress.say(f"stopped the agent daemon a restart had started early on {', '.join(h.name for h in running)}")
 
 
-def run(
-    site: Site, state_root: Path, *, agents: list[str] | None = None, autosign: bool = False,
-    resume: bool = False, skip: tuple[str, ...] = (), stop_after: str | None = None,
-    progress: Progress | None = None, steps: tuple[Step, ...] | None = None, reports_timeout: float | None = None,
-    server_name: str | None = None, check: bool = True, mode: str = Mode.FULL, ca_import: str | None = None,
-) -> RunState:
-    """Run (or resume) the procedure on a site; return the final state with every step's result.
-    ``mode``: ``full`` (every certificate anew; ``partial`` with ``agents``) or ``extend`` (the
-    CA's certificates renewed with the same keys, every host keeping its cert).
-    ``server_name``: the master moved; its new cert carries this name and every host uses it.
-    A new run starts only once the site passes its preflight (``check``; a resume does not:
-    its site is mid-run)."""
+def run(site: Site, state_root: Path, options: RunOptions | None = None, progress: Progress | None = None) -> RunState:
+    """Run (or resume) the procedure on a site as ``options`` say; return the final state with
+    every step's result. A new run starts only once the site passes its preflight (unless
+    ``options.check`` is off); a resume does not: its site is mid-run."""
+    options = options or RunOptions()
     progress = progress or Progress()
-    check_server_name(server_name, agents)
-    check_mode(mode, agents, server_name, ca_import)
     path, commands = state_path(state_root, site.name), transcript_path(state_root, site.name)
     previous = RunState.load(path) if path.exists() else None
     # every command sent is noted, by step: the runbook (`regen.plan`) is made of them
-    transcript = Transcript.load(commands) if resume and commands.exists() else Transcript()
+    transcript = Transcript.load(commands) if options.resume and commands.exists() else Transcript()
     site = site.through(lambda ex: Recording(ex, transcript))
     try:
-        if resume:
+        if options.resume:
             if previous is None or previous.finished:
                 raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
             state = previous
@@ -86,24 +77,26 @@ def run(
                     f"a regeneration of {site.name!r} was interrupted after step "
                     f"{previous.steps[-1].id if previous.steps else '(none)'}; continue it with --resume"
                 )
-            names = agents if agents else [a.name for a in site.agents]
+            names = list(options.agents) if options.agents else [a.name for a in site.agents]
             for n in names:
                 site.agent(n)
-            imported = check_import(site, ca_import) if ca_import else ""
-            if check:
+            imported = check_import(site, options.ca_import) if options.ca_import else ""
+            if options.check:
                 with progress.step(preflight.TITLE), within(preflight.STEP_ID, "preflight"):
                     found = preflight.require(site, state_root)
                 for c in found.checks:
                     if c.status == preflight.WARN:
                         progress.say(f"preflight warning: {c.host}: {c.check}: {c.detail}")
-            state = RunState(lab=site.name, mode=Mode.PARTIAL if agents else Mode(mode), agents=names,
-                             autosign=autosign, server_name=server_name or "", ca_import=imported)
+            state = RunState(lab=site.name, mode=options.run_mode, agents=names, autosign=options.autosign,
+                             server_name=options.server_name, ca_import=imported)
+        reports_timeout = options.reports_timeout
         if reports_timeout is None:  # 2 cores: about 3 s of CPU for each agent's first run
             reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
         ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                       reports_timeout=reports_timeout)
-        execute(ctx, steps if steps is not None else steps_of(site, state.mode, skip, bool(state.ca_import)), path,
-                stop_after)
+        steps = options.steps if options.steps is not None else \
+            steps_of(site, state.mode, options.skip, bool(state.ca_import))
+        execute(ctx, steps, path, options.stop_after)
         return state
     finally:
         if transcript.commands:

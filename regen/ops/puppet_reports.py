@@ -95,6 +95,11 @@ def stored_reports(ex: Executor, where: Layout, producer: str) -> dict[str, Repo
     return out
 
 
+def store_name(puppetdb: bool) -> str:
+    """Where a site keeps its agents' reports, as proofs and reports name it."""
+    return "PuppetDB" if puppetdb else "the servers' report store"
+
+
 @dataclass(frozen=True)
 class Reports:
     """Where the agents' reports are read: PuppetDB (queried on its host), or, in a site
@@ -106,7 +111,7 @@ class Reports:
 
     @property
     def where(self) -> str:
-        return "PuppetDB" if self.puppetdb is not None else "the servers' report store"
+        return store_name(self.puppetdb is not None)
 
     def latest(self) -> dict[str, ReportSummary]:
         if self.puppetdb is not None:

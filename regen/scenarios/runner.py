@@ -67,9 +67,10 @@ class Runner:
         try:
             for action in self.scenario.actions:
                 t0 = time.monotonic()
-                with self.progress.step(f"{self.scenario.name}: {describe(action)}"):
+                text = describe(action)
+                with self.progress.step(f"{self.scenario.name}: {text}"):
                     summary = KINDS[action.kind].run(self, action)
-                self.report.actions.append({"line": action.line, "action": describe(action), "result": summary,
+                self.report.actions.append({"line": action.line, "action": text, "result": summary,
                                             "seconds": round(time.monotonic() - t0, 1)})
         except RegenLabError as exc:
             self.report.error = str(exc)[:2000]

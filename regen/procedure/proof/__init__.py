@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ...core.errors import RegenLabError
+from ...ops import puppet_reports
 from ..ids import Mode
 from ..runner import RunState
 from ..site import Host, Site
@@ -123,7 +124,7 @@ def proofs_of(mode: str, broker: bool, compilers: bool = False, imported: bool =
 def _guarded(proof: Proof, site: Site, state: RunState, agents: list[Host]) -> ProofResult:
     """The check's finding under the proof's name and claim; a check that cannot even be made
     (a host unreachable, a file missing) could not tell."""
-    claim = proof.claim.format(reports="PuppetDB" if site.puppetdb is not None else "the servers' report store")
+    claim = proof.claim.format(reports=puppet_reports.store_name(site.puppetdb is not None))
     try:
         found = proof.check(site, state, agents)
     except (RegenLabError, KeyError, ValueError) as exc:

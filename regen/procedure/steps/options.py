@@ -75,9 +75,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         object.__setattr__(self, "agents", tuple(self.agents))
         object.__setattr__(self, "skip", tuple(self.skip))
-        object.__setattr__(self, "mode", Mode(self.mode) if self.mode in tuple(Mode) else self.mode)
         check_server_name(self.server_name or None, list(self.agents) or None)
         check_mode(self.mode, list(self.agents) or None, self.server_name or None, self.ca_import or None)
+        object.__setattr__(self, "mode", Mode(self.mode))
 
     @property
     def run_mode(self) -> Mode:

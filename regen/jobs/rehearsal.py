@@ -25,15 +25,15 @@ NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 
 
 def run_options(agents: str = "", server_name: str = "", mode: str = "full", ca_import: str = "",
-                autosign: bool = False, resume: bool = False) -> RunOptions:
-    """``regen.run``'s options as the command line gives them (``agents`` comma-separated), made
+                autosign: bool = False, resume: bool = False, redo: str = "") -> RunOptions:
+    """``regen.run``'s options as the command line gives them (``agents``, ``redo`` comma-separated), made
     into the run's options and checked before any engine is reached (the import set read whole)."""
     chosen = tuple(a.strip() for a in agents.split(",") if a.strip())
     for name in chosen:
         if not NODE_NAME_RE.fullmatch(name):
             raise BadInput(f"--agents {name!r} is not a node name (agent-1, agent-2, ...; comma-separated)")
     options = RunOptions(agents=chosen, server_name=server_name, mode=mode, ca_import=ca_import, autosign=autosign,
-                         resume=resume)
+                         resume=resume, redo=tuple(s.strip() for s in redo.split(",") if s.strip()))
     if ca_import:
         rootca.read_import(Path(ca_import))
     return options

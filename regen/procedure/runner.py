@@ -261,20 +261,23 @@ def transcript_path(state_root: Path, lab: str) -> Path:
 
 
 def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str | None = None,
-            workers: int = 8) -> None:
+            workers: int = 8, redo: set[str] = frozenset()) -> None:
     """Each step not done yet, as soon as the steps it needs are done: checked (already
     done?), run, timed, recorded in the state file. After a failure nothing new starts;
     the steps running beside it finish and are recorded, then the first error is raised.
     ``stop_after``: only the steps up to that one (in the procedure's order) run, then
-    Interrupted. The state is finished when every step is done."""
+    Interrupted. ``redo``: steps run again, done or not, their check not asked (an operator's
+    fix of a mistake the check may not see). The state is finished when every step is done."""
     state = ctx.state
     needs = needs_of(steps)
     order = [s.id for s in steps]
     last = order.index(stop_after) if stop_after in order else len(order) - 1
     ctx.path = path
-    undone = {s.id for s in steps[: last + 1] if s.recheck and s.id in state.done and not s.check(ctx)}
+    undone = {s.id for s in steps[: last + 1] if s.recheck and s.id in state.done and s.id not in redo and
+              not s.check(ctx)}
     if undone:
         ctx.progress.say(f"steps {', '.join(sorted(undone))} no longer hold (a host restarted?): run again")
+    undone |= set(redo) & set(order)
     todo = {s.id: s for s in steps[: last + 1] if s.id not in state.done or s.id in undone}
     done = (set(state.done) - undone) | {i for i in order[: last + 1] if i not in todo}
     running: dict[Future, Step] = {}
@@ -285,7 +288,7 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
                 for step_id in [i for i in order if i in todo]:
                     if needs[step_id] <= done:
                         step = todo.pop(step_id)
-                        running[pool.submit(_attempt, ctx, step)] = step
+                        running[pool.submit(_attempt, ctx, step, step_id in redo)] = step
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -306,8 +309,9 @@ def execute(ctx: Context, steps: tuple[Step, ...], path: Path, stop_after: str |
     state.save(path)
 
 
-def _attempt(ctx: Context, step: Step) -> None:
-    """One step: checked, run, timed; its result recorded (and the state saved) under the lock."""
+def _attempt(ctx: Context, step: Step, again: bool = False) -> None:
+    """One step: checked (unless it is run ``again``), run, timed; its result recorded (and
+    the state saved) under the lock."""
     started, t0 = now(), time.monotonic()
 
     def record(result: str, detail: str) -> None:
@@ -319,7 +323,7 @@ def _attempt(ctx: Context, step: Step) -> None:
     with ctx.progress.step(f"step {step.id}: {step.title}"):
         try:
             with within(step.id, "check"):
-                already = step.check(ctx)
+                already = not again and step.check(ctx)
             if already:
                 result, detail = "skipped", "already done"
             else:

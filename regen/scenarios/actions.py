@@ -83,11 +83,9 @@ class Regen(Kind):
             fail("root_crl_days", "goes with `ca_import: true` (the external root's CRL)")
         if "crl-chain-missing" in args.get("faults", {}) and not args.get("ca_import"):
             fail("faults", "crl-chain-missing is a fault of the import: it goes with `ca_import: true`")
-        ids = {s.id for s in (*FULL, *PARTIAL, *EXTEND)}
         for key in ("skip", "stop_after"):
-            for step_id in args.get(key, []) if key == "skip" else [args[key]] if key in args else []:
-                if step_id not in ids | ({"random"} if key == "stop_after" else set()):
-                    fail(key, f"unknown step {step_id!r}; steps: {', '.join(sorted(ids | {'random'}))}")
+            _known_steps(args.get(key, []) if key == "skip" else [args[key]] if key in args else [],
+                         lambda m, key=key: fail(key, m), extra={"random"} if key == "stop_after" else set())
 
     def describe(self, args) -> str:
         opts = ", ".join(f"{k}={v}" for k, v in args.items())
@@ -114,11 +112,35 @@ class Regen(Kind):
         return _procedure(runner, "regen", {**options, "stop_after": stop})
 
 
+def _known_steps(ids, fail, extra: set[str] = frozenset()) -> None:
+    known = {s.id for s in (*FULL, *PARTIAL, *EXTEND)} | extra
+    for step_id in ids:
+        if step_id not in known:
+            fail(f"unknown step {step_id!r}; steps: {', '.join(sorted(known))}")
+
+
 class Resume(Kind):
-    name, outcome, bare = "resume", "run", True
+    """The run under way goes on; with ``redo``, the operator's fix first: those steps run
+    again as the procedure does them (a step skipped is put back, a fault on it undone),
+    even in a run that had finished."""
+
+    name, fields, outcome, bare = "resume", {"redo": False}, "run", True
+
+    def validate(self, args, fail) -> None:
+        _known_steps(args.get("redo", []), lambda m: fail("redo", m))
+
+    def describe(self, args) -> str:
+        return f"resume, redoing steps {', '.join(args['redo'])}" if args.get("redo") else "resume"
 
     def run(self, runner, action) -> str:
-        return _procedure(runner, "resume", {"resume": True})
+        redo = tuple(action.args.get("redo", ()))
+        if redo:
+            state = RunState.load(state_path(state_dir(), runner.lab.name))
+            plan = steps_of(site_of(runner.lab), state.mode, ca_import=bool(state.ca_import))
+            under_way = {s.id: s for s in runner.run_steps or plan}
+            runner.run_steps = tuple(s if s.id in redo else under_way[s.id] for s in plan
+                                     if s.id in redo or s.id in under_way)
+        return _procedure(runner, "resume", {"resume": True, "redo": redo})
 
 
 def _procedure(runner: Stage, what: str, options: dict) -> str:

@@ -157,7 +157,7 @@ def _field(check: Checker, key: str, value: yaml.Node, w: str, nodes: dict[str, 
         if number < 1:
             raise check.fail(value, w, "must be 1 or more")
         return number
-    if key == "skip":
+    if key in ("skip", "redo"):
         return check.str_list(value, w)
     if key in ("name", "server_name"):
         name = check.scalar(value, w, str)

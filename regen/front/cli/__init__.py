@@ -8,7 +8,7 @@ one job or library function, print.
     invoke lab.down [--name NAME]
     invoke images.build [--suite SUITE]
     invoke engine.ensure
-    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume] [--ssh]
+    invoke regen.run [--name NAME] [--agents a,b] [--autosign] [--server-name DNS] [--resume [--redo 2.3,3.m]] [--ssh]
     invoke regen.run --site FILE --ssh [--known-hosts F] [--identity F] [--dry-run] [--autosign] [--resume]
     invoke regen.check [--name NAME] [--ssh] | --site FILE --ssh [--known-hosts F] [--identity F]
     invoke regen.plan [--name NAME] | --site FILE

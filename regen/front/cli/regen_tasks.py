@@ -42,6 +42,8 @@ from .common import (
                         "server_name": "the master has moved: its new DNS name, for its new cert's alt names "
                                        "and every host's `server` setting",
                         "resume": "continue an interrupted run from its state file",
+                        "redo": "with --resume: run these steps again (comma-separated, e.g. 2.3), the run finished "
+                                "or not: the fix of a step skipped or done wrong",
                         "dry_run": "with --site FILE --ssh: the preflight and the steps, changing nothing",
                         "mode": MODE_HELP,
                         "ca_import": "the new CA is this import set's intermediate (`puppetserver ca import`): a "
@@ -50,10 +52,10 @@ from .common import (
 @friendly
 def regen_run(c, name="", agents="", autosign=False, server_name="", resume=False, ssh=False, site="",
               known_hosts="", identity="", dry_run=False, mode="full", ca_import="", junit="", quiet=False,
-              json_=False):
+              json_=False, redo=""):
     """Run the regeneration on a lab that is up (or, with --site FILE --ssh, on real hosts), prove it, report."""
     real = real_site(site, ssh, known_hosts, identity, name)
-    options = rehearsal.run_options(agents, server_name, mode, ca_import, autosign, resume)
+    options = rehearsal.run_options(agents, server_name, mode, ca_import, autosign, resume, redo)
     if real is not None:
         if dry_run:
             found, steps, book = production.dry_run(real, mode)

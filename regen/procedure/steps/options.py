@@ -71,10 +71,16 @@ class RunOptions:
     check: bool = True  # the preflight before a new run (a resume has none: its site is mid-run)
     reports_timeout: float | None = None  # step 3.w's wait; None: 300 s and 3 s per agent
     steps: tuple[Step, ...] | None = None  # the steps themselves (a scenario's, with faults); None: the plan's
+    redo: tuple[str, ...] = ()  # with resume: these steps run again (an operator's fix), the run finished or not
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "agents", tuple(self.agents))
         object.__setattr__(self, "skip", tuple(self.skip))
+        object.__setattr__(self, "redo", tuple(self.redo))
+        if self.redo and not self.resume:
+            raise BadInput("--redo goes with --resume: it runs steps of the last run again")
+        if set(self.redo) & set(self.skip):
+            raise BadInput(f"--redo and --skip both name {', '.join(sorted(set(self.redo) & set(self.skip)))}")
         check_server_name(self.server_name or None, list(self.agents) or None)
         check_mode(self.mode, list(self.agents) or None, self.server_name or None, self.ca_import or None)
         object.__setattr__(self, "mode", Mode(self.mode))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...core.errors import CommandFailed
+from ...core.errors import BadInput, CommandFailed
 from ...core.progress import Progress
 from ...core.transcript import Recording, Transcript, within
 from ...core.wait import parallel
@@ -66,9 +66,10 @@ def run(site: Site, state_root: Path, options: RunOptions | None = None, progres
     site = site.through(lambda ex: Recording(ex, transcript))
     try:
         if options.resume:
-            if previous is None or previous.finished:
+            if previous is None or (previous.finished and not options.redo):
                 raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
             state = previous
+            state.finished = ""  # a finished run with steps to redo goes on again
             stop_leftovers(site, progress)
             settle(site, state, progress)
         else:
@@ -96,7 +97,11 @@ def run(site: Site, state_root: Path, options: RunOptions | None = None, progres
                       reports_timeout=reports_timeout)
         steps = options.steps if options.steps is not None else \
             steps_of(site, state.mode, options.skip, bool(state.ca_import))
-        execute(ctx, steps, path, options.stop_after)
+        unknown = sorted(set(options.redo) - {s.id for s in steps})
+        if unknown:
+            raise BadInput(f"--redo {', '.join(unknown)}: not a step of this run; its steps: "
+                           f"{', '.join(s.id for s in steps)}")
+        execute(ctx, steps, path, options.stop_after, redo=set(options.redo))
         return state
     finally:
         if transcript.commands:

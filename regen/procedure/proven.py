@@ -46,21 +46,20 @@ def prove(site: Site, state_root: Path, progress: Progress) -> report.Report:
     return _proven(site, state_root, progress, load)
 
 
-def inventory(site: Site) -> list[dict[str, str]]:
+def inventory(site: Site) -> list[report.HostRow]:
     """Each host's part, its role's Debian package and that package's version (`dpkg-query`);
     "?" where the host does not answer."""
 
-    def one(item: tuple[Host, str]) -> dict[str, str]:
+    def one(item: tuple[Host, str]) -> report.HostRow:
         host, role = item
         package = ROLES[role].package
         res = host.executor.run(["dpkg-query", "-W", "-f", "${Version}", package], check=False, timeout=30)
-        return {"host": host.name, "part": role, "package": package,
-                "version": res.stdout.strip() if res.exit_code == 0 else "?"}
+        return report.HostRow(host.name, role, package, res.stdout.strip() if res.exit_code == 0 else "?")
 
     return parallel(site.roles(), one)
 
 
-def expiry(site: Site) -> dict[str, str]:
+def expiry(site: Site) -> report.Expiry:
     """When the CA (its earliest certificate: root or intermediate), the master's cert and the
     earliest of the other hosts' certs expire, as each host holds them now ("?" where one
     cannot be read)."""
@@ -78,9 +77,9 @@ def expiry(site: Site) -> dict[str, str]:
     dates = parallel(others, lambda h: not_after(h, lambda one: site.cert_paths(one)[0]))
     known = [(d, h.name) for d, h in zip(dates, others, strict=True) if d is not None]
     earliest = min(known, default=None)
-    return {"CA": day(not_after(site.ca, lambda ca: ca.layout.cacert)),
-            "master": day(not_after(site.ca, lambda ca: ca.cert)),
-            "earliest host cert": f"{day(earliest[0])} ({earliest[1]})" if earliest else "?"}
+    return report.Expiry(ca=day(not_after(site.ca, lambda ca: ca.layout.cacert)),
+                         master=day(not_after(site.ca, lambda ca: ca.cert)),
+                         earliest_host=f"{day(earliest[0])} ({earliest[1]})" if earliest else "?")
 
 
 def _touched(state_root: Path, name: str, mode: str) -> dict[str, list[str]]:

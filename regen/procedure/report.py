@@ -20,6 +20,31 @@ from .runner import RunState, StepResult
 
 
 @dataclass(frozen=True)
+class HostRow:
+    """One host as the report lists it: its part, its role's Debian package and that package's
+    version ("?" where the host did not answer)."""
+
+    host: str
+    part: str
+    package: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """When the CA, the master's cert and the earliest of the other hosts' certs end (days,
+    "?" where one could not be read); ``earliest_host`` names its host: ``2031-11-28 (agent-1)``."""
+
+    ca: str = "?"
+    master: str = "?"
+    earliest_host: str = "?"
+
+    def labelled(self) -> dict[str, str]:
+        """As the report's text and JSON name them."""
+        return {"CA": self.ca, "master": self.master, "earliest host cert": self.earliest_host}
+
+
+@dataclass(frozen=True)
 class Report:
     lab: str
     mode: str
@@ -32,8 +57,8 @@ class Report:
     steps: list[StepResult]
     proofs: list[ProofResult]
     site: str = ""  # the site file and its topology ("": a lab of options)
-    hosts: list[dict[str, str]] = field(default_factory=list)  # each host: its part, package and version
-    expiry: dict[str, str] = field(default_factory=dict)  # the CA's, the master's, the earliest host cert's
+    hosts: list[HostRow] = field(default_factory=list)  # each host: its part, package and version
+    expiry: Expiry | None = None  # the CA's, the master's, the earliest host cert's (None: not read)
 
     @property
     def failed_step(self) -> str | None:
@@ -57,7 +82,7 @@ def _parse(ts: str) -> datetime | None:
 
 
 def build(state: RunState, proofs: list[ProofResult], site: str = "",
-          hosts: list[dict[str, str]] | None = None, expiry: dict[str, str] | None = None) -> Report:
+          hosts: list[HostRow] | None = None, expiry: Expiry | None = None) -> Report:
     times = state.facts.times
     start = times.server_stopped_at
     end = times.restored_at if state.mode == "rollback" else times.last_agent_back_at
@@ -69,20 +94,20 @@ def build(state: RunState, proofs: list[ProofResult], site: str = "",
         # by start time: steps that ran side by side show as overlapping spans
         steps=[replace(s, detail=redact_keys(s.detail)) for s in sorted(state.steps, key=lambda s: s.started)],
         proofs=[replace(p, evidence=redact_keys(p.evidence)) for p in proofs],
-        site=site, hosts=hosts or [], expiry=expiry or {},
+        site=site, hosts=hosts or [], expiry=expiry,
     )
 
 
-def expiry_line(expiry: dict[str, str]) -> str:
+def expiry_line(expiry: Expiry) -> str:
     """``expiry: CA 2041-11-25, master 2041-11-25, earliest host cert 2031-11-28 (agent-1)``."""
-    return "expiry: " + ", ".join(f"{what} {when}" for what, when in expiry.items())
+    return "expiry: " + ", ".join(f"{what} {when}" for what, when in expiry.labelled().items())
 
 
-def versions(hosts: list[dict[str, str]]) -> str:
+def versions(hosts: list[HostRow]) -> str:
     """One line: each package's versions with how many hosts run it."""
     count: dict[str, int] = {}
     for h in hosts:
-        key = f"{h['package']} {h['version']}"
+        key = f"{h.package} {h.version}"
         count[key] = count.get(key, 0) + 1
     return ", ".join(f"{k} ({n})" for k, n in count.items())
 
@@ -120,7 +145,7 @@ def markdown(report: Report) -> str:
              *([f"- site: {report.site}"] if report.site else []),
              *([f"- {expiry_line(report.expiry)}"] if report.expiry else []), "",
              *(["## Hosts", "", "| host | part | package | version |", "|---|---|---|---|",
-                *(f"| {h['host']} | {h['part']} | {h['package']} | {h['version']} |" for h in report.hosts), ""]
+                *(f"| {h.host} | {h.part} | {h.package} | {h.version} |" for h in report.hosts), ""]
                if report.hosts else []),
              "## Steps", "",
              "| step | title | started | ended | seconds | result | detail |", "|---|---|---|---|---|---|---|"]
@@ -145,7 +170,7 @@ def remedy(report: Report) -> dict[str, str]:
     return {"remedy": report.mode, "passed": "yes" if report.passed else "no",
             "downtime": f"{report.downtime_seconds}s" if report.downtime_seconds is not None else "-",
             "hosts touched": str(len(report.hosts) or "?"), "leaves": LEAVES.get(report.mode, "-"),
-            "CA ends": report.expiry.get("CA", "?"), "earliest host cert": report.expiry.get("earliest host cert", "?")}
+            "CA ends": (report.expiry or Expiry()).ca, "earliest host cert": (report.expiry or Expiry()).earliest_host}
 
 
 def comparison(rows: list[dict[str, str]]) -> str:
@@ -178,7 +203,8 @@ SCHEMA_VERSION = 1  # of the JSON written: docs/schemas/report-1.schema.json des
 def to_json(report: Report) -> dict:
     """The report as its JSON has it (``schema_version`` first; every proof with ``passed``)."""
     return {"schema_version": SCHEMA_VERSION} | asdict(report) | {
-        "passed": report.passed, "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs]}
+        "passed": report.passed, "proofs": [asdict(p) | {"passed": p.passed} for p in report.proofs],
+        "expiry": report.expiry.labelled() if report.expiry else {}}
 
 
 def _stem(report: Report) -> str:
@@ -205,7 +231,7 @@ def timeline(report: Report, touched: dict[str, list[str]]) -> dict:
         when = _parse(ts)
         return round(LEFT + ((when - t0).total_seconds() if when and t0 else 0.0) * scale, 1)
 
-    order = [h["host"] for h in report.hosts] or sorted({h for hs in touched.values() for h in hs})
+    order = [h.host for h in report.hosts] or sorted({h for hs in touched.values() for h in hs})
     rows = []
     for i, host in enumerate(order):
         bars = [{"id": s.id, "title": s.title, "seconds": s.seconds, "result": s.result, "x": x(s.started),

@@ -30,10 +30,9 @@ def _run() -> tuple[report.Report, dict[str, list[str]]]:
                    StepResult("3", "agents re-enrolled", at(42), at(62), 20.0, "done")]
     touched = {"1.3": ["server"], "1.5": ["server"], "2.2": ["server", "puppetdb"],
                "3": ["server", "agent-1", "agent-2"]}
-    hosts = [{"host": h, "part": "agent" if h.startswith("agent") else h, "package": "p", "version": "1"}
-             for h in HOSTS]
+    hosts = [report.HostRow(h, "agent" if h.startswith("agent") else h, "p", "1") for h in HOSTS]
     proofs = [proof.ProofResult("chain-to-new-ca", "every host chains", proof.PASS, "5/5 <hosts>", id="1")]
-    return report.build(state, proofs, "", hosts, {"CA": "2041-11-25"}), touched
+    return report.build(state, proofs, "", hosts, report.Expiry(ca="2041-11-25")), touched
 
 
 def _pixels(image: Image.Image, color: str) -> list[tuple[int, int]]:

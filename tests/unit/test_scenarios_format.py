@@ -360,8 +360,8 @@ def test_a_scenario_that_rehearses_both_remedies_compares_them(monkeypatch):
     def regenerate(site, state_root, progress, options):
         mode = options.mode
         return report.Report("fake", mode, [], "t", "t2", "", "", 35.4 if mode == "extend" else 58.0, [], [],
-                             hosts=[{"host": "a"}, {"host": "b"}],
-                             expiry={"CA": "2041-11-25", "earliest host cert": "2031-01-01 (agent-1)"})
+                             hosts=[report.HostRow(h, "agent", "puppet-agent", "7") for h in "ab"],
+                             expiry=report.Expiry(ca="2041-11-25", earliest_host="2031-01-01 (agent-1)"))
 
     monkeypatch.setattr(actions.proven, "regenerate", regenerate)
     monkeypatch.setattr(actions, "site_of", lambda lab: lab)

@@ -512,9 +512,9 @@ def test_the_report_names_the_site_and_each_hosts_package_and_version():
     from regen.procedure.runner import RunState
 
     state = RunState(lab="small", mode="full", agents=["web01.example.com"], autosign=False)
-    hosts = [{"host": "puppet.example.com", "part": "server", "package": "puppetserver", "version": "7.17.3-1"},
-             {"host": "web01.example.com", "part": "agent", "package": "puppet-agent", "version": "7.23.0-1"},
-             {"host": "web02.example.com", "part": "agent", "package": "puppet-agent", "version": "7.23.0-1"}]
+    hosts = [report.HostRow("puppet.example.com", "server", "puppetserver", "7.17.3-1"),
+             report.HostRow("web01.example.com", "agent", "puppet-agent", "7.23.0-1"),
+             report.HostRow("web02.example.com", "agent", "puppet-agent", "7.23.0-1")]
     built = report.build(state, [], "examples/small.yaml (master puppet.example.com ...)", hosts)
     md = report.markdown(built)
     assert "- site: examples/small.yaml (master puppet.example.com ...)" in md
@@ -552,8 +552,8 @@ def test_the_report_says_when_the_ca_the_master_and_the_earliest_host_cert_expir
                 tuple(Host(n, n, hosts[n]) for n in ("agent-1", "agent-2", "agent-3", "agent-4")))
     day = (NOW + dt.timedelta(days=30)).strftime("%Y-%m-%d")
     found = proven.expiry(site)
-    assert found == {"CA": day, "master": day,
-                     "earliest host cert": f"{(NOW + dt.timedelta(days=9)).strftime('%Y-%m-%d')} (agent-2)"}
+    assert found == report.Expiry(ca=day, master=day,
+                                  earliest_host=f"{(NOW + dt.timedelta(days=9)).strftime('%Y-%m-%d')} (agent-2)")
     state = RunState(lab="l", mode="full", agents=["agent-1"], autosign=False)
     built = report.build(state, [], "", [], found)
     assert f"expiry: CA {day}, master {day}, earliest host cert" in report.summary(built)
@@ -702,19 +702,20 @@ def test_the_reports_json_has_its_schema_version_and_validates_against_the_publi
                               "already done")]
     proofs = [proof.ProofResult("ca-key-kept", "claim", proof.PASS, "same keys", id="1"),
               proof.ProofResult("mco-ping", "claim", proof.UNKNOWN, "could not check: no broker", id="2")]
-    hosts = [{"host": "server", "part": "server", "package": "puppetserver", "version": "7.9.5-2+deb12u1"}]
-    built = report.build(state, proofs, "", hosts, {"CA": "2041-11-25", "master": "2026-12-19",
-                                                     "earliest host cert": "2026-12-19 (postgres)"})
+    hosts = [report.HostRow("server", "server", "puppetserver", "7.9.5-2+deb12u1")]
+    built = report.build(state, proofs, "", hosts, report.Expiry("2041-11-25", "2026-12-19", "2026-12-19 (postgres)"))
     json_path, _ = report.write(built, tmp_path)
     data = json.loads(json_path.read_text())
     assert next(iter(data)) == "schema_version" and data["schema_version"] == 1
     jsonschema.validate(data, schema)
+    assert data["expiry"] == {"CA": "2041-11-25", "master": "2026-12-19", "earliest host cert": "2026-12-19 (postgres)"}
+    assert data["hosts"] == [{"host": "server", "part": "server", "package": "puppetserver",
+                              "version": "7.9.5-2+deb12u1"}]
     # a run that did not finish: no end, no downtime, a failed step
     unfinished = RunState(lab="l", mode="full", agents=[], autosign=True, started="2026-11-29T05:00:00.000Z")
     unfinished.steps = [StepResult("1.5", "new CA", "2026-11-29T05:00:11.000Z", "2026-11-29T05:00:12.000Z", 1.0,
                                    "failed", "exited 1")]
-    jsonschema.validate(report.to_json(report.build(unfinished, [], expiry={"CA": "?", "master": "?",
-                                                                            "earliest host cert": "?"})), schema)
+    jsonschema.validate(report.to_json(report.build(unfinished, [], expiry=report.Expiry())), schema)
     # the schema can fail: a field of another meaning, or one it does not know
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data | {"mode": "renew"}, schema)

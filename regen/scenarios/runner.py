@@ -26,6 +26,16 @@ from .model import Scenario
 from .outcome import Held, Outcome, from_report
 
 
+@dataclass(frozen=True)
+class ActionDone:
+    """One action as the scenario's report lists it: its line, how it reads, what it gave."""
+
+    line: int
+    action: str
+    result: str
+    seconds: float
+
+
 @dataclass
 class ScenarioReport:
     scenario: str
@@ -33,7 +43,7 @@ class ScenarioReport:
     lab: str
     started: str
     finished: str = ""
-    actions: list[dict] = field(default_factory=list)
+    actions: list[ActionDone] = field(default_factory=list)
     expectations: list[Held] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
     error: str = ""
@@ -70,8 +80,7 @@ class Runner:
                 text = describe(action)
                 with self.progress.step(f"{self.scenario.name}: {text}"):
                     summary = KINDS[action.kind].run(self, action)
-                self.report.actions.append({"line": action.line, "action": text, "result": summary,
-                                            "seconds": round(time.monotonic() - t0, 1)})
+                self.report.actions.append(ActionDone(action.line, text, summary, round(time.monotonic() - t0, 1)))
         except RegenLabError as exc:
             self.report.error = str(exc)[:2000]
         self.report.lab_healthy = not self.report.error and self.last is not None and self.last.passed \
@@ -118,6 +127,6 @@ def junit(report: ScenarioReport) -> junit_xml.Suite:
     if report.error:
         cases.append(junit_xml.Case("the scenario ran to its end", f"regenlab.scenario.{report.scenario}",
                                     error=report.error, message="the scenario stopped"))
-    seconds = sum(a.get("seconds", 0.0) for a in report.actions)
+    seconds = sum(a.seconds for a in report.actions)
     return junit_xml.Suite(f"scenario {report.scenario}", report.started, cases, round(seconds, 3),
                            {"lab": report.lab, "seed": str(report.seed)})

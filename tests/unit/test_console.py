@@ -53,7 +53,7 @@ def test_junit_xml_of_a_run_and_of_a_scenario_validates_against_the_published_sc
     from regen.procedure import proof, report
     from regen.procedure.runner import RunState, StepResult
     from regen.scenarios.outcome import Held
-    from regen.scenarios.runner import ScenarioReport
+    from regen.scenarios.runner import ActionDone, ScenarioReport
     from regen.scenarios.runner import junit as scenario_junit
 
     schema = xmlschema.XMLSchema(ROOT / "docs" / "schemas" / "junit.xsd")
@@ -65,7 +65,7 @@ def test_junit_xml_of_a_run_and_of_a_scenario_validates_against_the_published_sc
                                proof.ProofResult("old-cert-refused", "claim", proof.FAIL, "ACCEPTED <&>", id="2"),
                                proof.ProofResult("mco-ping", "claim", proof.UNKNOWN, "no answer", id="3")])
     scn = ScenarioReport("stale-crl", "d", "lab", "2026-11-29T05:00:00.000Z", error="stopped: lab down",
-                         actions=[{"seconds": 12.5}],
+                         actions=[ActionDone(3, "regen", "failed", 12.5)],
                          expectations=[Held(7, "regen fails", True, "failed"),
                                        Held(9, "step 3 shows 'CRL'", False, "not found")])
     path = junit.write(tmp_path / "out" / "junit.xml", [report.junit(run), scenario_junit(scn)])

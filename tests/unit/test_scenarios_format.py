@@ -254,6 +254,42 @@ def test_a_fault_stays_in_force_on_resume_and_the_stop_point_can_be_the_last_ste
     assert stops == {s.id for s in plan.steps_for("full")}  # every step, the last one included
 
 
+def test_a_resume_that_redoes_steps_puts_them_back_as_the_procedure_does_them_and_keeps_the_other_faults(
+        monkeypatch):
+    from types import SimpleNamespace
+
+    from regen.procedure import report
+    from regen.procedure.steps import plan
+
+    calls = []
+
+    def regenerate(site, state_root, progress, options):
+        calls.append(options)
+        return report.Report("fake", "full", [], "t", "", "", "", None, [], [])
+
+    monkeypatch.setattr(actions.proven, "regenerate", regenerate)
+    monkeypatch.setattr(actions, "site_of", lambda lab: lab)
+    monkeypatch.setattr(actions.RunState, "load", lambda path: SimpleNamespace(mode="full", ca_import=""))
+    scn = scenario.find("old-ca-still-trusted")
+    run = runner.Runner(scn, _FakeLab(), Progress(quiet=True), seed=1)
+    for action in (scn.actions[0], next(a for a in scn.actions if a.kind == "resume")):
+        actions.KINDS[action.kind].run(run, action)
+    first, fix = calls
+    clean = {s.id: s for s in plan.steps_for("full")}
+    assert {s.id for s in first.steps if s is not clean[s.id]} == {"2.2", "2.3"}  # the two faults
+    assert fix.resume and fix.redo == ("2.2", "2.3", "2.5")
+    assert [s.id for s in fix.steps] == [s.id for s in first.steps]  # the procedure's order, nothing added
+    assert all(s is clean[s.id] for s in fix.steps if s.id in ("2.2", "2.3"))  # the faults undone by the fix
+    # a skipped step is put back by a redo, in its place
+    scn = scenario.find("broker-not-redone")
+    run = runner.Runner(scn, _FakeLab(), Progress(quiet=True), seed=1)
+    for action in (scn.actions[0], next(a for a in scn.actions if a.kind == "resume")):
+        actions.KINDS[action.kind].run(run, action)
+    skipped, redone = calls[2:]
+    assert "2.3" not in {s.id for s in skipped.steps}
+    assert [s.id for s in redone.steps] == [s.id for s in plan.steps_for("full")] and redone.redo == ("2.3",)
+
+
 def test_a_fault_replaces_only_its_step():
     from regen.procedure import faults
     from regen.procedure.steps import plan

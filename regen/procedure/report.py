@@ -167,10 +167,11 @@ LEAVES = {"full": "a new CA; every host a new key and cert",
 
 def remedy(report: Report) -> dict[str, str]:
     """One row of a comparison of remedies: what the run cost and what it leaves."""
+    expiry = report.expiry or Expiry()
     return {"remedy": report.mode, "passed": "yes" if report.passed else "no",
             "downtime": f"{report.downtime_seconds}s" if report.downtime_seconds is not None else "-",
             "hosts touched": str(len(report.hosts) or "?"), "leaves": LEAVES.get(report.mode, "-"),
-            "CA ends": (report.expiry or Expiry()).ca, "earliest host cert": (report.expiry or Expiry()).earliest_host}
+            "CA ends": expiry.ca, "earliest host cert": expiry.earliest_host}
 
 
 def comparison(rows: list[dict[str, str]]) -> str:

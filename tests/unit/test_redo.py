@@ -34,15 +34,17 @@ def test_a_redone_step_runs_again_even_when_its_check_says_done_and_the_finished
     assert [s.result for s in state.steps if s.id == "1.5"] == ["done", "done"] and state.finished
 
 
-def test_an_unknown_step_to_redo_is_refused_and_the_state_file_is_left_as_it_was(tmp_path, log):
+def test_an_unknown_step_to_redo_is_refused_before_any_host_is_touched_the_state_file_as_it_was(tmp_path, log):
     site = fake_site(log)
     running.run(site, tmp_path, RunOptions(steps=steps(log), check=False), progress=quiet())
     path = tmp_path / "runs" / "fake.json"
     before = path.read_text()
+    del log[:]
     with pytest.raises(BadInput, match=r"--redo 9\.9: not a step of this run; its steps: 1\.1, 1\.3, 1\.5, 3"):
         running.run(site, tmp_path, RunOptions(steps=steps(log), resume=True, redo=("9.9",), check=False),
                     progress=quiet())
     assert path.read_text() == before and json.loads(before)["finished"]
+    assert log == []  # refused before any host was touched (no leftovers looked for)
 
 
 def test_redo_goes_with_resume_and_never_with_skip():

@@ -12,7 +12,7 @@ from ...core.wait import parallel
 from ...ops import puppet
 from .. import preflight
 from ..ids import StepId
-from ..runner import REPORTS_TIMEOUT, Context, ProcedureStateError, RunState, execute, state_path, transcript_path
+from ..runner import REPORTS_TIMEOUT, Context, ProcedureStateError, RunState, Step, execute, state_path, transcript_path
 from ..site import Host, Site
 from .common import AGENT_PARALLEL
 from .options import RunOptions, check_import
@@ -64,11 +64,22 @@ def run(site: Site, state_root: Path, options: RunOptions | None = None, progres
     # every command sent is noted, by step: the runbook (`regen.plan`) is made of them
     transcript = Transcript.load(commands) if options.resume and commands.exists() else Transcript()
     site = site.through(lambda ex: Recording(ex, transcript))
+
+    def plan_of(state: RunState) -> tuple[Step, ...]:
+        return options.steps if options.steps is not None else \
+            steps_of(site, state.mode, options.skip, bool(state.ca_import))
+
+    steps: tuple[Step, ...] | None = None
     try:
         if options.resume:
             if previous is None or (previous.finished and not options.redo):
                 raise ProcedureStateError(f"nothing to resume for {site.name!r}: no unfinished run in {path}")
             state = previous
+            steps = plan_of(state)
+            unknown = sorted(set(options.redo) - {s.id for s in steps})
+            if unknown:  # before any host is touched
+                raise BadInput(f"--redo {', '.join(unknown)}: not a step of this run; its steps: "
+                               f"{', '.join(s.id for s in steps)}")
             state.finished = ""  # a finished run with steps to redo goes on again
             stop_leftovers(site, progress)
             settle(site, state, progress)
@@ -95,13 +106,7 @@ def run(site: Site, state_root: Path, options: RunOptions | None = None, progres
             reports_timeout = REPORTS_TIMEOUT + 3 * len(state.agents)
         ctx = Context(site, state, state_root / "backups", progress, autosign=state.autosign,
                       reports_timeout=reports_timeout)
-        steps = options.steps if options.steps is not None else \
-            steps_of(site, state.mode, options.skip, bool(state.ca_import))
-        unknown = sorted(set(options.redo) - {s.id for s in steps})
-        if unknown:
-            raise BadInput(f"--redo {', '.join(unknown)}: not a step of this run; its steps: "
-                           f"{', '.join(s.id for s in steps)}")
-        execute(ctx, steps, path, options.stop_after, redo=set(options.redo))
+        execute(ctx, steps if steps is not None else plan_of(state), path, options.stop_after, redo=set(options.redo))
         return state
     finally:
         if transcript.commands:

@@ -179,13 +179,37 @@ WAITFORCERT = 1  # `puppet ssl bootstrap`: seconds between its tries
 MAXWAITFORCERT = 75
 
 
+# `puppet ssl bootstrap`'s errors that no retry mends, as Puppet words them (Puppet::SSL's
+# verifier and SSLProvider, the same in 7 and 8): the server's cert does not verify against what
+# the host holds or does not carry the name it was reached by, or the host's own CA bundle, CRL
+# or cert does not verify. Puppet's own loop retries them each `waitforcert` until
+# `maxwaitforcert`; a CA that does not answer yet is not among them.
+TLS_FAILURE = re.compile(
+    r"certificate verify failed|SSL_connect returned|did not match server certificate|"
+    r"verify time is synchronized|Invalid signature for|The CRL issued by '[^']*' is missing|"
+    r"The issuer '[^']*' of certificate '[^']*' is missing|Certificate '[^']*' is revoked|"
+    r"failed verification \(|does not match its private key|did not match expected digest|"
+    r"Failed to parse certificate")
+
+
 def bootstrap(ex: Executor, maxwait: int = MAXWAITFORCERT) -> ExecResult:
     """``puppet ssl bootstrap``: the host gets the CA's certs and CRL, makes its key,
     requests a cert and waits until the CA has signed it (one Ruby start for what
     ``submit_request`` and ``download_cert`` do in two). ``maxwait`` counts from its start,
-    key generation included: give more when many hosts share the CPU."""
-    return ex.run(["puppet", "ssl", "bootstrap", f"--waitforcert={WAITFORCERT}", f"--maxwaitforcert={maxwait}",
-                   "--color=false"], timeout=maxwait + 60)
+    key generation included: give more when many hosts share the CPU.
+
+    First with ``--onetime``: Puppet's state machine then raises its first error instead of
+    retrying it (it still waits for the CA to sign). An error that a retry cannot mend
+    (``TLS_FAILURE``) is the host's answer at once, where Puppet would retry it for
+    ``maxwait`` seconds; any other (the CA not answering yet) gets Puppet's own loop."""
+    argv = ["puppet", "ssl", "bootstrap", f"--waitforcert={WAITFORCERT}", f"--maxwaitforcert={maxwait}",
+            "--color=false"]
+    first = ex.run([*argv, "--onetime"], timeout=maxwait + 60, check=False)
+    if first.exit_code == 0:
+        return first
+    if TLS_FAILURE.search(first.output):
+        raise CommandFailed(first.node, list(first.argv), first.exit_code, first.output)
+    return ex.run(argv, timeout=maxwait + 60)
 
 
 def maxwait_for(hosts: int) -> int:

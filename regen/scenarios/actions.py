@@ -22,8 +22,8 @@ from ..procedure import faults, proven
 from ..procedure.report import Report
 from ..procedure.runner import Interrupted, RunState, Step, state_path
 from ..procedure.steps.options import RunOptions, check_mode
-from ..procedure.steps.plan import EXTEND, FULL, PARTIAL, steps_of
-from .model import Action, Scenario
+from ..procedure.steps.plan import steps_of
+from .model import RUN_STEP_IDS, Action, Scenario
 from .outcome import Held, Outcome, check, from_command
 
 SEED_ENV = "REGENLAB_SEED"  # replays a scenario's random choices (the stop point of `stop_after: random`)
@@ -113,7 +113,7 @@ class Regen(Kind):
 
 
 def _known_steps(ids, fail, extra: set[str] = frozenset()) -> None:
-    known = {s.id for s in (*FULL, *PARTIAL, *EXTEND)} | extra
+    known = RUN_STEP_IDS | extra
     for step_id in ids:
         if step_id not in known:
             fail(f"unknown step {step_id!r}; steps: {', '.join(sorted(known))}")

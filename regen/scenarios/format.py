@@ -18,12 +18,11 @@ from ..core.config import SCENARIOS_DIR
 from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
 from ..lab.spec import MAX_AGENTS, LabSpec
-from ..procedure import faults, proof, rollback
+from ..procedure import faults, proof
 from ..procedure.steps.options import DNS_NAME_RE
-from ..procedure.steps.plan import FULL, PARTIAL
 from ..sites import format as sites
 from .actions import KINDS
-from .model import DEFAULT_AGENTS, DEFAULT_PUPPET, PUPPET_VERSIONS, Action, Needle, Scenario
+from .model import DEFAULT_AGENTS, DEFAULT_PUPPET, PUPPET_VERSIONS, STEP_IDS, Action, Needle, Scenario
 from .model import DEFAULT_TOPOLOGY as DEFAULT_TOPOLOGY  # the scenarios test orders by it
 
 NODES = ("server", "puppetdb", "postgres", "broker")
@@ -35,10 +34,6 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 ACTION_FIELDS: dict[str, dict[str, bool]] = {name: kind.fields for name, kind in KINDS.items()}
 RUN_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "run")  # their outcome: steps and proofs
 COMMAND_ACTIONS = tuple(n for n, k in KINDS.items() if k.outcome == "command")  # their outcome: an output
-
-
-def step_ids() -> set[str]:
-    return {s.id for s in (*FULL, *PARTIAL, *rollback.STEPS)}
 
 
 def load(path: Path) -> Scenario:
@@ -191,9 +186,9 @@ def _needles(check: Checker, node: yaml.Node, where: str, before: str) -> list[N
         text = check.scalar(fields["shows"], f"{w}.shows", str)
         if "step" in fields:
             step = check.scalar(fields["step"], f"{w}.step", str)
-            if step not in step_ids():
+            if step not in STEP_IDS:
                 raise check.fail(fields["step"], f"{w}.step", f"unknown step {step!r}; steps: "
-                                 f"{', '.join(sorted(step_ids()))}")
+                                 f"{', '.join(sorted(STEP_IDS))}")
             out.append(Needle(text, step=step))
         else:
             name = check.scalar(fields["proof"], f"{w}.proof", str)

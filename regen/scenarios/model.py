@@ -10,11 +10,18 @@ from pathlib import Path
 
 from ..core.config import SUITE_OF_PUPPET
 from ..lab.spec import LabSpec
+from ..procedure import rollback
+from ..procedure.steps.plan import EXTEND, FULL, PARTIAL
 from ..sites import format as sites
 
 PUPPET_VERSIONS = SUITE_OF_PUPPET
 DEFAULT_AGENTS, DEFAULT_PUPPET = 3, 7
 DEFAULT_TOPOLOGY = (DEFAULT_AGENTS, PUPPET_VERSIONS[DEFAULT_PUPPET], PUPPET_VERSIONS[DEFAULT_PUPPET])
+
+# The steps a scenario may name, from the procedure's own tables: a run's (every mode's) steps
+# can be skipped, redone or broken; an expectation may quote those and a rollback's steps too.
+RUN_STEP_IDS = frozenset(s.id for s in (*FULL, *PARTIAL, *EXTEND))
+STEP_IDS = RUN_STEP_IDS | {s.id for s in rollback.STEPS}
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,21 @@ def test_an_expectation_must_say_where_and_name_what_exists(tmp_path, expect, wh
     assert str(err.value).startswith(f"{tmp_path / 's.yaml'}{where}"), str(err.value)
 
 
+@pytest.mark.parametrize("step", ["e.1", "r.2", "3.w"])
+def test_an_expectation_may_quote_any_mode_s_step_and_a_rollback_s(tmp_path, step):
+    text = ("name: s\ndescription: x\nsequence:\n  - regen\n  - expect:\n      passed: false\n"
+            f"      evidence:\n        - step: \"{step}\"\n          shows: x\n")
+    assert scenario.load(write(tmp_path, text)).actions[1].args["evidence"][0].step == step
+
+
+def test_a_run_may_skip_an_extend_step_but_not_a_rollback_s(tmp_path):
+    ok = ("name: s\ndescription: x\nsequence:\n  - regen:\n      mode: extend\n      skip: [e.2]\n"
+          "  - expect:\n      passed: true\n")
+    assert scenario.load(write(tmp_path, ok)).actions[0].args["skip"] == ["e.2"]
+    with pytest.raises(BadInput, match="unknown step 'r.2'"):
+        scenario.load(write(tmp_path, ok.replace("e.2", "r.2")))
+
+
 class _FakeLab:
     name, broker, compilers, puppetdb = "fake", object(), [], object()
 

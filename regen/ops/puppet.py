@@ -4,7 +4,9 @@ Each function is what an operator types on a host; ``docs/puppet.md`` maps them 
 seed's Puppet 4 commands."""
 from __future__ import annotations
 
+import math
 import re
+import time
 from dataclasses import dataclass
 
 from ..core.errors import CommandFailed, RegenLabError
@@ -201,15 +203,21 @@ def bootstrap(ex: Executor, maxwait: int = MAXWAITFORCERT) -> ExecResult:
     First with ``--onetime``: Puppet's state machine then raises its first error instead of
     retrying it (it still waits for the CA to sign). An error that a retry cannot mend
     (``TLS_FAILURE``) is the host's answer at once, where Puppet would retry it for
-    ``maxwait`` seconds; any other (the CA not answering yet) gets Puppet's own loop."""
-    argv = ["puppet", "ssl", "bootstrap", f"--waitforcert={WAITFORCERT}", f"--maxwaitforcert={maxwait}",
-            "--color=false"]
-    first = ex.run([*argv, "--onetime"], timeout=maxwait + 60, check=False)
-    if first.exit_code == 0:
-        return first
-    if TLS_FAILURE.search(first.output):
-        raise CommandFailed(first.node, list(first.argv), first.exit_code, first.output)
-    return ex.run(argv, timeout=maxwait + 60)
+    ``maxwait`` seconds; any other (the CA not answering yet) gets Puppet's own loop for the
+    time left of ``maxwait``, so that the two together wait no longer than one did."""
+
+    def attempt(wait: int, *extra: str) -> ExecResult:
+        return ex.run(["puppet", "ssl", "bootstrap", f"--waitforcert={WAITFORCERT}", f"--maxwaitforcert={wait}",
+                       "--color=false", *extra], timeout=wait + 60, check=False)
+
+    started = time.monotonic()
+    res = attempt(maxwait, "--onetime")
+    left = math.ceil(maxwait - (time.monotonic() - started))
+    if res.exit_code != 0 and not TLS_FAILURE.search(res.output) and left > 0:
+        res = attempt(left)
+    if res.exit_code != 0:
+        raise CommandFailed(res.node, list(res.argv), res.exit_code, res.output)
+    return res
 
 
 def maxwait_for(hosts: int) -> int:

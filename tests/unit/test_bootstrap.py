@@ -59,3 +59,20 @@ def test_a_success_is_one_command_that_still_waits_for_signing():
     puppet.bootstrap(host)
     assert len(host.log) == 1 and "--waitforcert=1" in host.log[0]
     assert f"--maxwaitforcert={puppet.MAXWAITFORCERT}" in host.log[0]
+
+
+def test_the_two_tries_together_wait_no_longer_than_maxwait(monkeypatch):
+    """A first try that used up the wait (the CA never signed) is the answer; one that failed
+    after 30 s of a 75 s wait leaves Puppet's loop the 45 s left."""
+    clock = iter([0.0, 75.5])
+    monkeypatch.setattr(puppet.time, "monotonic", lambda: next(clock))
+    unsigned = "Error: Couldn't fetch certificate from CA server; you might still need to sign this agent's certificate"
+    host = Scripted("agent-1", rules=[(onetime, (1, unsigned, "")), (looping, (0, "", ""))])
+    with pytest.raises(CommandFailed, match="you might still need to sign"):
+        puppet.bootstrap(host, maxwait=75)
+    assert len(host.log) == 1
+
+    clock = iter([0.0, 30.0])
+    host = Scripted("agent-1", rules=[(onetime, (1, "", REFUSED)), (looping, (0, "", ""))])
+    puppet.bootstrap(host, maxwait=75)
+    assert "--maxwaitforcert=45" in host.log[1] and "--onetime" not in host.log[1]

@@ -55,7 +55,7 @@ def external_root(lab: str, root_crl_days: int, renew_crl: bool = False,
             rootca.renew_root_crl(folder, root_crl_days)
         else:
             with hold(lab):
-                rootca.submit_renewed_crl(folder, root_crl_days, site.ca.executor, site.ca.certname, check=True)
+                rootca.submit_renewed_crl(folder, root_crl_days, site.authority, check=True)
         made = rootca.read_import(folder / "import")
         return (f"a new CRL of the root, valid {root_crl_days} day(s), in {made.folder / rootca.CRLS}"
                 + ("; submitted to Puppet Server: agents fetch it at their next CRL refresh (an agent whose CRL "

@@ -142,7 +142,7 @@ def _provision(lab: Lab, progress: Progress) -> None:
         enrolled = " and ".join(filter(None, [pdb and pdb.name, compilers and f"{len(compilers)} compilers"]))
         if pdb and pg:
             with progress.step(f"PostgreSQL: certificate from the lab's CA, TLS on; {enrolled} enrolled"):
-                parallel([lambda: postgres_tls(server.executor, server.certname, pg.executor, pg.certname),
+                parallel([lambda: postgres_tls(lab_ca(lab), pg.executor, pg.certname),
                           lambda: enroll(lab, servers)],
                          lambda f: f())
         elif servers:
@@ -151,15 +151,16 @@ def _provision(lab: Lab, progress: Progress) -> None:
         pdb_started = pool.submit(start_puppetdb, lab, pdb) if pdb else None
         compilers_started = pool.submit(parallel, compilers, lambda n: start_compiler(lab, n)) if compilers else None
         others_enrolled = pool.submit(enroll, lab, others)
-        credentials = pool.submit(mcollective.install_credentials, server.executor, server.certname, server.executor,
+        credentials = pool.submit(mcollective.install_credentials, lab_ca(lab), server.executor,
                                   [a.executor for a in agents]) if broker else None
         with progress.step(f"{' and '.join(filter(None, [f'{len(agents)} agents', broker and 'the broker']))} "
                            "enrolled (`puppet ssl bootstrap`, signed on the CA as they ask)"):
             others_enrolled.result()
         if broker and credentials:
             with progress.step("ActiveMQ broker: keystore and truststore from its Puppet cert, started"):
-                mcollective.build_broker_stores(broker.executor, broker.certname)
-                mcollective.start_broker(broker.executor, BROKER_READY_TIMEOUT)  # a STOMP CONNECT over TLS answered
+                mcollective.build_broker_stores(broker.executor, puppet.DEBIAN, broker.certname)
+                # ready once a STOMP CONNECT over TLS is answered
+                mcollective.start_broker(broker.executor, puppet.DEBIAN, BROKER_READY_TIMEOUT)
             with progress.step("MCollective: server keypair and admin client cert issued on the CA, installed"):
                 credentials.result()
             # mcollectived needs the broker and its keys, not PuppetDB: it starts while PuppetDB does
@@ -192,6 +193,11 @@ def wait_mco(lab: Lab, identities: list[str], timeout: float = MCO_READY_TIMEOUT
                                  log=lambda: "\n".join(mcollective.errors_of(daemons, broker)))
 
 
+def lab_ca(lab: Lab) -> puppet_ca.CA:
+    """The lab's CA, on its server: the images' Debian paths (the lab builds them, so it knows)."""
+    return puppet_ca.CA(lab.server.executor, lab.server.certname, puppet.DEBIAN)
+
+
 def enroll(lab: Lab, nodes: list[Node]) -> None:
     """Nodes enrolled as an operator does: each requests with `puppet ssl bootstrap`, and
     their requests, and only theirs, are signed on the CA as they arrive. A lab's first
@@ -199,8 +205,7 @@ def enroll(lab: Lab, nodes: list[Node]) -> None:
     (in the suite, 4 agents with 4096-bit keys beside another lab's start and the unit tests
     missed 83 s by one second: the CA signed them 30 s after they asked)."""
     maxwait = 2 * puppet.maxwait_for(len(nodes))
-    puppet_ca.enroll_all(lab.server.executor, lab.server.certname,
-                      [(n.certname, lambda n=n: puppet.bootstrap(n.executor, maxwait)) for n in nodes])
+    puppet_ca.enroll_all(lab_ca(lab), [(n.certname, lambda n=n: puppet.bootstrap(n.executor, maxwait)) for n in nodes])
 
 
 def start_compiler(lab: Lab, compiler: Node) -> None:

@@ -67,10 +67,9 @@ install -o activemq -g activemq -m 0600 "$tmp/keystore.jks" "$tmp/truststore.jks
 
 # --- the broker ------------------------------------------------------------------------
 
-def build_broker_stores(broker: Executor, certname: str) -> ExecResult:
+def build_broker_stores(broker: Executor, where: puppet.Layout, certname: str) -> ExecResult:
     """The keystore (the broker's Puppet cert and key, with the CA chain) and the truststore
-    (every cert of the Puppet CA bundle), rebuilt from the host's ssldir, owner-only."""
-    where = puppet.layout(broker)
+    (every cert of the Puppet CA bundle), rebuilt from the host's ssldir (``where``), owner-only."""
     return broker.run(["sh", "-c", _STORES, "sh", certname, STORE_PASSWORD, where.hostcert(certname),
                        where.hostkey(certname), where.localcacert], timeout=120)
 
@@ -82,11 +81,10 @@ def truststore_certs(broker: Executor) -> list[x509.Certificate]:
     return [c for pem in pems for c in pki.load_certs(pem.encode(), "the broker's truststore")]
 
 
-def stomp_connect(ex: Executor, cert: str, key: str, ca: str = "",
+def stomp_connect(ex: Executor, cert: str, key: str, ca: str,
                   user: str = "mcollective") -> tuple[bool, str]:
     """A STOMP CONNECT to the broker over TLS with this client cert and key, as
     ``openssl s_client`` does it: (whether the broker answered CONNECTED, the output)."""
-    ca = ca or puppet.layout(ex).localcacert
     frame = f"CONNECT\\naccept-version:1.1,1.2\\nhost:{BROKER_HOST}\\nlogin:{user}\\npasscode:{USERS[user]}\\n\\n\\000"
     # stdin stays open until the broker has answered (or refused, or 10 s): a fixed pause
     # lost the CONNECTED of a broker slowed down by a busy machine
@@ -114,24 +112,24 @@ def broker_log_length(broker: Executor) -> int:
 
 # --- credentials issued on the CA ---------------------------------------------------------
 
-def issue(ca: Executor, ca_certname: str, certname: str) -> tuple[bytes, bytes, bytes]:
+def issue(authority: puppet_ca.CA, certname: str) -> tuple[bytes, bytes, bytes]:
     """``puppetserver ca generate`` for a credential that is not a host (the server keypair,
     a client); a previous one of that name is revoked first. Returns (cert, public key,
     private key) and removes them from the CA host: the key lives only where it is used."""
-    puppet_ca.ca_generate_anew(ca, ca_certname, certname)
-    where = puppet.layout(ca)
+    puppet_ca.ca_generate_anew(authority, certname)
+    ca, where = authority.executor, authority.where
     paths = [where.hostcert(certname), where.publickey(certname), where.hostkey(certname)]
     cert, public, private = (ca.read_file(p) for p in paths)
     ca.run(["rm", "-f", *paths])
     return cert, public, private
 
 
-def install_credentials(ca: Executor, ca_certname: str, admin: Executor, servers: list[Executor]) -> dict[str, str]:
+def install_credentials(ca: puppet_ca.CA, admin: Executor, servers: list[Executor]) -> dict[str, str]:
     """A new shared server keypair and admin client cert from the CA: the server keypair
     and the admin's public key on every daemon's host, the admin's cert and key and the
     server public key on the admin's host. Returns the public keys' fingerprints."""
-    _, server_public, server_private = issue(ca, ca_certname, SERVER_KEYPAIR)
-    admin_cert, admin_public, admin_private = issue(ca, ca_certname, ADMIN)
+    _, server_public, server_private = issue(ca, SERVER_KEYPAIR)
+    admin_cert, admin_public, admin_private = issue(ca, ADMIN)
     def install(ex: Executor) -> None:
         ex.write_file(SERVER_PRIVATE, server_private, mode=0o600)
         ex.write_file(SERVER_PUBLIC, server_public)
@@ -213,19 +211,18 @@ def daemon_errors(ex: Executor, limit: int = 3) -> list[str]:
 
 
 
-def start_broker(broker: Executor, timeout: float = 120) -> float:
+def start_broker(broker: Executor, where: puppet.Layout, timeout: float = 120) -> float:
     """``service activemq start`` (unless it runs), then wait until a STOMP CONNECT
     with the broker host's own Puppet cert succeeds (the broker really serves TLS)."""
     puppet.start(broker, "activemq")
-    return wait_broker(broker, timeout)
+    return wait_broker(broker, where, timeout)
 
 
-def wait_broker(broker: Executor, timeout: float = 120) -> float:
+def wait_broker(broker: Executor, where: puppet.Layout, timeout: float = 120) -> float:
     certname = broker.run(["hostname"], timeout=20).stdout.strip()
 
     def probe() -> bool:
-        where = puppet.layout(broker)
-        return stomp_connect(broker, where.hostcert(certname), where.hostkey(certname))[0]
+        return stomp_connect(broker, where.hostcert(certname), where.hostkey(certname), where.localcacert)[0]
 
     return wait_until("the ActiveMQ broker (STOMP over TLS)", probe, timeout, interval=1.0,
                              log=lambda: "\n".join(broker_log_errors(broker)[-5:]))

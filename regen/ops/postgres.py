@@ -4,18 +4,18 @@ database host, installed with the CA bundle, TLS switched on, the cluster reload
 from __future__ import annotations
 
 from ..core.executor import Executor
-from . import puppet, puppet_ca
+from . import puppet_ca
 
 PG_SSL = "/etc/postgresql/ssl"
 
 
-def postgres_tls(ca: Executor, ca_certname: str, pg: Executor, certname: str = "postgres") -> None:
+def postgres_tls(authority: puppet_ca.CA, pg: Executor, certname: str = "postgres") -> None:
     """Issue PostgreSQL's certificate (for its host's ``certname``, the name PuppetDB
     connects to and verifies) on the CA, install it with the CA bundle, switch TLS on,
     reload. The key is moved, not copied: it leaves the CA host. Safe to repeat after an
     interruption: a cert an earlier attempt had signed is cleaned on the CA first."""
-    puppet_ca.ca_generate_anew(ca, ca_certname, certname, [certname])
-    where = puppet.layout(ca)
+    puppet_ca.ca_generate_anew(authority, certname, [certname])
+    ca, where = authority.executor, authority.where
     cert = ca.read_file(where.hostcert(certname))
     key = ca.read_file(where.hostkey(certname))
     bundle = ca.read_file(where.localcacert)

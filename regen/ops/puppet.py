@@ -54,7 +54,7 @@ class Layout:
 
 LAYOUT_SETTINGS = tuple(f.name for f in Layout.__dataclass_fields__.values())
 # Debian's packages, as `puppet config print` gives them there: what the lab's images hold
-# (the lab builds them, so it knows); the procedure reads each host's own (``layout``)
+# (the lab builds them, so it knows); the procedure reads each host's own (``read_layout``)
 DEBIAN = Layout("/var/lib/puppet/ssl", "/var/lib/puppet/ssl/certs", "/var/lib/puppet/ssl/private_keys",
                 "/var/lib/puppet/ssl/public_keys", "/var/lib/puppet/ssl/certs/ca.pem", "/var/lib/puppet/ssl/crl.pem",
                 "/etc/puppet/puppetserver/ca", "/etc/puppet")
@@ -74,20 +74,13 @@ def parse_layout(output: str, node: str = "") -> Layout:
     return Layout(**values)
 
 
-def layout(ex: Executor) -> Layout:
-    """This host's Layout, read once (``puppet config print``, with the all-in-one
-    packages' /opt/puppetlabs/bin on the PATH) and kept with its executor."""
-    known = ex.__dict__.get("layout")
-    if known is None:
-        res = ex.run(["sh", "-c", 'PATH="$PATH:/opt/puppetlabs/bin" exec puppet config print "$@" --section server',
-                      "sh", *LAYOUT_SETTINGS], timeout=60)
-        known = ex.__dict__["layout"] = parse_layout(res.stdout, ex.node)
-    return known
-
-
-def remember_layout(ex: Executor, known: Layout) -> None:
-    """A Layout read before (kept in a run's state) given to a new executor of that host."""
-    ex.__dict__["layout"] = known
+def read_layout(ex: Executor) -> Layout:
+    """This host's Layout, read there (``puppet config print``, with the all-in-one
+    packages' /opt/puppetlabs/bin on the PATH: one Ruby start). Whoever holds the host keeps
+    it: a run's ``Host`` (and its state, for a resume), a lab's provisioning."""
+    res = ex.run(["sh", "-c", 'PATH="$PATH:/opt/puppetlabs/bin" exec puppet config print "$@" --section server',
+                  "sh", *LAYOUT_SETTINGS], timeout=60)
+    return parse_layout(res.stdout, ex.node)
 
 
 # --- services (the seed's `puppet resource service NAME ensure=...`) -------------------

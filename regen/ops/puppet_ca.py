@@ -16,9 +16,32 @@ from ..core.errors import CommandFailed, HostsFailed, RegenLabError
 from ..core.executor import ExecResult, Executor
 from ..core.wait import PARALLEL
 from . import puppet
-from .puppet import Layout, layout
+from .puppet import Layout
 
 # --- the CA (on the server) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CA:
+    """The CA as its operator reaches it: the master's executor, its certname (the name its
+    API is called by, with the master's own cert) and the master's Layout (its cadir, ssldir)."""
+
+    executor: Executor
+    certname: str
+    where: Layout
+
+    @property
+    def node(self) -> str:
+        return self.executor.node
+
+    def api_client(self) -> list[str]:
+        """`curl` to the CA's API on the master, with the master's own cert, as `puppetserver ca` does."""
+        return ["curl", "-sS", "--resolve", f"{self.certname}:8140:127.0.0.1", "--cacert", self.where.localcacert,
+                "--cert", self.where.hostcert(self.certname), "--key", self.where.hostkey(self.certname)]
+
+    def url(self, path: str) -> str:
+        return f"https://{self.certname}:8140/puppet-ca/v1/{path}"
+
 
 def ca_generate(ex: Executor, certname: str, alt_names: list[str] | None = None) -> ExecResult:
     argv = ["puppetserver", "ca", "generate", "--certname", certname]
@@ -27,36 +50,36 @@ def ca_generate(ex: Executor, certname: str, alt_names: list[str] | None = None)
     return ex.run(argv)
 
 
-def ca_setup(ex: Executor, certname: str, alt_names: list[str]) -> ExecResult:
+def ca_setup(ca: CA, alt_names: list[str]) -> ExecResult:
     """A new CA (root + intermediate) and the master's cert, server stopped; the files
     are then given to the `puppet` user that Puppet Server runs as."""
-    argv = ["puppetserver", "ca", "setup", "--certname", certname]
-    res = ex.run(argv + (["--subject-alt-names", ",".join(alt_names)] if alt_names else []))
-    ex.run(["chown", "-R", "puppet:puppet", layout(ex).cadir, layout(ex).ssldir])
+    argv = ["puppetserver", "ca", "setup", "--certname", ca.certname]
+    res = ca.executor.run(argv + (["--subject-alt-names", ",".join(alt_names)] if alt_names else []))
+    ca.executor.run(["chown", "-R", "puppet:puppet", ca.where.cadir, ca.where.ssldir])
     return res
 
 
 IMPORT_DIR = "/root/regenlab-ca-import"  # the import set on the CA host, removed once imported
 
 
-def ca_import(ex: Executor, certname: str, alt_names: list[str], bundle: bytes, key: bytes,
-              crls: bytes) -> ExecResult:
+def ca_import(ca: CA, alt_names: list[str], bundle: bytes, key: bytes, crls: bytes) -> ExecResult:
     """A CA from an external chain (`puppetserver ca import`, server stopped): the signing
     CA's cert bundle, its key and the CRL chain, written owner-only on the CA host for the
     import and removed after it, pass or fail; the master's cert is made as by ``ca setup``."""
     names = ("cert-bundle.pem", "private-key.pem", "crl-chain.pem")
+    ex = ca.executor
     ex.run(["sh", "-c", 'rm -rf "$1" && mkdir -m 0700 "$1"', "sh", IMPORT_DIR])
     try:
         for name, data in zip(names, (bundle, key, crls), strict=True):
             ex.write_file(f"{IMPORT_DIR}/{name}", data, mode=0o600)
-        argv = ["puppetserver", "ca", "import", "--certname", certname,
+        argv = ["puppetserver", "ca", "import", "--certname", ca.certname,
                 *(["--subject-alt-names", ",".join(alt_names)] if alt_names else []),
                 "--cert-bundle", f"{IMPORT_DIR}/{names[0]}", "--private-key", f"{IMPORT_DIR}/{names[1]}",
                 "--crl-chain", f"{IMPORT_DIR}/{names[2]}"]
         res = ex.run(argv)
     finally:
         ex.run(["rm", "-rf", IMPORT_DIR], check=False, timeout=20)
-    ex.run(["chown", "-R", "puppet:puppet", layout(ex).cadir, layout(ex).ssldir])
+    ex.run(["chown", "-R", "puppet:puppet", ca.where.cadir, ca.where.ssldir])
     return res
 
 
@@ -104,46 +127,44 @@ def ca_signed_since(ex: Executor, mark: tuple[int, int]) -> Signings:
     return Signings(signed, tuple(n for k, n in rows if k == "H"))
 
 
-def submit_crls(ca: Executor, ca_certname: str, crls: bytes, check: bool = False) -> ExecResult:
+def submit_crls(ca: CA, crls: bytes, check: bool = False) -> ExecResult:
     """CRLs of an external chain given to Puppet Server (`PUT
     /puppet-ca/v1/certificate_revocation_list`, with the CA host's own cert): it keeps each
     one newer than the CRL of the same issuer it holds, and serves them to the agents."""
-    argv = ["curl", "-sS", "--fail-with-body", "--resolve", f"{ca_certname}:8140:127.0.0.1",
-            "--cacert", layout(ca).localcacert, "--cert", layout(ca).hostcert(ca_certname),
-            "--key", layout(ca).hostkey(ca_certname), "-X", "PUT", "-H", "Content-Type: text/plain",
-            "--data-binary", "@-", f"https://{ca_certname}:8140/puppet-ca/v1/certificate_revocation_list"]
-    return ca.run(argv, input=crls, check=check, timeout=60)
+    argv = [*ca.api_client(), "--fail-with-body", "-X", "PUT", "-H", "Content-Type: text/plain",
+            "--data-binary", "@-", ca.url("certificate_revocation_list")]
+    return ca.executor.run(argv, input=crls, check=check, timeout=60)
 
 
-def signed_certs(ca: Executor) -> set[str]:
+def signed_certs(ca: CA) -> set[str]:
     """The certnames the CA holds a signed cert of (its ``signed`` folder)."""
-    res = ca.run(["ls", f"{layout(ca).cadir}/signed"], check=False, timeout=20)
+    res = ca.executor.run(["ls", f"{ca.where.cadir}/signed"], check=False, timeout=20)
     return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
 
 
-def ca_clean_signed(ca: Executor, ca_certname: str, certnames: list[str]) -> list[str]:
+def ca_clean_signed(ca: CA, certnames: list[str]) -> list[str]:
     """``ca_clean`` of those of these certnames the CA holds a signed cert of (a clean
     repeated after an interruption skips what is already gone); returns them."""
     held = signed_certs(ca)
     signed = [n for n in certnames if n in held]
     if signed:
-        ca_clean(ca, ca_certname, signed)
+        ca_clean(ca, signed)
     return signed
 
 
-def ca_forget(ca: Executor, ca_certname: str, certnames: list[str]) -> list[str]:
+def ca_forget(ca: CA, certnames: list[str]) -> list[str]:
     """What the CA holds of these hosts from an interrupted attempt, discarded before they
     request again: a signed cert cleaned (revoked, deleted), a pending request deleted (the
     CA would sign the old request, whose key the host no longer has: "The certificate for
     'CN=...' does not match its private key"). Returns the names it held something of."""
-    signed = ca_clean_signed(ca, ca_certname, certnames)
+    signed = ca_clean_signed(ca, certnames)
     pending = sorted(pending_requests(ca) & set(certnames) - set(signed))
     if pending:
-        ca_status_call(ca, ca_certname, pending, "DELETE", None, "204")
+        ca_status_call(ca, pending, "DELETE", None, "204")
     return signed + pending
 
 
-def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: list[str] | None = None) -> None:
+def ca_generate_anew(ca: CA, certname: str, alt_names: list[str] | None = None) -> None:
     """``puppetserver ca generate`` that can be repeated: what an earlier, interrupted
     attempt left of that name on the CA (a signed cert, or its request still pending) is
     discarded first, and the files it left on the CA host removed (``generate`` refuses
@@ -151,11 +172,11 @@ def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: l
     that attempt had sent may land on the server a moment later (seen in the kill soak):
     then it is discarded and tried again."""
     for attempt in range(3):
-        ca_forget(ca, ca_certname, [certname])
-        where = layout(ca)
-        ca.run(["rm", "-f", where.hostcert(certname), where.hostkey(certname), where.publickey(certname)])
+        ca_forget(ca, [certname])
+        where = ca.where
+        ca.executor.run(["rm", "-f", where.hostcert(certname), where.hostkey(certname), where.publickey(certname)])
         try:
-            ca_generate(ca, certname, alt_names)
+            ca_generate(ca.executor, certname, alt_names)
             return
         except CommandFailed as exc:
             # the server may still finish what an ended `generate` had asked for: once more
@@ -167,44 +188,41 @@ def ca_generate_anew(ca: Executor, ca_certname: str, certname: str, alt_names: l
 LATE_ARRIVALS = ("Existing file at", "already has a requested certificate")
 
 
-def pending_requests(ca: Executor) -> set[str]:
+def pending_requests(ca: CA) -> set[str]:
     """The certnames with a request waiting on the CA (its ``requests`` folder)."""
-    res = ca.run(["ls", f"{layout(ca).cadir}/requests"], check=False, timeout=20)
+    res = ca.executor.run(["ls", f"{ca.where.cadir}/requests"], check=False, timeout=20)
     return {n[:-4] for n in res.stdout.split() if n.endswith(".pem")}
 
 
-def ca_status_call(ca: Executor, ca_certname: str, certnames: list[str], method: str, body: str | None,
-                   ok: str) -> ExecResult:
+def ca_status_call(ca: CA, certnames: list[str], method: str, body: str | None, ok: str) -> ExecResult:
     """One ``curl`` call to the CA's certificate_status API for several certnames, with the
     CA host's own cert (as ``puppetserver ca`` does); every answer must be ``ok``."""
-    urls = [f"https://{ca_certname}:8140/puppet-ca/v1/certificate_status/{urllib.parse.quote(n)}" for n in certnames]
-    argv = ["curl", "-sS", "--parallel", "--parallel-max", "4", "--resolve", f"{ca_certname}:8140:127.0.0.1",
-            "--cacert", layout(ca).localcacert, "--cert", layout(ca).hostcert(ca_certname),
-            "--key", layout(ca).hostkey(ca_certname), "-X", method,
+    urls = [ca.url(f"certificate_status/{urllib.parse.quote(n)}") for n in certnames]
+    argv = [*ca.api_client(), "--parallel", "--parallel-max", "4", "-X", method,
             *(["-H", "Content-Type: application/json", "--data", body] if body else []),
             "-o", "/dev/null", "-w", "%{http_code} %{url_effective}\\n", *urls]
-    res = ca.run(argv, timeout=120)
+    res = ca.executor.run(argv, timeout=120)
     refused = [line for line in res.stdout.splitlines() if not line.startswith(f"{ok} ")]
     if refused or len(res.stdout.splitlines()) != len(urls):
         raise CommandFailed(ca.node, argv, res.exit_code, "the CA refused: " + ("; ".join(refused) or res.output))
     return res
 
 
-def ca_sign_requests(ca: Executor, ca_certname: str, certnames: list[str]) -> ExecResult:
+def ca_sign_requests(ca: CA, certnames: list[str]) -> ExecResult:
     """Sign these pending requests, by name, with one call to the CA's certificate_status
     API. One ``puppetserver ca sign --certname a,b`` would do the same, but its client
     waits 30 s on each name after the first (docs/puppet.md)."""
-    return ca_status_call(ca, ca_certname, certnames, "PUT", '{"desired_state":"signed"}', "204")
+    return ca_status_call(ca, certnames, "PUT", '{"desired_state":"signed"}', "204")
 
 
-def ca_clean(ca: Executor, ca_certname: str, certnames: list[str]) -> None:
+def ca_clean(ca: CA, certnames: list[str]) -> None:
     """What ``puppetserver ca clean`` does (revoke: the serials go on the CRL; then the
     signed certs are deleted), in two calls for every certname instead of 30 s each."""
-    ca_status_call(ca, ca_certname, certnames, "PUT", '{"desired_state":"revoked"}', "204")
-    ca_status_call(ca, ca_certname, certnames, "DELETE", None, "204")
+    ca_status_call(ca, certnames, "PUT", '{"desired_state":"revoked"}', "204")
+    ca_status_call(ca, certnames, "DELETE", None, "204")
 
 
-def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[], object]]],
+def enroll_all(ca: CA, jobs: list[tuple[str, Callable[[], object]]],
                sign: bool = True, limit: int = PARALLEL, interval: float = 1.0) -> list:
     """Many hosts enrolled at once: each job (a certname and the work on its host, which
     ends with ``bootstrap``) runs, ``limit`` at a time, while the operator signs on the CA
@@ -219,7 +237,7 @@ def enroll_all(ca: Executor, ca_certname: str, jobs: list[tuple[str, Callable[[]
             pending = sorted(pending_requests(ca) & expected)  # a request made again is signed again
             if pending:
                 try:
-                    ca_sign_requests(ca, ca_certname, pending)
+                    ca_sign_requests(ca, pending)
                 except CommandFailed:
                     pass  # a request replaced meanwhile: signed on the next pass; a host never signed fails itself
             time.sleep(interval)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..core.errors import EXIT_RUN_FAILED, CommandFailed, RegenLabError
 from ..core.executor import Executor
@@ -70,22 +70,19 @@ STORED_REPORTS = (
 def server_reportdir(ex: Executor, where: Layout) -> str:
     """Where this Puppet Server stores reports: ``server-var-dir``/reports, read from its
     puppetserver.conf (the folder of ``cadir``'s parent: ``conf.d``)."""
-    known = ex.__dict__.get("reportdir")
-    if known is None:
-        conf_d = f"{where.cadir.rsplit('/', 1)[0]}/conf.d"
-        res = ex.run(["sh", "-c", 'sed -n "$1" "$2"/*.conf 2>/dev/null | tail -n 1', "sh", SERVER_VAR_DIR, conf_d],
-                     check=False, timeout=30)
-        var = res.stdout.strip()
-        if not var.startswith("/"):
-            raise RegenLabError(f"{ex.node}: no server-var-dir in {conf_d}/*.conf: is Puppet Server installed there?")
-        known = ex.__dict__["reportdir"] = f"{var}/reports"
-    return known
+    conf_d = f"{where.cadir.rsplit('/', 1)[0]}/conf.d"
+    res = ex.run(["sh", "-c", 'sed -n "$1" "$2"/*.conf 2>/dev/null | tail -n 1', "sh", SERVER_VAR_DIR, conf_d],
+                 check=False, timeout=30)
+    var = res.stdout.strip()
+    if not var.startswith("/"):
+        raise RegenLabError(f"{ex.node}: no server-var-dir in {conf_d}/*.conf: is Puppet Server installed there?")
+    return f"{var}/reports"
 
 
-def stored_reports(ex: Executor, where: Layout, producer: str) -> dict[str, ReportSummary]:
+def stored_reports(ex: Executor, reportdir: str, producer: str) -> dict[str, ReportSummary]:
     """Each node's newest report in this server's own store (a YAML file per run under
     ``<reportdir>/<certname>/``; its time: when the server wrote it)."""
-    res = ex.run(["sh", "-c", STORED_REPORTS, "sh", server_reportdir(ex, where)], timeout=60)
+    res = ex.run(["sh", "-c", STORED_REPORTS, "sh", reportdir], timeout=60)
     out = {}
     for line in res.stdout.splitlines():
         certname, _, rest = line.partition("\t")
@@ -108,6 +105,7 @@ class Reports:
 
     puppetdb: Executor | None = None
     servers: tuple[tuple[Executor, Layout, str], ...] = ()  # each server's executor, Layout, certname
+    reportdirs: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # read once per server
 
     @property
     def where(self) -> str:
@@ -118,7 +116,9 @@ class Reports:
             return latest_reports(self.puppetdb)
         newest: dict[str, ReportSummary] = {}
         for ex, where, certname in self.servers:
-            for node, r in stored_reports(ex, where, certname).items():
+            if certname not in self.reportdirs:
+                self.reportdirs[certname] = server_reportdir(ex, where)
+            for node, r in stored_reports(ex, self.reportdirs[certname], certname).items():
                 if node not in newest or r.receive_time > newest[node].receive_time:
                     newest[node] = r
         return newest

@@ -14,9 +14,8 @@ SSL_KEYS = ("ssl-cert", "ssl-key", "ssl-ca-cert")
 _AUG = f"Puppet.lns incl {JETTY_INI}"
 
 
-def expected_ssl(ex: Executor, certname: str) -> dict[str, str]:
-    """jetty.ini's SSL settings on a PuppetDB host that serves with its own Puppet cert."""
-    where = puppet.layout(ex)
+def expected_ssl(where: puppet.Layout, certname: str) -> dict[str, str]:
+    """jetty.ini's SSL settings on a PuppetDB host (its Layout) that serves with its own Puppet cert."""
     return {"ssl-cert": where.hostcert(certname), "ssl-key": where.hostkey(certname),
             "ssl-ca-cert": where.localcacert}
 
@@ -26,8 +25,8 @@ def set_ssl(ex: Executor, settings: dict[str, str]) -> None:
     ex.run(["augtool", "-Ast", _AUG], input=commands.encode())
 
 
-def configure_ssl(ex: Executor, certname: str) -> str:
-    set_ssl(ex, expected_ssl(ex, certname))
+def configure_ssl(ex: Executor, where: puppet.Layout, certname: str) -> str:
+    set_ssl(ex, expected_ssl(where, certname))
     return f"{JETTY_INI}: ssl-cert, ssl-key and ssl-ca-cert are the host's Puppet files"
 
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ..core.errors import BadInput
-from ..core.executor import ExecResult, Executor
+from ..core.executor import ExecResult
 from ..core.files import write_private
 from . import pki, puppet_ca
 
@@ -156,13 +156,13 @@ def renew_root_crl(folder: Path, days: float) -> bytes:
     return crl
 
 
-def submit_renewed_crl(folder: Path, days: float, ca: Executor, ca_certname: str, check: bool = False) -> ExecResult:
+def submit_renewed_crl(folder: Path, days: float, ca: puppet_ca.CA, check: bool = False) -> ExecResult:
     """A new CRL of the folder's root (valid ``days``) in its import set's chain, and that
     chain submitted to Puppet Server on the CA host (``puppet_ca.submit_crls``)."""
     if not (folder / ROOT_KEY).exists():
         raise BadInput(f"no external root in {folder}: `regen.root` (or a scenario's `ca_import: true`) makes one")
     renew_root_crl(folder, days)
-    return puppet_ca.submit_crls(ca, ca_certname, read_import(folder / "import").crls, check=check)
+    return puppet_ca.submit_crls(ca, read_import(folder / "import").crls, check=check)
 
 
 def read_import(folder: Path) -> ImportSet:

@@ -107,7 +107,7 @@ def _puppetdb_trusts_old_ca(step: Step, node: str | None) -> Step:
         def trust(host) -> str:
             host.executor.run(["sh", "-c", 'cat "$2" "$1/old-ca.pem" > "$1/ca-bundle.pem"', "sh", PUPPETDB_SSL,
                                host.layout.localcacert])
-            puppetdb.set_ssl(host.executor, {**puppetdb.expected_ssl(host.executor, host.certname),
+            puppetdb.set_ssl(host.executor, {**puppetdb.expected_ssl(host.layout, host.certname),
                                              "ssl-ca-cert": f"{PUPPETDB_SSL}/ca-bundle.pem"})
             return f"[fault] jetty.ini ssl-ca-cert = {PUPPETDB_SSL}/ca-bundle.pem (the new CA and the old one)"
 
@@ -142,7 +142,7 @@ def _broker_truststore_kept(step: Step, node: str | None) -> Step:
         ex.run(["cp", "-p", mcollective.TRUSTSTORE, kept])
 
         def stores(host) -> str:
-            mcollective.build_broker_stores(host.executor, host.certname)
+            mcollective.build_broker_stores(host.executor, host.layout, host.certname)
             host.executor.run(["sh", "-c", _IMPORT_NEW_CA, "sh", kept, mcollective.STORE_PASSWORD], timeout=120)
             return "keystore rebuilt; [fault] the new CA imported into the old truststore (keytool -importcert)"
 

@@ -76,7 +76,8 @@ def parts(site: Site) -> list[Part]:
         out += [
             Part("broker", broker, (broker.layout.ssldir, mcollective.BROKER_SSL, broker.layout.puppet_conf),
                  (I.BROKER,), ((broker.cert, broker.key),), ("activemq",),
-                 start=mcollective.start_broker, running=lambda ex: puppet.service_running(ex, "activemq")),
+                 start=lambda ex, where=broker.layout: mcollective.start_broker(ex, where),
+                 running=lambda ex: puppet.service_running(ex, "activemq")),
             Part("mco-admin", admin, (mcollective.ADMIN_DIR, mcollective.MCO_SSL), (I.MCO_CREDENTIALS,),
                  ((mcollective.ADMIN_CERT, mcollective.ADMIN_KEY),)),
             # the daemons restarted also after the broker alone is restored: they reconnect at once

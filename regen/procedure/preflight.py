@@ -152,7 +152,7 @@ def _master(site: Site, state_root: Path, now: datetime) -> list[Check]:
         return [Check(name, "alt names", OK, ", ".join(alt) or "none (agents must use its certname)")]
 
     def requests() -> list[Check]:
-        pending = sorted(puppet_ca.pending_requests(ca))
+        pending = sorted(puppet_ca.pending_requests(site.authority))
         return [Check(name, "requests", WARN if pending else OK,
                       f"{len(pending)} pending, made for the old CA (lost by the wipe): {', '.join(pending[:8])}"
                       if pending else "none pending")]

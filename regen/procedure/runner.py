@@ -209,12 +209,12 @@ class Context:
 
 
 def prime_layouts(site: Site, state: RunState) -> None:
-    """Each host's Layout as step 0 read it, given to its executor: a resume, a rollback or a
-    proof of that run reads no host's settings again."""
+    """Each host's Layout as step 0 read it, given back to its ``Host``: a resume, a rollback
+    or a proof of that run reads no host's settings again."""
     for host in site.all_hosts:
         known = state.facts.layouts.get(host.name)
         if known:
-            puppet.remember_layout(host.executor, puppet.Layout(**known))
+            host.remember(puppet.Layout(**known))
 
 
 PREVIOUS = ("<",)  # a Step's default ``needs``: the step before it in its procedure

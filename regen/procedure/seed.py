@@ -27,7 +27,8 @@ SIGN_TIMEOUT = 60  # how long to wait for an agent's request to reach the CA
 def sign(ctx: Context, host: Host) -> None:
     """On the CA: `puppetserver ca list` until the host's request is there, then
     `puppetserver ca sign --certname HOST`."""
-    wait_until(f"{host.certname}'s request on the CA", lambda: host.certname in puppet_ca.pending_requests(ctx.ca),
+    authority = ctx.site.authority
+    wait_until(f"{host.certname}'s request on the CA", lambda: host.certname in puppet_ca.pending_requests(authority),
                SIGN_TIMEOUT, interval=1.0)
     ctx.ca.run(["puppetserver", "ca", "sign", "--certname", host.certname])
 
@@ -65,13 +66,14 @@ def redo_host(ctx: Context, host: Host, service: str, configure: Callable[[], ob
 
 def puppetdb_redo(ctx: Context) -> str:
     host = ctx.site.puppetdb
-    return redo_host(ctx, host, "puppetdb", lambda: puppetdb.configure_ssl(host.executor, host.certname))
+    return redo_host(ctx, host, "puppetdb", lambda: puppetdb.configure_ssl(host.executor, host.layout, host.certname))
 
 
 def broker_redo(ctx: Context) -> str:
     host = ctx.site.broker
-    detail = redo_host(ctx, host, "activemq", lambda: mcollective.build_broker_stores(host.executor, host.certname))
-    mcollective.wait_broker(host.executor)
+    detail = redo_host(ctx, host, "activemq",
+                       lambda: mcollective.build_broker_stores(host.executor, host.layout, host.certname))
+    mcollective.wait_broker(host.executor, host.layout)
     return detail
 
 

@@ -9,12 +9,21 @@ reached. The MCollective admin (where ``mco`` runs) is the CA master: a Lab give
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from ..core.errors import NodeNotFound
 from ..core.executor import Executor
-from ..ops import puppet, puppet_reports
+from ..ops import puppet, puppet_ca, puppet_reports
 from .roles import cert_paths
+
+
+class KnownLayout:
+    """A host's Layout once read (or given back from a run's state): held by the run's
+    ``Host``, and shared by the copies of it (a ``through`` that wraps its executor)."""
+
+    def __init__(self) -> None:
+        self.value: puppet.Layout | None = None
 
 
 @dataclass(frozen=True)
@@ -22,11 +31,18 @@ class Host:
     name: str
     certname: str
     executor: Executor
+    known: KnownLayout = field(default_factory=KnownLayout, compare=False, repr=False)
 
     @property
     def layout(self) -> puppet.Layout:
-        """Where Puppet keeps its files here, read on the host (once per executor)."""
-        return puppet.layout(self.executor)
+        """Where Puppet keeps its files here, read on the host the first time it is asked."""
+        if self.known.value is None:
+            self.known.value = puppet.read_layout(self.executor)
+        return self.known.value
+
+    def remember(self, layout: puppet.Layout) -> None:
+        """A Layout read before (kept in a run's state): the host is not asked again."""
+        self.known.value = layout
 
     @property
     def cert(self) -> str:
@@ -49,6 +65,11 @@ class Site:
     compilers: tuple[Host, ...] = ()  # Puppet Servers without the CA (theirs is the master's)
 
     @property
+    def authority(self) -> puppet_ca.CA:
+        """The CA on the master, as the CA's commands and API reach it."""
+        return puppet_ca.CA(self.ca.executor, self.ca.certname, self.ca.layout)
+
+    @property
     def admin(self) -> Host:
         """Where the MCollective admin runs ``mco`` (the master, in the lab)."""
         return self.ca
@@ -59,9 +80,10 @@ class Site:
                 return a
         raise NodeNotFound(f"{self.name} has no agent {name!r}; its agents: {', '.join(a.name for a in self.agents)}")
 
-    @property
+    @cached_property
     def reports(self) -> puppet_reports.Reports:
-        """Where the agents' reports are: PuppetDB, or the servers' own store without it."""
+        """Where the agents' reports are: PuppetDB, or the servers' own store without it (each
+        server's folder read once for this site)."""
         if self.puppetdb is not None:
             return puppet_reports.Reports(self.puppetdb.executor)
         return puppet_reports.Reports(servers=tuple((h.executor, h.layout, h.certname)

@@ -262,7 +262,7 @@ class RootCRL(Kind):
     def run(self, runner, action) -> str:
         site = site_of(runner.lab)
         res = rootca.submit_renewed_crl(rootca.folder_of(state_dir(), runner.lab.name), action.args["days"],
-                                        site.ca.executor, site.ca.certname)
+                                        site.authority)
         runner.last = from_command("the CRL chain submitted to Puppet Server", res)
         return f"exit {res.exit_code}"
 

@@ -56,7 +56,7 @@ def test_puppetdb_has_every_node_and_a_report_from_every_agent(lab):
 def test_every_node_cert_chains_to_the_lab_ca(lab, tmp_path):
     ca_fp = lab_ca_fingerprint(lab)
     for node in lab.nodes:
-        where = None if node.role == "postgres" else puppet.layout(node.executor)  # read on the node
+        where = None if node.role == "postgres" else puppet.read_layout(node.executor)  # read on the node
         cert_path, bundle_path = cert_paths(node.role, node.certname, where)
         (tmp_path / f"{node.name}.pem").write_bytes(node.executor.read_file(cert_path))
         (tmp_path / f"{node.name}-ca.pem").write_bytes(node.executor.read_file(bundle_path))
@@ -123,16 +123,17 @@ def test_enrolling_signs_the_expected_requests_and_leaves_a_strangers_unsigned(l
     """The run's hosts are signed by name as their requests arrive; a request nobody
     expected (a stranger on the network) stays pending for the operator to judge."""
     ca, host = lab.server.executor, lab.agents[0].executor
+    authority = puppet_ca.CA(ca, lab.server.certname, puppet.DEBIAN)
     suffix = str(time.monotonic_ns())[-6:]
     stranger, newcomer = f"stranger-{suffix}", f"newcomer-{suffix}"
     host.run(["puppet", "ssl", "submit_request", "--certname", stranger, "--ssldir", f"/tmp/{stranger}"])
-    assert stranger in puppet_ca.pending_requests(ca)
+    assert stranger in puppet_ca.pending_requests(authority)
     bootstrap = ["puppet", "ssl", "bootstrap", "--certname", newcomer, "--ssldir", f"/tmp/{newcomer}",
                  "--waitforcert", "1", "--maxwaitforcert", "60"]
-    puppet_ca.enroll_all(ca, lab.server.certname, [(newcomer, lambda: host.run(bootstrap, timeout=120))])
+    puppet_ca.enroll_all(authority, [(newcomer, lambda: host.run(bootstrap, timeout=120))])
     assert host.run(["test", "-s", f"/tmp/{newcomer}/certs/{newcomer}.pem"], check=False).exit_code == 0
     listed = ca.run(["puppetserver", "ca", "list", "--all"]).stdout
-    assert stranger in puppet_ca.pending_requests(ca), listed
+    assert stranger in puppet_ca.pending_requests(authority), listed
     assert f"+ {newcomer}" in listed or newcomer in ca.run(["ls", f"{puppet.DEBIAN.cadir}/signed"]).stdout
 
 
@@ -239,7 +240,7 @@ def test_every_agent_answers_mco_ping_through_the_tls_broker(lab):
 def test_broker_wants_a_client_cert_from_the_lab_ca(lab):
     agent = lab.agents[0]
     ok, out = mcollective.stomp_connect(agent.executor, puppet.DEBIAN.hostcert(agent.certname),
-                                        puppet.DEBIAN.hostkey(agent.certname))
+                                        puppet.DEBIAN.hostkey(agent.certname), puppet.DEBIAN.localcacert)
     assert ok, out
     # no client cert: the broker's TLS layer refuses before any STOMP frame
     script = ('(printf "CONNECT\\n\\n\\000"; sleep 1) | openssl s_client -quiet -no_ign_eof '

@@ -120,7 +120,7 @@ def test_puppetdb_is_done_only_with_its_new_cert_its_jetty_ini_and_running(cas, 
 
 def test_jetty_ini_is_read_back_with_its_three_ssl_settings():
     ex = Scripted("puppetdb", rules=[(has("augtool"), (0, JETTY.format(ca=puppet.DEBIAN.localcacert), ""))])
-    assert puppetdb.ssl_settings(ex) == puppetdb.expected_ssl(ex, "puppetdb")
+    assert puppetdb.ssl_settings(ex) == puppetdb.expected_ssl(puppet.DEBIAN, "puppetdb")
 
 
 def keytool_rfc(*certs) -> tuple[int, str, str]:
@@ -491,7 +491,7 @@ def test_a_generate_whose_name_gets_signed_meanwhile_is_cleaned_and_tried_again(
     lands just after the check (the kill soak saw it); the second try cleans it first."""
     ca = _ca_where_a_late_arrival_lands("signed", "admin", "Error:\nExisting file at "
                                         "'/etc/puppet/puppetserver/ca/signed/admin.pem'", set())
-    puppet_ca.ca_generate_anew(ca, "server", "admin")
+    puppet_ca.ca_generate_anew(puppet_ca.CA(ca, "server", puppet.DEBIAN), "admin")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert _cleaned(ca) == ["admin"]
 
@@ -503,7 +503,7 @@ def test_a_generate_whose_request_the_killed_attempt_left_pending_deletes_it_fir
     ca = _ca_where_a_late_arrival_lands("requests", "mcollective-servers", "Error:\n  code: 400\n  body: "
                                         "mcollective-servers already has a requested certificate; ignoring "
                                         "certificate request", {"mcollective-servers"}, method="DELETE")
-    puppet_ca.ca_generate_anew(ca, "server", "mcollective-servers")
+    puppet_ca.ca_generate_anew(puppet_ca.CA(ca, "server", puppet.DEBIAN), "mcollective-servers")
     assert sum(a[:3] == ["puppetserver", "ca", "generate"] for a in ca.log) == 2
     assert sum(a[0] == "curl" for a in ca.log) == 2  # the pending request deleted before each try
 
@@ -594,13 +594,27 @@ def test_on_hosts_of_puppets_own_packages_the_procedure_uses_their_paths(tmp_pat
     assert ["sh", "-c", 'rm -rf "$1"/*', "sh", "/etc/puppetlabs/puppet/ssl"] in hosts["agent-1"].log
     assert master.backup_paths(site.ca.layout) == ("etc/puppetlabs/puppetserver/ca", "etc/puppetlabs/puppet/ssl",
                                                       "etc/puppetlabs/puppet/puppet.conf")
-    assert puppetdb.expected_ssl(hosts["pdb"], "pdb.example") == {
+    assert puppetdb.expected_ssl(site.puppetdb.layout, "pdb.example") == {
         "ssl-cert": "/etc/puppetlabs/puppet/ssl/certs/pdb.example.pem",
         "ssl-key": "/etc/puppetlabs/puppet/ssl/private_keys/pdb.example.pem",
         "ssl-ca-cert": "/etc/puppetlabs/puppet/ssl/certs/ca.pem"}
     assert site.cert_paths(site.agents[0]) == ("/etc/puppetlabs/puppet/ssl/certs/agent-1.pem",
                                                "/etc/puppetlabs/puppet/ssl/certs/ca.pem")
-    assert hosts["ca"].__dict__["layout"] == aio  # read once, kept with the host's executor
+    assert site.ca.known.value == aio and "layout" not in hosts["ca"].__dict__  # kept with the run's Host
+    assert site.through(lambda ex: ex).ca.known is site.ca.known  # and shared by its copies
+
+
+def test_a_resumed_run_gives_each_host_the_layout_step_0_read_and_asks_no_host_again(tmp_path):
+    from regen.core.progress import Progress
+    from regen.procedure.runner import Context, RunState
+
+    aio = puppet.parse_layout(AIO_CONFIG_PRINT, "aio")
+    ca = Scripted("ca")  # asked, it would say Debian's paths
+    site = Site("aio", Host("ca", "ca.example", ca), None, None, ())
+    state = RunState(lab="aio", mode="full", agents=[], autosign=False)
+    state.facts.layouts["ca"] = dict(aio.__dict__)
+    Context(site, state, tmp_path, Progress(quiet=True))
+    assert site.ca.layout == aio and site.authority.where == aio
 
 
 def test_a_host_without_puppet_is_one_clear_error():

@@ -47,12 +47,14 @@ def old_mco_client_refused(site: Site, state: RunState) -> Found:
     unusable = old_credentials_ok(admin, old_cert, old_key, state.facts.mco.old_admin_serial)
     if unusable:
         return Found(UNKNOWN, unusable)
-    new_ok, new_out = mcollective.stomp_connect(admin, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY, user="admin")
+    trusted = site.admin.layout.localcacert
+    new_ok, new_out = mcollective.stomp_connect(admin, mcollective.ADMIN_CERT, mcollective.ADMIN_KEY, trusted,
+                                                user="admin")
     if not new_ok:
         return Found(UNKNOWN,
                            f"could not tell: the new cert itself gets no CONNECTED ({error_lines(new_out, 2)})")
     mark = mcollective.broker_log_length(broker)
-    old_ok, old_out = mcollective.stomp_connect(admin, old_cert, old_key, user="admin")
+    old_ok, old_out = mcollective.stomp_connect(admin, old_cert, old_key, trusted, user="admin")
     logged = [line for line in mcollective.broker_log_errors(broker, since_lines=mark) if BROKER_REFUSAL.search(line)]
     broker_says = f"broker log: {logged[0][:300]}" if logged else "broker log: no refusal logged"
     if old_ok or STOMP_ERROR.search(old_out):

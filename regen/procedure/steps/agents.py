@@ -79,6 +79,6 @@ def ca_clean_agents(ctx: Context) -> str:
     """The seed's partial case: the old certs revoked (on the CRL) and removed on the CA,
     as `puppetserver ca clean` does, for every agent of the run in two API calls."""
     # an interrupted p.1 may have cleaned some already
-    names = puppet_ca.ca_clean_signed(ctx.ca, ctx.site.ca.certname, [host.certname for host in ctx.agents()])
+    names = puppet_ca.ca_clean_signed(ctx.site.authority, [host.certname for host in ctx.agents()])
     return "revoked and deleted on the CA (what `puppetserver ca clean --certname` does): " + \
         (",".join(names) or "none left to clean")

@@ -53,7 +53,7 @@ def reenroll_all(ctx: Context, hosts: list[Host], clean: Callable[[Host], object
     # an interrupted attempt may have left these hosts' certs signed (the CA would ignore their
     # new requests: "already has a signed certificate") or their old requests pending (the CA
     # would sign those, for keys the hosts no longer have): both go first
-    puppet_ca.ca_forget(ctx.ca, ctx.site.ca.certname, [h.certname for h in hosts])
+    puppet_ca.ca_forget(ctx.site.authority, [h.certname for h in hosts])
 
     def job(host: Host) -> Callable[[], None]:
         def run() -> None:
@@ -63,8 +63,8 @@ def reenroll_all(ctx: Context, hosts: list[Host], clean: Callable[[Host], object
             after(host)
         return run
 
-    puppet_ca.enroll_all(ctx.ca, ctx.site.ca.certname, [(h.certname, job(h)) for h in hosts],
-                      sign=not ctx.autosign, limit=limit)
+    puppet_ca.enroll_all(ctx.site.authority, [(h.certname, job(h)) for h in hosts],
+                         sign=not ctx.autosign, limit=limit)
 
 
 def reenroll(ctx: Context, host: Host) -> None:

@@ -67,9 +67,9 @@ def distribute(ctx: Context) -> str:
             puppet.stop(ex, service)
             puppet.start_jvm(ex, service)
         elif role == "broker":
-            mcollective.build_broker_stores(ex, host.certname)
+            mcollective.build_broker_stores(ex, host.layout, host.certname)
             puppet.stop(ex, "activemq")
-            mcollective.start_broker(ex)
+            mcollective.start_broker(ex, host.layout)
         elif role == "agent":
             puppet.stop(ex, "puppet")
             puppet.start(ex, "puppet")

@@ -146,10 +146,10 @@ def new_ca(ctx: Context, alt_names: list[str] | None = None,
         ctx.ca.run(["rm", "-rf", ctx.site.ca.layout.ssldir, ctx.site.ca.layout.cadir])
         if ctx.state.ca_import:
             found = rootca.read_import(Path(ctx.state.ca_import))
-            puppet_ca.ca_import(ctx.ca, ctx.site.ca.certname, alt, found.bundle, found.key,
-                             crl_chain(found) if crl_chain else found.crls)
+            puppet_ca.ca_import(ctx.site.authority, alt, found.bundle, found.key,
+                                crl_chain(found) if crl_chain else found.crls)
         else:
-            puppet_ca.ca_setup(ctx.ca, ctx.site.ca.certname, alt)
+            puppet_ca.ca_setup(ctx.site.authority, alt)
     # the new CA's signing policy is the run's: autosign, or every request signed by hand
     puppet.set_autosign(ctx.ca, ctx.autosign)
     fp = fingerprint_of_ca(ctx)

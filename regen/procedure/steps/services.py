@@ -18,7 +18,7 @@ MCO_TIMEOUT = 60  # step 3.m: how long to wait for every agent's reply to `mco p
 
 def postgres_cert(ctx: Context) -> str:
     pg = ctx.site.postgres
-    postgres_tls(ctx.ca, ctx.site.ca.certname, pg.executor, pg.certname)
+    postgres_tls(ctx.site.authority, pg.executor, pg.certname)
     return f"puppetserver ca generate --certname {pg.certname}; installed; pg_ctlcluster reload"
 
 
@@ -35,14 +35,14 @@ def puppetdb_reenroll(ctx: Context, trust: Callable[[Host], str] | None = None) 
     host = ctx.site.puppetdb
     puppet.stop(host.executor, "puppetdb")
     reenroll(ctx, host)
-    configured = trust(host) if trust else puppetdb.configure_ssl(host.executor, host.certname)
+    configured = trust(host) if trust else puppetdb.configure_ssl(host.executor, host.layout, host.certname)
     return f"stopped, ssldir emptied, ssl bootstrap (request signed on the CA); {configured}"
 
 
 def puppetdb_done(ctx: Context) -> bool:
     host = ctx.site.puppetdb
     return chains_to_new_ca(ctx, host, host.cert) and \
-        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.executor, host.certname)
+        puppetdb.ssl_settings(host.executor) == puppetdb.expected_ssl(host.layout, host.certname)
 
 
 def server_serves_new_cert(ctx: Context) -> bool:
@@ -75,9 +75,9 @@ def broker_redo(ctx: Context, stores: Callable[[Host], str] | None = None) -> st
     if stores:
         built = stores(host)
     else:
-        mcollective.build_broker_stores(host.executor, host.certname)
+        mcollective.build_broker_stores(host.executor, host.layout, host.certname)
         built = "keystore and truststore rebuilt (keytool)"
-    waited = mcollective.start_broker(host.executor)
+    waited = mcollective.start_broker(host.executor, host.layout)
     return f"stopped, re-enrolled, {built}, started; STOMP+TLS in {waited:.1f}s"
 
 
@@ -112,7 +112,7 @@ def compilers_done(ctx: Context) -> bool:
 
 def mco_credentials(ctx: Context) -> str:
     """2.4: a new MCollective server keypair and admin client cert from the new CA."""
-    ids = mcollective.install_credentials(ctx.ca, ctx.site.ca.certname, ctx.site.admin.executor,
+    ids = mcollective.install_credentials(ctx.site.authority, ctx.site.admin.executor,
                                           [a.executor for a in ctx.site.agents])
     ctx.state.facts.mco.new_server_public = ids["server_public"]
     return (f"puppetserver ca generate --certname {mcollective.SERVER_KEYPAIR},{mcollective.ADMIN}; server keypair "

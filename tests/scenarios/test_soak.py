@@ -8,7 +8,7 @@ scenario lab (its topology: 3 agents, Puppet 7, MCollective), reused as it is. (
 is never restarted here: the other worker's labs run on it.)
 
 Trial 1 (a kill, then a resume) is left to the long soak (`invoke soak.kill`): a run stopped
-and resumed is the scenario `interrupted-resume`, a kill's leftovers ended before a resume
+and resumed is in the scenario `master-moves`, a kill's leftovers ended before a resume
 are `tests/lab/`'s, and trial 3's run is resumed when the restart failed it. Each trial is a
 regeneration with its proof, about 3 minutes of the suite."""
 
@@ -29,7 +29,7 @@ SEED = int(os.environ.get("REGENLAB_SOAK_SEED", "20261275"))
 
 
 def test_a_run_killed_anywhere_is_resumed_or_rolled_back_with_nothing_lost(scenario_labs):
-    lab = scenario_labs.get(scenario.find("interrupted-resume"))  # the default topology
+    lab = scenario_labs.get(scenario.find("partial-regen"))  # the default topology
     trials = soak.soak(lab, trials=3, seed=SEED, horizon=70.0, progress=Progress(), disturbances=("kill", "node"),
                        first=2)
     scenario_labs.release(lab, healthy=all(t.passed for t in trials))

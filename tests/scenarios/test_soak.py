@@ -29,7 +29,7 @@ SEED = int(os.environ.get("REGENLAB_SOAK_SEED", "20261275"))
 
 
 def test_a_run_killed_anywhere_is_resumed_or_rolled_back_with_nothing_lost(scenario_labs):
-    lab = scenario_labs.get(scenario.find("partial-regen"))  # the default topology
+    lab = scenario_labs.get(scenario.find("clock-skew"))  # the default topology
     trials = soak.soak(lab, trials=3, seed=SEED, horizon=70.0, progress=Progress(), disturbances=("kill", "node"),
                        first=2)
     scenario_labs.release(lab, healthy=all(t.passed for t in trials))

@@ -45,7 +45,7 @@ def test_the_installed_command_works_from_any_folder_with_its_own_data_and_a_use
     here = tmp_path / "ops-repo"
     (here / "my-scenarios").mkdir(parents=True)
     (here / "my-scenarios" / "our-autosign.yaml").write_text(
-        (ROOT / "scenarios" / "partial-regen.yaml").read_text().replace("name: partial-regen", "name: our-autosign"))
+        (ROOT / "scenarios" / "clock-skew.yaml").read_text().replace("name: clock-skew", "name: our-autosign"))
     version = regenlab(installed, here, "--version")
     assert version.returncode == 0 and version.stdout.startswith("Regen Lab "), version.stderr
     listed = regenlab(installed, here, "scenarios.list", "--scenarios", "my-scenarios")

@@ -295,14 +295,17 @@ def test_a_resume_that_redoes_steps_puts_them_back_as_the_procedure_does_them_an
     assert fix.resume and fix.redo == ("2.2", "2.3", "2.5")
     assert [s.id for s in fix.steps] == [s.id for s in first.steps]  # the procedure's order, nothing added
     assert all(s is clean[s.id] for s in fix.steps if s.id in ("2.2", "2.3"))  # the faults undone by the fix
-    # a skipped step is put back by a redo, in its place
-    scn = scenario.find("broker-not-redone")
+    # a skipped step is put back by a redo, in its place; a step skipped and not redone stays out
+    scn = scenario.find("puppetdb-and-broker-not-redone")
     run = runner.Runner(scn, _FakeLab(), Progress(quiet=True), seed=1)
-    for action in (scn.actions[0], next(a for a in scn.actions if a.kind == "resume")):
+    for action in (scn.actions[0], *(a for a in scn.actions if a.kind == "resume")):
         actions.KINDS[action.kind].run(run, action)
-    skipped, redone = calls[2:]
-    assert "2.3" not in {s.id for s in skipped.steps}
-    assert [s.id for s in redone.steps] == [s.id for s in plan.steps_for("full")] and redone.redo == ("2.3",)
+    skipped, puppetdb_fixed, redone = calls[2:]
+    assert {"2.2", "2.3"}.isdisjoint(s.id for s in skipped.steps)
+    ids = [s.id for s in plan.steps_for("full")]
+    assert [s.id for s in puppetdb_fixed.steps] == [i for i in ids if i != "2.3"]
+    assert puppetdb_fixed.redo == ("2.2", "2.5", "3.s")
+    assert [s.id for s in redone.steps] == ids and redone.redo == ("2.3",)
 
 
 def test_a_fault_replaces_only_its_step():

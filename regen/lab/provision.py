@@ -48,10 +48,9 @@ def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bo
             f"lab {spec.name!r} is already up; use it ({command('lab.status', name=spec.name)}), "
             f"pick another --name, or remove it with {command('lab.down', name=spec.name)}"
         )
-    roles = {ns.role for ns in spec.nodes()}
-    images = {suite: ensure_images(client, suite, progress,
-                                   names=tuple(ROLES[r].image for r in roles if spec.suite_of(r) == suite))
-              for suite in dict.fromkeys(spec.suite_of(r) for r in sorted(roles))}
+    wanted = {(spec.suite_of_node(ns), ROLES[ns.role].image) for ns in spec.nodes()}  # suite, image
+    images = {suite: ensure_images(client, suite, progress, names=tuple(sorted(i for s, i in wanted if s == suite)))
+              for suite in sorted({s for s, _ in wanted})}
     lab = Lab(client, spec.name)
     try:
         with progress.step(f"lab {spec.name}: network and {len(spec.nodes())} containers"):
@@ -59,7 +58,7 @@ def _up(client: docker.DockerClient, spec: LabSpec, progress: Progress, keep: bo
             client.networks.create(lab.network, driver="bridge", internal=not (spec.publish or spec.ssh),
                                    labels={LABEL_LAB: spec.name})
             parallel(spec.nodes(), lambda ns: _create_node(client, spec, ns,
-                                                            images[spec.suite_of(ns.role)][ROLES[ns.role].image].tag))
+                                                            images[spec.suite_of_node(ns)][ROLES[ns.role].image].tag))
         if spec.site is not None:
             _wire(lab, spec.site)
         _provision(lab, progress)

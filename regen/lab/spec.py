@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from ..core.config import DEFAULT_SUITE, SUITE_OF_PUPPET
 from ..core.errors import BadInput
 from ..procedure.roles import ROLES
-from ..sites.format import NO_EC_ERROR, AgentKeys, SiteSpec, check_keylength
+from ..sites.agents import NO_EC_ERROR, AgentKeys, check_keylength
+from ..sites.format import SiteSpec
 from .images import MCOLLECTIVE_SUITES, check_suite
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")  # fullmatch: `$` would let a final newline in
@@ -19,11 +20,13 @@ SERVER_ALT_NAMES = ("puppet", "server")
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """A node to create: its name in the lab (also hostname and certname) and role."""
+    """A node to create: its name in the lab (also hostname and certname) and role; ``suite``
+    where it is not its role's in the lab (an agent of a site's other group: a mixed fleet)."""
 
     name: str
     role: str
     aliases: tuple[str, ...] = ()
+    suite: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,13 @@ class LabSpec:
         if site.puppetdb_on_master:
             raise BadInput(f"{site.path}: PuppetDB on the master: not in the lab yet (the format accepts it; the lab "
                            "builds PuppetDB and PostgreSQL on their own hosts, or no PuppetDB)")
+        first = site.agent_groups[0]  # the agents' suite; a node of another group says its own (nodes)
         return cls.parse(name or site.name, len(site.agents), suite=SUITE_OF_PUPPET[site.puppet],
-                         agent_suite=SUITE_OF_PUPPET[site.agent_puppet], publish=publish, ssh=ssh).with_site(site)
+                         agent_suite=SUITE_OF_PUPPET[first.puppet], publish=publish, ssh=ssh).with_site(site)
 
     def with_site(self, site: SiteSpec) -> LabSpec:
-        return replace(self, site=site, agent_keys=site.agent_keys, keylength=site.keylength)
+        keys = site.agent_groups[0].keys if len(site.agent_groups) == 1 else AgentKeys()  # several: each its own
+        return replace(self, site=site, agent_keys=keys, keylength=site.keylength)
 
     def with_keylength(self, bits: int) -> LabSpec:
         """The same lab with every Puppet host's RSA keys of ``bits`` (Puppet's ``keylength``)."""
@@ -93,6 +98,9 @@ class LabSpec:
     def suite_of(self, role: str) -> str:
         return (self.agent_suite or self.suite) if role == "agent" else self.suite
 
+    def suite_of_node(self, ns: NodeSpec) -> str:
+        return ns.suite or self.suite_of(ns.role)
+
     @property
     def server_alt_names(self) -> tuple[str, ...]:
         return self.site.master.dns_alt_names if self.site else SERVER_ALT_NAMES
@@ -106,7 +114,8 @@ class LabSpec:
         if self.keylength and ns.role != "postgres":  # its cert comes from the CA (`puppetserver ca generate`)
             env["REGENLAB_KEYLENGTH"] = str(self.keylength)
         if ns.role == "agent":
-            env.update({f"REGENLAB_{k.upper()}": v for k, v in self.agent_keys.settings().items()})
+            keys = self.site.group_of(ns.name).keys if self.site else self.agent_keys
+            env.update({f"REGENLAB_{k.upper()}": v for k, v in keys.settings().items()})
         if ns.role == "server":
             env["REGENLAB_DNS_ALT_NAMES"] = ",".join(self.server_alt_names or (ns.name,))
         site = self.site
@@ -136,7 +145,7 @@ class LabSpec:
                 *([NodeSpec(site.puppetdb, "puppetdb")] if site.puppetdb else []),
                 # MCollective's configs and probes reach the broker as `broker`
                 *([NodeSpec(site.broker, "broker", aliases=("broker",))] if site.broker else []),
-                *(NodeSpec(a, "agent") for a in site.agents),
+                *(NodeSpec(a, "agent", suite=SUITE_OF_PUPPET[g.puppet]) for g in site.agent_groups for a in g.names),
             ]
         return [
             NodeSpec("postgres", "postgres"),

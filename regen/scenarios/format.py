@@ -59,7 +59,9 @@ def load(path: Path) -> Scenario:
                 LabSpec.of_site(site)  # what the lab cannot build is refused now
             except BadInput as exc:
                 raise check.fail(lab["site"], "lab.site", str(exc)) from None
-            agents, versions = len(site.agents), {"puppet": site.puppet, "agent_puppet": site.agent_puppet}
+            agents, versions = len(site.agents), {"puppet": site.puppet}
+            if len(site.agent_versions) == 1:  # a mixed fleet's versions are its site's groups'
+                versions["agent_puppet"] = site.agent_versions[0]
         if "agents" in lab:
             agents = check.scalar(lab["agents"], "lab.agents", int)
             if not 1 <= agents <= MAX_AGENTS:

@@ -1,16 +1,15 @@
 """Site files: a deployment described in YAML (in the spirit of Bolt's ``inventory.yaml``
 and Litmus's ``provision.yaml``): the CA master with its certname and DNS alt names, its
 compilers, PuppetDB (its own host, on the master, or none) and its PostgreSQL, MCollective's
-broker (or none), the agents (a list, or a pattern such as ``web{01..40}.prod.example``), the
-Puppet version of the servers and of the agents, the signing policy, and how each host is
-reached on real hosts. A file is validated whole; a mistake names the file, line and field.
+broker (or none), the agents (``agents.py``: certnames or a pattern, in one group or several,
+each with its Puppet version and keys), the servers' Puppet version, the signing policy, and
+how each host is reached on real hosts. A file is validated whole; a mistake names the file, line and field.
 Format: ``examples/README.md``."""
 
 from __future__ import annotations
 
-import itertools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -18,16 +17,16 @@ import yaml
 from ..core.config import EXAMPLES_DIR, SUITE_OF_PUPPET
 from ..core.errors import BadInput
 from ..core.yamlfile import Checker, read_yaml
+from .agents import DNS_NAME_RE, MAX_AGENTS, NO_EC_ERROR, AgentGroup, AgentKeys, check_keylength, expand
+from .agents import read as read_agents
+
+__all__ = ["MAX_AGENTS", "NO_EC_ERROR", "AgentGroup", "AgentKeys", "Reach", "Server", "SiteSpec", "check_keylength",
+           "expand", "find", "load"]
 
 MAX_BYTES = 64 * 1024
 MAX_DEPTH = 8
-MAX_AGENTS = 200  # what one machine's lab holds (the lab's own bound)
 PUPPET_VERSIONS = tuple(SUITE_OF_PUPPET)
 NO_MCOLLECTIVE = (8,)  # Debian's Puppet 8 (trixie) ships no MCollective
-NO_EC_KEYS = (7,)  # bookworm's puppet-agent 7.23 cannot make an EC key: NO_EC_ERROR
-# a DNS name (lower case); a lab node's hostname is at most 63 characters
-DNS_NAME_RE = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
-RANGE_RE = re.compile(r"\{(\d+)\.\.(\d+)\}")
 SIGNING = ("manual", "autosign")
 
 
@@ -49,72 +48,33 @@ class Server:
     dns_alt_names: tuple[str, ...] = ()
 
 
-KEY_TYPES = ("rsa", "ec")
-RSA_KEYLENGTHS = (2048, 3072, 4096, 8192)
-# what bookworm's puppet-agent 7.23 says when `puppet ssl bootstrap` makes an EC key (Debian's OpenSSL 3)
-NO_EC_ERROR = "Error: pkeys are immutable on OpenSSL 3.0"
-
-
-def check_keylength(bits: int) -> None:
-    """An RSA key size Puppet's ``keylength`` may take here; ValueError otherwise."""
-    if bits not in RSA_KEYLENGTHS:
-        raise ValueError(f"RSA keys of {', '.join(map(str, RSA_KEYLENGTHS))} bits, not {bits}")
-
-
-@dataclass(frozen=True)
-class AgentKeys:
-    """The agents' private keys, as Puppet's own settings ``key_type`` and ``keylength`` say
-    (written into each agent's puppet.conf); empty: Puppet's defaults (RSA 4096)."""
-
-    key_type: str = ""  # "", "rsa" or "ec" (EC: Puppet's `named_curve`, prime256v1)
-    keylength: int = 0  # RSA only; 0: Puppet's default
-
-    def __post_init__(self) -> None:
-        if self.key_type not in ("", *KEY_TYPES):
-            raise ValueError(f"key_type must be one of {', '.join(KEY_TYPES)}, not {self.key_type!r}")
-        if self.keylength and self.key_type == "ec":
-            raise ValueError("an EC key's size is its curve (Puppet's `named_curve`): no keylength with it")
-        if self.keylength:
-            check_keylength(self.keylength)
-
-    @classmethod
-    def parse(cls, text: str) -> AgentKeys:
-        """``rsa:2048``, ``rsa``, ``ec``, or ``""``/``default`` (Puppet's defaults)."""
-        text = text.strip().lower()
-        if text in ("", "default"):
-            return cls()
-        kind, _, length = text.partition(":")
-        if length and not length.isdigit():
-            raise ValueError(f"{text!r}: give rsa:BITS (e.g. rsa:2048), rsa, ec or default")
-        return cls(kind, int(length) if length else 0)
-
-    def settings(self) -> dict[str, str]:
-        """The puppet.conf [main] settings these keys take."""
-        out = {"key_type": self.key_type} if self.key_type else {}
-        return {**out, **({"keylength": str(self.keylength)} if self.keylength else {})}
-
-    def __str__(self) -> str:
-        if not self.key_type and not self.keylength:
-            return "default"
-        return f"{self.key_type or 'rsa'}" + (f":{self.keylength}" if self.keylength else "")
-
-
 @dataclass(frozen=True)
 class SiteSpec:
     name: str
     path: Path
     master: Server
-    agents: tuple[str, ...]
+    agent_groups: tuple[AgentGroup, ...]  # each with its certnames, Puppet version and keys
     puppet: int = 7  # the servers' (master, compilers, PuppetDB)
-    agent_puppet: int = 7
     compilers: tuple[Server, ...] = ()
     puppetdb: str = ""  # its host's certname; "" none; the master's certname: on the master
     postgres: str = ""  # PostgreSQL's host ("" with no PuppetDB)
     broker: str = ""  # MCollective's broker; "" no MCollective
     autosign: bool = False
     reach: dict[str, Reach] = field(default_factory=dict)
-    agent_keys: AgentKeys = AgentKeys()
-    keylength: int = 0  # every Puppet host's RSA keys (the CA's too; agents': unless agent_keys); 0: Puppet's 4096
+    keylength: int = 0  # every Puppet host's RSA keys (the CA's too; agents': unless their keys); 0: Puppet's 4096
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        """Every agent's certname, group after group."""
+        return tuple(a for g in self.agent_groups for a in g.names)
+
+    def group_of(self, agent: str) -> AgentGroup:
+        return next(g for g in self.agent_groups if agent in g.names)
+
+    @property
+    def agent_versions(self) -> tuple[int, ...]:
+        """The agents' Puppet versions, each once (two: a mixed fleet)."""
+        return tuple(dict.fromkeys(g.puppet for g in self.agent_groups))
 
     @property
     def puppetdb_on_master(self) -> bool:
@@ -142,36 +102,16 @@ class SiteSpec:
         parts.append("PuppetDB on the master" if self.puppetdb_on_master else
                      f"PuppetDB {self.puppetdb} with PostgreSQL {self.postgres}" if self.puppetdb else "no PuppetDB")
         parts.append(f"MCollective broker {self.broker}" if self.broker else "no MCollective")
-        keys = "" if str(self.agent_keys) == "default" else f" ({self.agent_keys} keys)"
-        parts.append(f"{len(self.agents)} agents{keys}")
-        versions = f"Puppet {self.puppet}" + (f", agents Puppet {self.agent_puppet}"
-                                             if self.agent_puppet != self.puppet else "")
+        versions = f"Puppet {self.puppet}"
+        if len(self.agent_groups) > 1:
+            parts.append(f"{len(self.agents)} agents ({'; '.join(g.describe() for g in self.agent_groups)})")
+        else:
+            group = self.agent_groups[0]
+            keys = "" if str(group.keys) == "default" else f" ({group.keys} keys)"
+            parts.append(f"{len(self.agents)} agents{keys}")
+            versions += f", agents Puppet {group.puppet}" if group.puppet != self.puppet else ""
         keys = f"; RSA {self.keylength}-bit keys" if self.keylength else ""
         return f"{'; '.join(parts)}; {versions}; signing {'autosign' if self.autosign else 'manual'}{keys}"
-
-
-def expand(pattern: str) -> list[str]:
-    """``web{01..03}.example`` -> web01.example, web02.example, web03.example (as a shell's
-    brace ranges: the width of the first bound pads every number; several ranges multiply)."""
-    ranges = RANGE_RE.findall(pattern)
-    if not ranges:
-        return [pattern]
-    pieces = RANGE_RE.split(pattern)[::3]
-    numbers = []
-    for first, last in ranges:
-        lo, hi = int(first), int(last)
-        if hi < lo:
-            raise ValueError(f"the range {{{first}..{last}}} counts down")
-        if (hi - lo + 1) > MAX_AGENTS:
-            raise ValueError(f"the range {{{first}..{last}}} gives more than {MAX_AGENTS} names")
-        width = len(first) if first.startswith("0") else 0
-        numbers.append([str(n).zfill(width) for n in range(lo, hi + 1)])
-    out = []
-    for combo in itertools.product(*numbers):
-        out.append("".join(p + n for p, n in itertools.zip_longest(pieces, combo, fillvalue="")))
-        if len(out) > MAX_AGENTS:
-            raise ValueError(f"the pattern gives more than {MAX_AGENTS} names")
-    return out
 
 
 class _Site:
@@ -268,49 +208,8 @@ def load(path: Path) -> SiteSpec:
         fields = check.mapping(top["mcollective"], "mcollective", {"broker": True})
         broker = site.certname(fields["broker"], "mcollective.broker")
 
-    agent_puppet = puppet
-    agent_keys = AgentKeys()
-    node = top["agents"]
-    if isinstance(node, yaml.SequenceNode):
-        listed = node
-        pattern_node = None
-    else:
-        fields = check.mapping(node, "agents", {"names": False, "pattern": False, "puppet": False,
-                                                "key_type": False, "keylength": False})
-        if ("names" in fields) == ("pattern" in fields):
-            raise check.fail(node, "agents", "give `names` (a list of certnames) or a `pattern` such as "
-                             "web{01..40}.example")
-        listed, pattern_node = fields.get("names"), fields.get("pattern")
-        if "puppet" in fields:
-            agent_puppet = site.version(fields["puppet"], "agents.puppet")
-        agent_keys = _agent_keys(check, fields)
-    agents: list[str] = []
-    if listed is not None:
-        if not isinstance(listed, yaml.SequenceNode) or not listed.value:
-            raise check.fail(listed, "agents", "must list at least one agent's certname")
-        agents = [site.certname(n, f"agents[{i}]") for i, n in enumerate(listed.value)]
-    else:
-        assert pattern_node is not None
-        pattern = check.scalar(pattern_node, "agents.pattern", str)
-        try:
-            expanded = expand(pattern)
-        except ValueError as exc:
-            raise check.fail(pattern_node, "agents.pattern", str(exc)) from None
-        for agent in expanded:
-            if not DNS_NAME_RE.fullmatch(agent) or len(agent) > 63:
-                raise check.fail(pattern_node, "agents.pattern", f"gives {agent!r}, not a DNS name of at most 63 "
-                                 "characters")
-            if agent in site.seen:
-                raise check.fail(pattern_node, "agents.pattern", f"gives {agent!r}, already {site.seen[agent]}")
-            site.seen[agent] = "agents.pattern"
-        agents = expanded
-    if len(agents) > MAX_AGENTS:
-        raise check.fail(node, "agents", f"{len(agents)} agents: at most {MAX_AGENTS}")
-
-    if agent_keys.key_type == "ec" and agent_puppet in NO_EC_KEYS:
-        raise check.fail(node, "agents.key_type", f"Puppet {agent_puppet}'s agents cannot make an EC key on Debian's "
-                         f"OpenSSL 3 (`puppet ssl bootstrap`: \"{NO_EC_ERROR}\")")
-    if broker and (puppet in NO_MCOLLECTIVE or agent_puppet in NO_MCOLLECTIVE):
+    groups = read_agents(site, top["agents"], puppet)
+    if broker and any(v in NO_MCOLLECTIVE for v in (puppet, *(g.puppet for g in groups))):
         raise check.fail(top["mcollective"], "mcollective", "Debian's Puppet 8 ships no MCollective: "
                          "`mcollective: none` on a Puppet 8 site")
 
@@ -321,8 +220,8 @@ def load(path: Path) -> SiteSpec:
             raise check.fail(top["signing"], "signing", f"must be one of {', '.join(SIGNING)}, not {signing!r}")
         autosign = signing == "autosign"
 
-    spec = SiteSpec(name, path, master, tuple(agents), puppet, agent_puppet, tuple(compilers), puppetdb, postgres,
-                    broker, autosign, agent_keys=agent_keys, keylength=_keylength(check, top))
+    spec = SiteSpec(name, path, master, groups, puppet, tuple(compilers), puppetdb, postgres, broker, autosign,
+                    keylength=_keylength(check, top))
     if "connect" in top:
         reach = {}
         hosts = set(spec.hosts)
@@ -337,7 +236,7 @@ def load(path: Path) -> SiteSpec:
                                 check.scalar(f["user"], f"{w}.user", str) if "user" in f else "root", port,
                                 check.scalar(f["sudo"], f"{w}.sudo", bool) if "sudo" in f else False)
         assert set(reach) <= hosts
-        spec = SiteSpec(**{**spec.__dict__, "reach": reach})
+        spec = replace(spec, reach=reach)
     return spec
 
 
@@ -351,18 +250,6 @@ def _keylength(check: Checker, top: dict) -> int:
     except ValueError as exc:
         raise check.fail(top["keylength"], "keylength", str(exc)) from None
     return value
-
-
-def _agent_keys(check: Checker, fields: dict) -> AgentKeys:
-    key_type = check.scalar(fields["key_type"], "agents.key_type", str) if "key_type" in fields else ""
-    keylength = check.scalar(fields["keylength"], "agents.keylength", int) if "keylength" in fields else 0
-    if key_type not in ("", *KEY_TYPES):
-        raise check.fail(fields["key_type"], "agents.key_type", f"must be one of {', '.join(KEY_TYPES)}, "
-                         f"not {key_type!r}")
-    try:
-        return AgentKeys(key_type, keylength)
-    except ValueError as exc:
-        raise check.fail(fields["keylength"], "agents.keylength", str(exc)) from None
 
 
 def find(value: str, base: Path | None = None) -> SiteSpec:

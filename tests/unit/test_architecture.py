@@ -147,7 +147,7 @@ def test_no_module_imports_itself_back_through_others():
 STEP_ID = re.compile(r"(\d\.\d|3\.[swm]|[per]\.\d|[03])\Z")  # the seed's numbering, p.* e.* r.*, 0 and 3
 # a string that reads as a step id and is not one
 NOT_STEP_IDS = {("procedure/report.py", "0"), ("procedure/report.py", "3"),  # the timeline's colours, by part
-                ("core/junit.py", "0"), ("front/cli/tool_tasks.py", "0"), ("sites/format.py", "0")}
+                ("core/junit.py", "0"), ("front/cli/tool_tasks.py", "0"), ("sites/agents.py", "0")}
 
 
 def test_a_step_id_is_written_once_in_ids_and_named_everywhere_else():

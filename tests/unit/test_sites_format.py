@@ -51,7 +51,7 @@ def test_the_examples_load_with_their_shapes():
 
 def test_a_good_file_takes_its_name_from_the_file_and_defaults(tmp_path):
     spec = site.load(write(tmp_path, GOOD))
-    assert (spec.name, spec.puppet, spec.agent_puppet, spec.autosign) == ("mysite", 7, 7, False)
+    assert (spec.name, spec.puppet, spec.agent_versions, spec.autosign) == ("mysite", 7, (7,), False)
     assert spec.hosts == ("puppet.example.com", "puppetdb.example.com", "pg.example.com", "broker.example.com",
                           "web01.example.com", "web02.example.com")
 
@@ -126,12 +126,50 @@ def test_an_unknown_site_names_the_examples():
     assert site.find("small").name == "small"
 
 
+def test_agents_in_groups_keep_each_groups_version_and_keys(tmp_path):
+    p8 = site.find("puppet8")
+    assert [(g.names, g.puppet) for g in p8.agent_groups] == [
+        (("app1.example.net", "app2.example.net", "app3.example.net"), 8),
+        (("legacy1.example.net", "legacy2.example.net"), 7)]
+    assert p8.agent_versions == (8, 7) and len(p8.agents) == 5 and p8.group_of("legacy2.example.net").puppet == 7
+    assert "5 agents (3 Puppet 8; 2 Puppet 7)" in p8.topology()
+    text = GOOD.replace("mcollective:\n  broker: broker.example.com\n", "mcollective: none\n").replace(
+        "agents:\n  - web01.example.com\n  - web02.example.com\n",
+        "puppet: 8\nagents:\n  - names: [a.x]\n    key_type: ec\n  - pattern: b{1..2}.x\n    puppet: 7\n"
+        "    keylength: 2048\n")
+    groups = site.load(write(tmp_path, text)).agent_groups
+    assert [(g.names, g.puppet, str(g.keys)) for g in groups] == [(("a.x",), 8, "ec"),
+                                                                   (("b1.x", "b2.x"), 7, "rsa:2048")]
+
+
+@pytest.mark.parametrize(("groups", "error"), [
+    ("  - names: [a.x]\n  - names: [a.x]\n", ":11: agents[1].names[0]: 'a.x' is already agents[0].names[0]"),
+    ("  - names: [a.x]\n  - pattern: b{1..2}.x\n    puppet: 9\n", ":12: agents[1].puppet: Puppet 9 is not available"),
+    ("  - names: [a.x]\n  - pattern: b{1..2}.x\n    key_type: ec\n",
+     ":11: agents[1].key_type: Puppet 7's agents cannot make an EC key"),
+    ("  - names: [a.x]\n  - colour: blue\n", ":11: agents[1].colour: unknown field"),
+    ("  - names: [a.x]\n  - names: []\n", ":11: agents[1]: must list at least one agent's certname"),
+])
+def test_a_broken_agent_group_is_refused_with_its_index(tmp_path, groups, error):
+    text = GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n", "agents:\n" + groups)
+    with pytest.raises(BadInput) as caught:
+        site.load(write(tmp_path, text))
+    assert error in str(caught.value), str(caught.value)
+
+
+def test_a_puppet8_group_with_mcollective_is_refused(tmp_path):
+    text = GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n",
+                        "agents:\n  - names: [a.x]\n  - names: [b.x]\n    puppet: 8\n")
+    with pytest.raises(BadInput, match=":8: mcollective: Debian's Puppet 8 ships no MCollective"):
+        site.load(write(tmp_path, text))
+
+
 def test_the_agents_keys_are_puppets_own_settings_and_default_to_puppets(tmp_path):
     text = GOOD.replace("agents:\n  - web01.example.com\n  - web02.example.com\n",
                         "agents:\n  pattern: web{1..2}.example.com\n  keylength: 2048\n")
-    keys = site.load(write(tmp_path, text)).agent_keys
+    keys = site.load(write(tmp_path, text)).agent_groups[0].keys
     assert (keys.settings(), str(keys)) == ({"keylength": "2048"}, "rsa:2048")  # key_type: Puppet's default, rsa
-    assert site.load(write(tmp_path, GOOD)).agent_keys.settings() == {}
+    assert site.load(write(tmp_path, GOOD)).agent_groups[0].keys.settings() == {}
     assert site.load(write(tmp_path, GOOD + "keylength: 2048\n")).keylength == 2048
     assert site.AgentKeys.parse("EC").settings() == {"key_type": "ec"} and str(site.AgentKeys.parse("")) == "default"
     assert site.AgentKeys.parse("rsa:3072") == site.AgentKeys("rsa", 3072)

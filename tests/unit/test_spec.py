@@ -81,6 +81,11 @@ def test_a_lab_of_a_site_file_has_its_names_aliases_versions_and_roles():
     p8 = LabSpec.of_site(find("puppet8"), name="p8lab")
     assert (p8.name, p8.suite, p8.suite_of("agent"), p8.mcollective) == ("p8lab", "trixie", "trixie", False)
     assert "broker" not in {n.role for n in p8.nodes()}
+    # a mixed fleet: each agent on its own group's suite (bookworm's Puppet 7), the servers on trixie
+    assert {n.name: p8.suite_of_node(n) for n in p8.nodes() if n.role == "agent"} == {
+        **{f"app{i}.example.net": "trixie" for i in (1, 2, 3)},
+        **{f"legacy{i}.example.net": "bookworm" for i in (1, 2)}}
+    assert {p8.suite_of_node(n) for n in p8.nodes() if n.role != "agent"} == {"trixie"}
 
 
 def test_a_lab_of_a_site_without_puppetdb_has_no_puppetdb_nor_postgres_and_boots_its_master_idle():

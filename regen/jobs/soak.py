@@ -31,7 +31,6 @@ from ..lab.spec import LabSpec
 from ..procedure import backups, hostbackup
 from ..procedure.rollback import restorable
 from ..procedure.runner import ProcedureStateError, RunState, state_path
-from ..procedure.steps.master import verify_backup
 from ..procedure.steps.options import RunOptions
 from .rehearsal import prove, regenerate, roll_back
 
@@ -82,7 +81,7 @@ def check_backups(state_root: Path, lab: Lab) -> tuple[bool, str]:
         try:
             data = b.path.read_bytes()
             if b.kind == "master":
-                verify_backup(data, lab.server.certname, site.ca.layout)
+                hostbackup.verify_part(hostbackup.master_part(site.ca), data)
             else:
                 held = hostbackup.members(data)
                 if set(held) != set(parts):

@@ -1,12 +1,19 @@
-"""The other hosts' TLS material, kept before anything of theirs changes (step 1.0) and put
-back by a rollback (its step r.4): PostgreSQL's cert, key and configuration (changed in 2.1),
-PuppetDB's ssldir, jetty.ini and puppet.conf (2.2, 2.5), the broker's ssldir, stores and
-puppet.conf (2.3), MCollective's keys on the admin's host and on every agent (2.4), each
-compiler's ssldir and puppet.conf (2.6).
+"""What a run keeps of each host before changing it, as ``Part``s (one host's files for one
+purpose, and how they are put back), and the one way a part is taken, checked, kept and
+restored:
 
-One owner-only tar on this machine per run, holding one gzipped tar per part; each part is
-checked when taken (its files there, each private key matching its cert or public key) and
-the whole read back. A rollback restores only the parts whose steps began."""
+- the master's (``master_part``): its cadir, ssldir and puppet.conf, kept by step 1.1 once
+  Puppet Server has stopped (nothing writes to the CA while it is copied), in a gzipped tar of
+  its own, and put back by a rollback's r.2;
+- the other hosts' (``parts``), kept by step 1.0 before anything of theirs changes, one tar
+  holding one gzipped tar per part, put back by a rollback's r.4: PostgreSQL's cert, key and
+  configuration (changed in 2.1), PuppetDB's ssldir, jetty.ini and puppet.conf (2.2, 2.5), the
+  broker's ssldir, stores and puppet.conf (2.3), MCollective's keys on the admin's host and on
+  every agent (2.4), each compiler's ssldir and puppet.conf (2.6).
+
+Each part is checked when taken (its paths and files there, each private key matching its cert
+or public key), written owner-only on this machine and read back, and checked again before a
+restore. A rollback restores only the parts whose steps began."""
 
 from __future__ import annotations
 
@@ -44,7 +51,7 @@ def _nothing(ex: Executor) -> None:
 class Part:
     """What the procedure changes on one host for one purpose, and how it is put back."""
 
-    name: str  # its member in the backup: postgres, puppetdb, broker, mco-admin, mco-<agent>
+    name: str  # its member in the backup: master, postgres, puppetdb, broker, mco-admin, mco-<agent>
     host: Host
     paths: tuple[str, ...]  # absolute
     steps: tuple[str, ...]  # the steps that change them: a rollback restores them once one began
@@ -52,6 +59,18 @@ class Part:
     services: tuple[str, ...] = ()  # stopped before the restore
     start: Callable[[Executor], object] = _nothing  # after the restore
     running: Callable[[Executor], bool] = _always  # what the restore's check asks of the services
+    files: tuple[str, ...] = ()  # besides the pairs', files that must be in the backup
+
+
+def master_part(master: Host) -> Part:
+    """The master's cadir, ssldir and puppet.conf (step 1.5 sets its autosign, and its server
+    name if it moved): the CA's cert (first) and key, the master's cert and key, the CA's CRL
+    and serial, the master's CA bundle. Its services are stopped by steps of their own (1.3,
+    r.1: the downtime starts there) and started by r.3."""
+    where = master.layout
+    return Part("master", master, (where.cadir, where.ssldir, where.puppet_conf), (I.WIPE, I.NEW_CA),
+                ((where.cacert, f"{where.cadir}/ca_key.pem"), (master.cert, master.key)),
+                files=(f"{where.cadir}/ca_crl.pem", f"{where.cadir}/serial", where.localcacert))
 
 
 def parts(site: Site) -> list[Part]:
@@ -112,9 +131,10 @@ def verify_part(part: Part, data: bytes) -> dict[str, str]:
             from None
     with tar:
         names = {m.name for m in members}
-        missing = [p for p in part.paths if p.lstrip("/") not in names]
-        for public, private in part.pairs:
-            missing += [p for p in (public, private) if p.lstrip("/") not in names]
+        missing = [p for p in part.paths if p.lstrip("/") not in names and
+                   not any(n.startswith(p.lstrip("/") + "/") for n in names)]
+        missing += [p for pair in part.pairs for p in pair if p.lstrip("/") not in names]
+        missing += [p for p in part.files if p.lstrip("/") not in names]
         if missing:
             raise RegenLabError(f"the backup of {part.name} ({part.host.name}) lacks {', '.join(missing)}; "
                                 "nothing was changed")
@@ -138,6 +158,68 @@ def file_name(lab: str, started: str) -> str:
     return f"{lab}-{started.replace(':', '')}.hosts.tar"
 
 
+def master_file_name(lab: str, started: str) -> str:
+    return f"{lab}-{started.replace(':', '')}.tar.gz"
+
+
+def keep(path: Path, data: bytes) -> str:
+    """A backup written owner-only and fsynced on this machine, then read back: its sha256 (a
+    file that reads back otherwise is removed, and nothing is changed)."""
+    path = write_private(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        path.unlink(missing_ok=True)
+        raise RegenLabError(f"the backup {path} read back differs from what was written; nothing was changed")
+    return digest
+
+
+def read_kept(path: Path, sha256: str, step: str) -> bytes:
+    """A backup read again, and refused unless it is the one ``step`` verified (its sha256)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RegenLabError(f"the backup {path} cannot be read ({exc.strerror}): nothing was changed") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise RegenLabError(f"the backup {path} is not the one step {step} verified (sha256 differs): "
+                            "nothing was changed")
+    return data
+
+
+def take_master(ctx: Context) -> str:
+    """1.1's backup: the master's part tarred on the master (a temporary file of this attempt's
+    own), checked, kept; its files' sha256 in the run's state."""
+    part = master_part(ctx.site.ca)
+    data = tar_on(ctx.ca, "/root/regen-backup", part.paths)
+    files = verify_part(part, data)
+    path = ctx.backup_dir / master_file_name(ctx.site.name, ctx.state.started)
+    backup = ctx.state.facts.backup
+    backup.sha256 = keep(path, data)
+    backup.path, backup.files = str(path), files
+    return f"{path} ({len(data) // 1024} KiB, {len(files)} files; CA key and master key match their certs; " \
+           "read back)"
+
+
+def load_master(ctx: Context) -> bytes:
+    """1.1's backup read and checked again, before anything is touched."""
+    backup = ctx.state.facts.backup
+    data = read_kept(Path(backup.path), backup.sha256, I.MASTER_BACKUP)
+    verify_part(master_part(ctx.site.ca), data)
+    return data
+
+
+def unpack(part: Part, data: bytes) -> None:
+    """A part put back on its host: its services stopped, its paths removed, its backup
+    unpacked with owners and modes, its services started."""
+    ex = part.host.executor
+    for service in part.services:
+        puppet.stop(ex, service)
+    tmp = f"/root/regen-restore-{part.name}.tar.gz"
+    ex.write_file(tmp, data, mode=0o600)
+    ex.run(["sh", "-c", 't=$1; shift; for p in "$@"; do rm -rf "$p"; done; tar -C / -xzpf "$t"; rc=$?; '
+            'rm -f "$t"; exit $rc', "sh", tmp, *part.paths])
+    part.start(ex)
+
+
 def take(ctx: Context) -> str:
     """1.0, before anything changes (Puppet Server still serves): every part tarred on its
     host, checked, gathered in one owner-only tar on this machine, fsynced, read back."""
@@ -152,11 +234,8 @@ def take(ctx: Context) -> str:
             info.size, info.mode, info.mtime = len(data), 0o600, int(time.time())
             tar.addfile(info, io.BytesIO(data))
     data = outer.getvalue()
-    path = write_private(ctx.backup_dir / file_name(ctx.site.name, ctx.state.started), data)
-    digest = hashlib.sha256(data).hexdigest()
-    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-        path.unlink(missing_ok=True)
-        raise RegenLabError(f"the backup {path} read back differs from what was written; nothing was changed")
+    path = ctx.backup_dir / file_name(ctx.site.name, ctx.state.started)
+    digest = keep(path, data)
     backup = ctx.state.facts.backup
     backup.hosts_path, backup.hosts_sha256, backup.hosts = str(path), digest, hashes
     names = [p.name for p in site_parts]
@@ -198,13 +277,7 @@ def load(ctx: Context) -> dict[str, bytes]:
     to restore present and verifying; before anything is touched."""
     backup = ctx.state.facts.backup
     path = Path(backup.hosts_path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RegenLabError(f"the backup {path} cannot be read ({exc.strerror}): nothing was changed") from None
-    if hashlib.sha256(data).hexdigest() != backup.hosts_sha256:
-        raise RegenLabError(f"the backup {path} is not the one step 1.0 verified (sha256 differs): nothing was changed")
-    found = members(data)
+    found = members(read_kept(path, backup.hosts_sha256, I.HOST_BACKUP))
     for part in to_restore(ctx.site, ctx.state):
         if part.name not in found:
             raise RegenLabError(f"the backup {path} holds nothing of {part.name}: nothing was changed")
@@ -212,11 +285,16 @@ def load(ctx: Context) -> dict[str, bytes]:
     return found
 
 
-def differences(part: Part, wanted: dict[str, str]) -> list[str]:
-    """The files of a part's backup that are missing or differ on its host now."""
+def digests(part: Part) -> dict[str, str]:
+    """Every file of a part's paths on its host now, with its sha256, by path (relative to /)."""
     res = part.host.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
                                   *(p.lstrip("/") for p in part.paths)], check=False)
-    now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
+    return {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
+
+
+def differences(part: Part, wanted: dict[str, str]) -> list[str]:
+    """The files of a part's backup that are missing or differ on its host now."""
+    now = digests(part)
     return sorted(n for n, digest in wanted.items() if now.get(n) != digest)
 
 
@@ -230,14 +308,7 @@ def restore(ctx: Context) -> str:
     found = load(ctx)
 
     def one(part: Part) -> None:
-        ex = part.host.executor
-        for service in part.services:
-            puppet.stop(ex, service)
-        tmp = f"/root/regen-restore-{part.name}.tar.gz"
-        ex.write_file(tmp, found[part.name], mode=0o600)
-        ex.run(["sh", "-c", 't=$1; shift; for p in "$@"; do rm -rf "$p"; done; tar -C / -xzpf "$t"; rc=$?; '
-                'rm -f "$t"; exit $rc', "sh", tmp, *part.paths])
-        part.start(ex)
+        unpack(part, found[part.name])
 
     first = [p for p in todo if p.name == "postgres"]
     parallel(first, one)

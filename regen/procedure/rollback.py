@@ -11,7 +11,6 @@ failure and the way back."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ..core.errors import RegenLabError
@@ -22,11 +21,9 @@ from .ids import Change, Mode, StepId
 from .runner import Context, ProcedureStateError, RunState, Step, execute, now, state_path
 from .site import Site
 from .steps.common import fingerprint_of_ca
-from .steps.master import backup_paths, start_master_agent, stop_master_agent, stop_server, verify_backup
+from .steps.master import start_master_agent, stop_master_agent, stop_server
 from .steps.plan import FULL
 from .steps.running import stop_leftovers
-
-RESTORE_TMP = "/root/regen-restore.tar.gz"
 
 
 def restorable(state: RunState) -> None:
@@ -76,32 +73,16 @@ def restorable(state: RunState) -> None:
             "continue the run with --resume instead")
 
 
-def _backup(ctx: Context) -> bytes:
-    path = Path(ctx.state.facts.backup.path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RegenLabError(f"the backup {path} cannot be read ({exc.strerror}): nothing was changed") from None
-    if hashlib.sha256(data).hexdigest() != ctx.state.facts.backup.sha256:
-        raise RegenLabError(f"the backup {path} is not the one step 1.1 verified (sha256 differs): "
-                            "nothing was changed")
-    verify_backup(data, ctx.site.ca.certname, ctx.site.ca.layout)
-    return data
-
-
 def restore(ctx: Context) -> str:
-    """r.2: the backup checked again (its sha256 and CA key), the new CA's files removed,
-    the backup unpacked with its owners and modes."""
-    data = _backup(ctx)
-    ctx.ca.write_file(RESTORE_TMP, data, mode=0o600)
-    ctx.ca.run(["sh", "-c", 'rm -rf "$2" "$3" && tar -C / -xzpf "$1"; rc=$?; rm -f "$1"; exit $rc',
-                "sh", RESTORE_TMP, ctx.site.ca.layout.ssldir, ctx.site.ca.layout.cadir])
+    """r.2: the master's backup checked again (its sha256, every file, the CA's and the
+    master's keys), the new CA's files removed, the backup unpacked with its owners and modes."""
+    part = hostbackup.master_part(ctx.site.ca)
+    hostbackup.unpack(part, hostbackup.load_master(ctx))
     fp = fingerprint_of_ca(ctx)
     old = ctx.state.facts.before.ca_fingerprint
     if fp != old:
         raise RegenLabError(f"after the restore the CA is {fp}, not the old {old}")
-    paths = ", ".join("/" + p for p in backup_paths(ctx.site.ca.layout))
-    return f"{ctx.state.facts.backup.path} unpacked into {paths}; CA {fp[:23]}..."
+    return f"{ctx.state.facts.backup.path} unpacked into {', '.join(part.paths)}; CA {fp[:23]}..."
 
 
 def restored(ctx: Context) -> bool:
@@ -145,7 +126,7 @@ def rollback(site: Site, state_root: Path, progress: Progress | None = None) -> 
     restorable(state)
     ctx = Context(site, state, state_root / "backups", progress)
     if state.facts.backup.path:  # without one, nothing was deleted yet: the services are started again
-        _backup(ctx)  # the backups are read and checked before anything is stopped
+        hostbackup.load_master(ctx)  # the backups are read and checked before anything is stopped
     if hostbackup.to_restore(site, state):
         hostbackup.load(ctx)
     stop_leftovers(site, progress)

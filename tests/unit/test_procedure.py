@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from regen.core.errors import BadInput, RegenLabError
 from regen.ops import pki
 from regen.ops.puppet import DEBIAN
-from regen.procedure import runner
+from regen.procedure import hostbackup, runner
 from regen.procedure.runner import Interrupted, ProcedureStateError, Step, StepResult
 from regen.procedure.site import Host, Site
 from regen.procedure.steps import master, options, plan, running
@@ -225,7 +225,8 @@ def _backup_files():
     ca_crt = cert("Puppet CA: server", key, "Puppet CA: server", key, ca=True)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    files = {name: b"x" for name in master.backup_required(DEBIAN, "server")}
+    part = _master_part()
+    files = {p.lstrip("/"): b"x" for p in (*part.files, *(p for pair in part.pairs for p in pair), DEBIAN.puppet_conf)}
     files["etc/puppet/puppetserver/ca/ca_crt.pem"] = pem(ca_crt)
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = key_pem
     files["var/lib/puppet/ssl/certs/server.pem"] = pem(leaf)
@@ -234,25 +235,35 @@ def _backup_files():
     return files
 
 
+def _master_part():
+    server = Host("server", "server", Recorder("server", []))
+    server.remember(DEBIAN)
+    return hostbackup.master_part(server)
+
+
 def test_backup_verification_accepts_a_whole_backup_and_hashes_every_file():
     files = _backup_files()
-    hashed = master.verify_backup(_tar(files), "server", DEBIAN)
+    hashed = hostbackup.verify_part(_master_part(), _tar(files))
     assert hashed == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
 
 
 def test_backup_verification_refuses_a_missing_file_or_a_foreign_key():
     files = _backup_files()
     del files["etc/puppet/puppetserver/ca/serial"]
-    with pytest.raises(RegenLabError, match="missing: etc/puppet/puppetserver/ca/serial; nothing was deleted"):
-        master.verify_backup(_tar(files), "server", DEBIAN)
+    with pytest.raises(RegenLabError, match="lacks /etc/puppet/puppetserver/ca/serial; nothing was changed"):
+        hostbackup.verify_part(_master_part(), _tar(files))
+    files = _backup_files()
+    del files["etc/puppet/puppet.conf"]
+    with pytest.raises(RegenLabError, match="lacks /etc/puppet/puppet.conf"):
+        hostbackup.verify_part(_master_part(), _tar(files))
     files = _backup_files()
     files["etc/puppet/puppetserver/ca/ca_key.pem"] = _backup_files()["etc/puppet/puppetserver/ca/ca_key.pem"]
-    with pytest.raises(RegenLabError, match="CA key does not match"):
-        master.verify_backup(_tar(files), "server", DEBIAN)
+    with pytest.raises(RegenLabError, match="ca_key.pem does not match /etc/puppet/puppetserver/ca/ca_crt.pem"):
+        hostbackup.verify_part(_master_part(), _tar(files))
     files = _backup_files()
     files["var/lib/puppet/ssl/private_keys/server.pem"] = _backup_files()["var/lib/puppet/ssl/private_keys/server.pem"]
-    with pytest.raises(RegenLabError, match="the master's key does not match its cert"):
-        master.verify_backup(_tar(files), "server", DEBIAN)
+    with pytest.raises(RegenLabError, match="private_keys/server.pem does not match /var/lib/puppet/ssl/certs/server"):
+        hostbackup.verify_part(_master_part(), _tar(files))
 
 
 def test_a_step_failed_then_done_on_resume_does_not_fail_the_report():

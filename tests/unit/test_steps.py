@@ -16,7 +16,7 @@ from regen.core.errors import CommandFailed, NotReady, RegenLabError
 from regen.core.executor import ExecResult
 from regen.core.progress import Progress
 from regen.ops import pki, puppet, puppet_ca, puppet_reports, puppetdb
-from regen.procedure import proof, report, rollback, runner
+from regen.procedure import hostbackup, proof, report, rollback, runner
 from regen.procedure.runner import Backup, Before, Context, RunState, StepResult, Times
 from regen.procedure.site import Host, Site
 from regen.procedure.steps import agents, common, master, plan, running
@@ -592,8 +592,8 @@ def test_on_hosts_of_puppets_own_packages_the_procedure_uses_their_paths(tmp_pat
     assert master.wipe(ctx) == "rm -rf /etc/puppetlabs/puppet/ssl /etc/puppetlabs/puppetserver/ca"
     common.clean_ssldir(site.agents[0])
     assert ["sh", "-c", 'rm -rf "$1"/*', "sh", "/etc/puppetlabs/puppet/ssl"] in hosts["agent-1"].log
-    assert master.backup_paths(site.ca.layout) == ("etc/puppetlabs/puppetserver/ca", "etc/puppetlabs/puppet/ssl",
-                                                      "etc/puppetlabs/puppet/puppet.conf")
+    assert hostbackup.master_part(site.ca).paths == ("/etc/puppetlabs/puppetserver/ca", "/etc/puppetlabs/puppet/ssl",
+                                                     "/etc/puppetlabs/puppet/puppet.conf")
     assert puppetdb.expected_ssl(site.puppetdb.layout, "pdb.example") == {
         "ssl-cert": "/etc/puppetlabs/puppet/ssl/certs/pdb.example.pem",
         "ssl-key": "/etc/puppetlabs/puppet/ssl/private_keys/pdb.example.pem",
@@ -685,7 +685,6 @@ def test_a_server_without_server_var_dir_is_one_clear_error():
 
 
 def test_a_site_without_puppetdb_leaves_out_its_steps_backup_and_hosts(tmp_path):
-    from regen.procedure import hostbackup
     from regen.procedure.runner import needs_of
 
     ca, agent = Scripted("ca"), Scripted("ws1")

@@ -9,7 +9,6 @@ from ...core.wait import parallel
 from .. import hostbackup
 from ..runner import RunState
 from ..site import Site
-from ..steps.master import backup_paths
 from .runs import with_new_certs
 from .verdict import Found, judged, nothing_to_check
 
@@ -23,9 +22,7 @@ def nothing_lost(site: Site, state: RunState) -> Found:
                   for m in tar.getmembers() if m.isfile()}
     if not wanted:
         return nothing_to_check("the backup holds no file")
-    res = site.ca.executor.run(["sh", "-c", 'cd / && find "$@" -type f -exec sha256sum {} +', "sh",
-                                *backup_paths(site.ca.layout)], check=False)
-    now = {path: digest for digest, path in (line.split(None, 1) for line in res.stdout.splitlines() if line)}
+    now = hostbackup.digests(hostbackup.master_part(site.ca))
     missing = sorted(n for n in wanted if n not in now)
     differ = sorted(n for n in wanted if n in now and now[n] != wanted[n])
     others = hostbackup.to_restore(site, state)

@@ -4,32 +4,14 @@ started."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ...core.errors import RegenLabError
-from ...core.files import write_private
 from ...ops import pki, puppet, puppet_ca, rootca
 from .. import hostbackup
 from ..runner import Context, now
 from .common import fingerprint_of_ca
-
-
-def backup_paths(where: puppet.Layout) -> tuple[str, ...]:
-    """What step 1.1 keeps of the master (relative to /, as in its tar): the cadir, the ssldir
-    and puppet.conf (step 1.5 sets the master's autosign, and its server name if it moved)."""
-    return tuple(p.lstrip("/") for p in (where.cadir, where.ssldir, where.puppet_conf))
-
-
-def backup_required(where: puppet.Layout, master_certname: str) -> tuple[str, ...]:
-    """The files a backup of the master must hold: the CA's cert (first), key, CRL and
-    serial, the master's CA bundle, cert and key."""
-    return tuple(p.lstrip("/") for p in (where.cacert, f"{where.cadir}/ca_key.pem", f"{where.cadir}/ca_crl.pem",
-                                         f"{where.cadir}/serial", where.localcacert,
-                                         where.hostcert(master_certname), where.hostkey(master_certname)))
 
 
 def quiesce_master(ctx: Context) -> None:
@@ -41,59 +23,13 @@ def quiesce_master(ctx: Context) -> None:
 
 def backup(ctx: Context) -> str:
     """1.1, once Puppet Server has stopped (nothing writes to the CA while it is copied): the
-    cadir and ssldir tarred on the master, checked (every file present, the CA key and the
-    master's key each matching their certs), written owner-only and fsynced on this machine,
-    read back and checked against what was taken. The temporary tarball on the master is
-    this attempt's own and removed."""
+    master's part (hostbackup.master_part: the cadir, ssldir and puppet.conf) tarred on the
+    master, checked (every file present, the CA key and the master's key each matching their
+    certs), written owner-only and fsynced on this machine, read back and checked against what
+    was taken. The temporary tarball on the master is this attempt's own and removed (a `tar`
+    of an interrupted attempt may still write its own; the lab's lock says no other run is on)."""
     quiesce_master(ctx)
-    # this attempt's own file: a `tar` of an interrupted attempt may still write its own (the
-    # lab's lock says no other run is on), which is removed with any other left behind
-    where = ctx.site.ca.layout
-    data = hostbackup.tar_on(ctx.ca, "/root/regen-backup", tuple(f"/{p}" for p in backup_paths(where)))
-    files = verify_backup(data, ctx.site.ca.certname, where)
-    path = write_private(ctx.backup_dir / backup_name(ctx.site.name, ctx.state.started), data)
-    digest = hashlib.sha256(data).hexdigest()
-    if hashlib.sha256(path.read_bytes()).hexdigest() != digest:  # read back: what is on disk is what was taken
-        path.unlink(missing_ok=True)
-        raise RegenLabError(f"the backup {path} read back differs from what was written; nothing was deleted")
-    ctx.state.facts.backup.path = str(path)
-    ctx.state.facts.backup.sha256 = digest
-    ctx.state.facts.backup.files = files
-    return f"{path} ({len(data) // 1024} KiB, {len(files)} files; CA key and master key match their certs; " \
-           "read back)"
-
-
-def backup_name(lab: str, started: str) -> str:
-    return f"{lab}-{started.replace(':', '')}.tar.gz"
-
-
-def verify_backup(data: bytes, master_certname: str, where: puppet.Layout) -> dict[str, str]:
-    """The backup (of a master of that Layout) holds every file, its CA cert parses, the CA
-    key and the master's key match their certs; returns each regular file's sha256."""
-    try:
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
-        members = tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise RegenLabError(f"backup is not a readable tar.gz ({exc}); nothing was deleted") from None
-    with tar:
-        names = {m.name for m in members}
-        required = backup_required(where, master_certname)
-        ca_crt, ca_key, master_cert, master_key = required[0], required[1], required[-2], required[-1]
-        missing = [n for n in required if n not in names]
-        if missing:
-            raise RegenLabError(f"backup is incomplete, missing: {', '.join(missing)}; nothing was deleted")
-
-        def read(name: str) -> bytes:
-            member = tar.extractfile(name)
-            assert member is not None
-            return member.read()
-
-        ca_cert = pki.load_certs(read(ca_crt), "the backed-up CA cert")[0]
-        if not pki.key_matches_cert(read(ca_key), ca_cert):
-            raise RegenLabError("backup: the CA key does not match the CA cert; nothing was deleted")
-        if not pki.key_matches_cert(read(master_key), pki.load_certs(read(master_cert), "the master's cert")[0]):
-            raise RegenLabError("backup: the master's key does not match its cert; nothing was deleted")
-        return {m.name: hashlib.sha256(read(m.name)).hexdigest() for m in members if m.isfile()}
+    return hostbackup.take_master(ctx)
 
 
 def backup_done(ctx: Context) -> bool:

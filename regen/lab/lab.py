@@ -301,15 +301,12 @@ def mcollective_line(rows: list[NodeStatus]) -> str:
 
 
 def site_of(lab: Lab) -> Site:
-    """The Site of a running Lab: its hosts by their part, reached with ``docker exec``."""
+    """The Site of a running Lab: each node with its role, reached with ``docker exec``."""
 
     def host(node: Node) -> Host:
         return Host(node.name, node.certname, node.executor)
 
-    return Site(lab.name, host(lab.server), host(lab.puppetdb) if lab.puppetdb else None,
-                host(lab.postgres) if lab.postgres else None,
-                tuple(host(a) for a in lab.agents), host(lab.broker) if lab.broker else None, lab.site_description,
-                tuple(host(c) for c in lab.compilers))
+    return Site(lab.name, tuple((host(n), n.role) for n in lab.nodes), lab.site_description)
 
 
 def ssh_site_of(lab: Lab) -> Site:

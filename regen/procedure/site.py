@@ -1,10 +1,10 @@
 """A Site: the hosts the procedure works on, each reached through an Executor.
 
-The procedure knows hosts by their part (the CA master, the PuppetDB host and its
+The procedure knows hosts by their role (the CA master, the PuppetDB host and its
 PostgreSQL if the site has PuppetDB, the MCollective broker if it has one, compilers,
-agents), never by how they are
-reached. The MCollective admin (where ``mco`` runs) is the CA master: a Lab gives a Site of
-``docker exec`` executors (``lab.site_of``); real hosts will give one of SSH executors."""
+agents), never by how they are reached. The MCollective admin (where ``mco`` runs) is the CA
+master. A Lab gives a Site of ``docker exec`` executors (``lab.site_of``); a site file's real
+hosts one of SSH executors (``ssh/site.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from functools import cached_property
 from ..core.errors import NodeNotFound
 from ..core.executor import Executor
 from ..ops import puppet, puppet_ca, puppet_reports
-from .roles import cert_paths
+from .roles import ORDER, cert_paths
 
 
 class KnownLayout:
@@ -55,14 +55,64 @@ class Host:
 
 @dataclass(frozen=True)
 class Site:
+    """A site's name and its hosts, each with its role (``roles.ROLES``), listed in the roles'
+    order (the master first) and looked up by role: a new role adds no field here. A host that
+    plays two roles is listed with each."""
+
     name: str
-    ca: Host
-    puppetdb: Host | None  # None: the site has no PuppetDB (nor its PostgreSQL)
-    postgres: Host | None
-    agents: tuple[Host, ...]
-    broker: Host | None = None  # ActiveMQ for MCollective; None: the site has no MCollective
+    hosts: tuple[tuple[Host, str], ...]  # (host, role name)
     description: str = ""  # the site file it was made from and its topology ("": the default lab)
-    compilers: tuple[Host, ...] = ()  # Puppet Servers without the CA (theirs is the master's)
+
+    def __post_init__(self) -> None:
+        unknown = sorted({r for _, r in self.hosts} - set(ORDER))
+        if unknown:
+            raise ValueError(f"unknown roles: {', '.join(unknown)}")
+        if len(self.by_role("server")) != 1:
+            raise ValueError(f"a site has one CA master, not {len(self.by_role('server'))}")
+        ordered = tuple(sorted(self.hosts, key=lambda hr: ORDER.index(hr[1])))  # stable within a role
+        object.__setattr__(self, "hosts", ordered)
+
+    @classmethod
+    def of(cls, name: str, ca: Host, puppetdb: Host | None, postgres: Host | None, agents: tuple[Host, ...],
+           broker: Host | None = None, description: str = "", compilers: tuple[Host, ...] = ()) -> Site:
+        """A site from its parts as the procedure names them (``None``: the site has none)."""
+        hosts = [(ca, "server"), *((c, "compiler") for c in compilers),
+                 *((h, r) for h, r in ((puppetdb, "puppetdb"), (postgres, "postgres"), (broker, "broker"))
+                   if h is not None),
+                 *((a, "agent") for a in agents)]
+        return cls(name, tuple(hosts), description)
+
+    def by_role(self, role: str) -> tuple[Host, ...]:
+        return tuple(h for h, r in self.hosts if r == role)
+
+    def one(self, role: str) -> Host | None:
+        found = self.by_role(role)
+        return found[0] if found else None
+
+    @property
+    def ca(self) -> Host:
+        """The CA master."""
+        return self.by_role("server")[0]
+
+    @property
+    def puppetdb(self) -> Host | None:  # None: the site has no PuppetDB (nor its PostgreSQL)
+        return self.one("puppetdb")
+
+    @property
+    def postgres(self) -> Host | None:
+        return self.one("postgres")
+
+    @property
+    def broker(self) -> Host | None:  # ActiveMQ for MCollective; None: the site has no MCollective
+        return self.one("broker")
+
+    @property
+    def compilers(self) -> tuple[Host, ...]:  # Puppet Servers without the CA (theirs is the master's)
+        return self.by_role("compiler")
+
+    @property
+    def agents(self) -> tuple[Host, ...]:
+        return self.by_role("agent")
 
     @property
     def authority(self) -> puppet_ca.CA:
@@ -97,27 +147,20 @@ class Site:
 
     def roles(self) -> list[tuple[Host, str]]:
         """Every host with its role (roles.ROLES), the master first."""
-        return [(self.ca, "server"), *((c, "compiler") for c in self.compilers),
-                *((h, r) for h, r in ((self.puppetdb, "puppetdb"), (self.postgres, "postgres"), (self.broker, "broker"))
-                  if h is not None),
-                *((a, "agent") for a in self.agents)]
+        return list(self.hosts)
 
     @property
     def all_hosts(self) -> tuple[Host, ...]:
-        return tuple(h for h, _ in self.roles())
+        return tuple(h for h, _ in self.hosts)
 
     def through(self, wrap: Callable[[Executor], Executor]) -> Site:
         """The same site, each host's executor wrapped (a transcript's ``Recording``); a host
         that plays two parts stays one host."""
         made: dict[int, Host] = {}
 
-        def host(h: Host | None) -> Host | None:
-            if h is None:
-                return None
+        def host(h: Host) -> Host:
             if id(h) not in made:
                 made[id(h)] = replace(h, executor=wrap(h.executor))
             return made[id(h)]
 
-        return replace(self, ca=host(self.ca), puppetdb=host(self.puppetdb), postgres=host(self.postgres),
-                       broker=host(self.broker), agents=tuple(map(host, self.agents)),
-                       compilers=tuple(map(host, self.compilers)))
+        return replace(self, hosts=tuple((host(h), r) for h, r in self.hosts))

@@ -16,7 +16,7 @@ def reach_of(spec: SiteSpec, certname: str) -> Reach:
 
 
 def site_of(spec: SiteSpec, known_hosts: Path, identity: Path | None = None) -> Site:
-    """The site's hosts by their part, reached over SSH; their keys must be in ``known_hosts``."""
+    """The site's hosts with their roles, reached over SSH; their keys must be in ``known_hosts``."""
     if spec.puppetdb_on_master:
         raise BadInput(f"{spec.path}: PuppetDB on the master: the procedure does not handle it yet (its step 2.2 "
                        "would re-enroll the master); PuppetDB and PostgreSQL on their own hosts, or none")
@@ -30,7 +30,5 @@ def site_of(spec: SiteSpec, known_hosts: Path, identity: Path | None = None) -> 
                 identity=identity))
         return made[certname]
 
-    return Site(spec.name, host(spec.master.certname), host(spec.puppetdb) if spec.puppetdb else None,
-                host(spec.postgres) if spec.postgres else None, tuple(host(a) for a in spec.agents),
-                host(spec.broker) if spec.broker else None, f"{spec.path} ({spec.topology()})",
-                tuple(host(c.certname) for c in spec.compilers))
+    return Site(spec.name, tuple((host(certname), role) for certname, role in spec.roles().items()),
+                f"{spec.path} ({spec.topology()})")

@@ -86,7 +86,7 @@ def _site(shared: list, tarballs: dict[str, bytes] | None = None) -> Site:
         files = {TMP: tarballs[name]} if tarballs and name in tarballs else {}
         return Host(name, name, Host_(name, shared, files, ok))
 
-    return Site("lab1", host("server"), host("puppetdb"), host("postgres"), agents=(host("agent-1"),),
+    return Site.of("lab1", host("server"), host("puppetdb"), host("postgres"), agents=(host("agent-1"),),
                 broker=host("broker"))
 
 
@@ -202,7 +202,7 @@ def test_the_restore_is_done_only_when_every_file_is_back_and_the_services_run(t
     wanted = ctx.state.facts.backup.hosts["postgres"]
     listing = "".join(f"{digest}  {path}\n" for path, digest in wanted.items())
     back = [(lambda argv: "sha256sum" in argv[2] if argv[0] == "sh" else False, (0, listing, ""))]
-    site = Site("lab1", *(Host(n, n, Scripted(n, rules=back)) for n in ("server", "puppetdb", "postgres")),
+    site = Site.of("lab1", *(Host(n, n, Scripted(n, rules=back)) for n in ("server", "puppetdb", "postgres")),
                 agents=())
     ctx = Context(site, ctx.state, ctx.backup_dir, ctx.progress)
     ctx.state.begun = ["2.1"]

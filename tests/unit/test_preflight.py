@@ -46,7 +46,7 @@ def _site(**faults) -> tuple[Site, dict[str, Scripted]]:
     }
     if faults.get("agent_down"):
         hosts["agent-1"] = Scripted("agent-1", rules=[(lambda argv: True, (1, "", "Error: container is not running"))])
-    site = Site("lab", Host("server", "server", hosts["server"]), Host("puppetdb", "puppetdb", hosts["puppetdb"]),
+    site = Site.of("lab", Host("server", "server", hosts["server"]), Host("puppetdb", "puppetdb", hosts["puppetdb"]),
                 Host("postgres", "postgres", hosts["postgres"]), (Host("agent-1", "agent-1", hosts["agent-1"]),))
     return site, hosts
 

@@ -29,7 +29,7 @@ def fake_site(log: list[str]) -> Site:
     def host(name):
         return Host(name, name, Recorder(name, log))
 
-    return Site("fake", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"), host("agent-2")))
+    return Site.of("fake", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"), host("agent-2")))
 
 
 def steps(log: list[str], fail: set[str] | None = None, done: set[str] | None = None):
@@ -437,7 +437,7 @@ def _backup_ctx(tmp_path, files: dict[str, bytes]):
     data = _tar(files)
     ca = Scripted("server", {"/root/regen-backup-7.tar.gz": data},
                   [(lambda argv: argv[0] != "cat", (0, "", ""))])
-    site = Site("lab1", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
+    site = Site.of("lab1", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
                 agents=())
     state = RunState(lab="lab1", mode="full", agents=[], autosign=False, started="2026-11-29T10:00:00.000Z")
     return Context(site, state, tmp_path / "backups", quiet()), data
@@ -593,7 +593,7 @@ def test_a_ca_whose_master_cert_lacks_the_alt_names_asked_for_is_not_kept():
     files = {"/etc/puppet/puppetserver/ca/ca_crt.pem": pem(inter, root),
              "/var/lib/puppet/ssl/certs/server.pem": pem(master_cert)}
     ca = Scripted("server", files, [(lambda argv: argv[0] == "sh", (0, "", ""))])
-    site = Site("l", Host("server", "server", ca), *(Host(n, n, ca) for n in ("puppetdb", "postgres")), agents=())
+    site = Site.of("l", Host("server", "server", ca), *(Host(n, n, ca) for n in ("puppetdb", "postgres")), agents=())
     state = runner.RunState(lab="l", mode="full", agents=[], autosign=False)
     state.facts.before.ca_fingerprint = "AA:old"
     ctx = runner.Context(site, state, Path("/nowhere"), quiet())

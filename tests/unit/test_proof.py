@@ -47,7 +47,7 @@ def witness_site(old_leaf, new_probe: Answer, old_probe: Answer, kept: Answer | 
     ])
     other = Scripted("other")
     host = Host("agent-1", "agent-1", agent)
-    return Site("l", Host("server", "server", other), Host("puppetdb", "puppetdb", other),
+    return Site.of("l", Host("server", "server", other), Host("puppetdb", "puppetdb", other),
                 Host("postgres", "postgres", other), (host,)), agent
 
 
@@ -118,7 +118,7 @@ def bundle_site(new_ca, hosts: dict[str, dict[str, bytes]]) -> Site:
             files.update(ca_files)
         return Host(name, name, Scripted(name, files))
 
-    return Site("l", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"),))
+    return Site.of("l", host("server"), host("puppetdb"), host("postgres"), (host("agent-1"),))
 
 
 def good_files(ca, crl: bytes) -> dict[str, dict[str, bytes]]:
@@ -188,7 +188,7 @@ def test_revoked_in_crl_lists_each_agent_on_its_own_side(cas):
     crl = (x509.CertificateRevocationListBuilder().issuer_name(old[1].subject).last_update(NOW)
            .next_update(NOW + dt.timedelta(days=1)).add_revoked_certificate(revoked).sign(key, hashes.SHA256()))
     ca = Scripted("server", {f"{puppet.DEBIAN.cadir}/ca_crl.pem": crl.public_bytes(serialization.Encoding.PEM)})
-    site = Site("l", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
+    site = Site.of("l", Host("server", "server", ca), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
                 agents=())
     state = state_for(old, 5, mode="partial", agents=("agent-1", "agent-2"))
     result = proof.revoked_in_crl(site, state)
@@ -200,7 +200,7 @@ def test_revoked_in_crl_lists_each_agent_on_its_own_side(cas):
 
 def test_others_untouched_with_no_other_agent_is_nothing_to_check(cas):
     old, _ = cas
-    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")),
+    site = Site.of("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")),
                 agents=(Host("agent-1", "agent-1", Scripted("agent-1")),))
     result = proof.others_untouched(site, state_for(old, 5, mode="partial"))
     assert result.verdict == EMPTY and not result.passed and result.evidence.startswith("nothing to check")
@@ -224,7 +224,7 @@ def broker_site(old_answer: str, new_answer: str, logged: str, kept: Answer | No
         return (0, "10\n", "")
 
     broker = Scripted("broker", rules=[(has("wc -l"), length), (has("tail -n +"), log_lines)])
-    return Site("l", Host("server", "server", admin), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
+    return Site.of("l", Host("server", "server", admin), *(Host(n, n, Scripted(n)) for n in ("puppetdb", "postgres")),
                 agents=(), broker=Host("broker", "broker", broker))
 
 
@@ -264,7 +264,7 @@ def test_every_proof_has_one_stable_name_and_its_number_is_its_place():
 
 
 def test_a_check_that_raises_could_not_tell(cas):
-    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")),
+    site = Site.of("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")),
                 agents=(Host("agent-1", "agent-1", Scripted("agent-1")),))
     results = proof.prove(site, state_for(cas[0], 5))
     assert [r.id for r in results] == ["1", "2", "3", "4"]
@@ -300,7 +300,7 @@ def compiler_site(bundle: bytes, leaf: bytes, asked: str = "puppet", serves: boo
     ])
     reports = [{"certname": "agent-1", "status": "unchanged", "receive_time": received, "producer": producer}]
     pdb = Scripted("puppetdb", rules=[(has("curl", "reports"), (0, json.dumps(reports), ""))])
-    return Site("l", Host("ca", "ca", ca), Host("puppetdb", "puppetdb", pdb),
+    return Site.of("l", Host("ca", "ca", ca), Host("puppetdb", "puppetdb", pdb),
                 Host("postgres", "postgres", Scripted("pg")), (Host("agent-1", "agent-1", Scripted("agent-1")),),
                 compilers=(Host("compiler01", "compiler01", compiler),))
 
@@ -368,7 +368,7 @@ def _extension_state(old: tuple, serials: dict[str, int]) -> RunState:
 def _extension_site(bundle: bytes, leaf: x509.Certificate) -> Site:
     files = {n: {puppet.DEBIAN.hostcert(n): pem(leaf)} for n in ("server", "agent-1")}
     files["server"][puppet.DEBIAN.cacert] = bundle
-    return Site("l", Host("server", "server", Scripted("server", files["server"])), None, None,
+    return Site.of("l", Host("server", "server", Scripted("server", files["server"])), None, None,
                 (Host("agent-1", "agent-1", Scripted("agent-1", files["agent-1"])),))
 
 
@@ -420,7 +420,7 @@ def _imported_site(tmp_path, root_crl_days: float, stranger: bool = False):
     server = {puppet.DEBIAN.cacert: made.bundle, puppet.DEBIAN.hostcrl: crl,
               puppet.DEBIAN.hostcert("server"): pem(leaf)}
     agent = {puppet.DEBIAN.hostcrl: crl, puppet.DEBIAN.hostcert("agent-1"): pem(leaf)}
-    site = Site("l", Host("server", "server", Scripted("server", server)), None, None,
+    site = Site.of("l", Host("server", "server", Scripted("server", server)), None, None,
                 (Host("agent-1", "agent-1", Scripted("agent-1", agent)),))
     return site, RunState(lab="l", mode="full", agents=["agent-1"], autosign=False, ca_import=str(made.folder))
 

@@ -41,7 +41,7 @@ def ctx_for(old, new, *, ca_rules=(), pdb_rules=(), broker_rules=(), pdb_files=N
                   list(ca_rules))
     pdb = Scripted("puppetdb", pdb_files or {}, list(pdb_rules))
     broker = Scripted("broker", broker_files or {}, list(broker_rules))
-    site = Site("l", Host("server", "server", ca), Host("puppetdb", "puppetdb", pdb),
+    site = Site.of("l", Host("server", "server", ca), Host("puppetdb", "puppetdb", pdb),
                 Host("postgres", "postgres", Scripted("postgres")), (Host("agent-1", "agent-1", Scripted("a")),),
                 broker=Host("broker", "broker", broker))
     state = RunState(lab="l", mode=mode, agents=["agent-1"], autosign=autosign)
@@ -287,7 +287,7 @@ def test_a_failed_steps_recorded_detail_holds_no_key(tmp_path):
     def leaky(ctx):
         raise RegenLabError(f"`cat` printed:\n{KEY}")
 
-    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
+    site = Site.of("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
     with pytest.raises(RegenLabError):
         running.run(site, tmp_path, RunOptions(steps=(runner.Step("1.1", "leaky", leaky),), check=False),
                     progress=Progress(quiet=True))
@@ -306,11 +306,11 @@ def failed_run(tmp_path, data: bytes, recorded_sha: str) -> Site:
     state.steps = [StepResult(i, "", "", "", 1.0, "done") for i in ("0", "1.1", "1.3", "1.4", "1.5")] + \
         [StepResult("1.8", "", "", "", 1.0, "failed")]
     state.save(runner.state_path(tmp_path, "l"))
-    return Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
+    return Site.of("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
 
 
 def test_a_rollback_with_nothing_to_roll_back_says_so(tmp_path):
-    site = Site("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
+    site = Site.of("l", *(Host(n, n, Scripted(n)) for n in ("server", "puppetdb", "postgres")), agents=())
     with pytest.raises(runner.ProcedureStateError, match="nothing to roll back for 'l'"):
         rollback.rollback(site, tmp_path, Progress(quiet=True))
 
@@ -548,7 +548,7 @@ def test_the_report_says_when_the_ca_the_master_and_the_earliest_host_cert_expir
         read_file = run
 
     hosts["agent-4"] = Down()
-    site = Site("l", Host("server", "server", hosts["server"]), None, None,
+    site = Site.of("l", Host("server", "server", hosts["server"]), None, None,
                 tuple(Host(n, n, hosts[n]) for n in ("agent-1", "agent-2", "agent-3", "agent-4")))
     day = (NOW + dt.timedelta(days=30)).strftime("%Y-%m-%d")
     found = proven.expiry(site)
@@ -585,7 +585,7 @@ def test_on_hosts_of_puppets_own_packages_the_procedure_uses_their_paths(tmp_pat
         "/etc/puppetlabs/puppet/ssl", "/etc/puppetlabs/puppetserver/ca", "/etc/puppetlabs/puppetserver/ca/ca_crt.pem",
         "/etc/puppetlabs/puppet/puppet.conf")
     hosts = {n: Scripted(n, rules=[(lambda argv: True, (0, "", ""))], where=aio) for n in ("ca", "pdb", "agent-1")}
-    site = Site("aio", Host("ca", "ca.example", hosts["ca"]), Host("pdb", "pdb.example", hosts["pdb"]),
+    site = Site.of("aio", Host("ca", "ca.example", hosts["ca"]), Host("pdb", "pdb.example", hosts["pdb"]),
                 Host("postgres", "postgres", Scripted("postgres")), (Host("agent-1", "agent-1", hosts["agent-1"]),))
     ctx = Context(site, RunState(lab="aio", mode="full", agents=["agent-1"], autosign=False), tmp_path,
                   Progress(quiet=True))
@@ -610,7 +610,7 @@ def test_a_resumed_run_gives_each_host_the_layout_step_0_read_and_asks_no_host_a
 
     aio = puppet.parse_layout(AIO_CONFIG_PRINT, "aio")
     ca = Scripted("ca")  # asked, it would say Debian's paths
-    site = Site("aio", Host("ca", "ca.example", ca), None, None, ())
+    site = Site.of("aio", Host("ca", "ca.example", ca), None, None, ())
     state = RunState(lab="aio", mode="full", agents=[], autosign=False)
     state.facts.layouts["ca"] = dict(aio.__dict__)
     Context(site, state, tmp_path, Progress(quiet=True))
@@ -629,7 +629,7 @@ def test_a_rollback_of_a_run_stopped_before_its_backup_restores_nothing_and_star
     from regen.procedure.runner import Context, RunState
 
     ca = Scripted("ca", rules=[(lambda argv: True, (1, "", "must not run"))])
-    site = Site("l", Host("ca", "ca", ca), Host("pdb", "pdb", ca), Host("pg", "pg", ca), ())
+    site = Site.of("l", Host("ca", "ca", ca), Host("pdb", "pdb", ca), Host("pg", "pg", ca), ())
     state = RunState(lab="l", mode="full", agents=[], autosign=False)
     state.begun = ["0", "1.2", "1.3"]
     assert rollback.restored(Context(site, state, tmp_path, Progress(quiet=True)))
@@ -688,7 +688,7 @@ def test_a_site_without_puppetdb_leaves_out_its_steps_backup_and_hosts(tmp_path)
     from regen.procedure.runner import needs_of
 
     ca, agent = Scripted("ca"), Scripted("ws1")
-    site = Site("bare", Host("puppet.lan", "puppet.lan", ca), None, None, (Host("ws1", "ws1.lan", agent),))
+    site = Site.of("bare", Host("puppet.lan", "puppet.lan", ca), None, None, (Host("ws1", "ws1.lan", agent),))
     assert [r for _, r in site.roles()] == ["server", "agent"] and len(site.all_hosts) == 2
     assert site.reports.puppetdb is None and [s[2] for s in site.reports.servers] == ["puppet.lan"]
     steps = plan.steps_of(site, "full")

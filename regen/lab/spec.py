@@ -41,7 +41,7 @@ class LabSpec:
     agent_suite: str = ""  # "": the same as suite
     site: SiteSpec | None = None  # the lab in the shape of a site file (its names, roles, versions)
     ssh: bool = False  # every node's sshd on a loopback port: the procedure can run over SSH (lab/sshd.py)
-    agent_keys: AgentKeys = AgentKeys()  # the agents' key_type/keylength (default: Puppet's, RSA 4096)
+    agent_keys: AgentKeys = AgentKeys()  # a lab without a site's: the agents' key_type/keylength (Puppet's, RSA 4096)
     keylength: int = 0  # every Puppet host's RSA keys, the CA's too (agents: unless agent_keys); 0: Puppet's 4096
 
     @classmethod
@@ -77,8 +77,8 @@ class LabSpec:
                          agent_suite=SUITE_OF_PUPPET[first.puppet], publish=publish, ssh=ssh).with_site(site)
 
     def with_site(self, site: SiteSpec) -> LabSpec:
-        keys = site.agent_groups[0].keys if len(site.agent_groups) == 1 else AgentKeys()  # several: each its own
-        return replace(self, site=site, agent_keys=keys, keylength=site.keylength)
+        """The lab in a site file's shape; its agents' keys are their groups' (``env_of``)."""
+        return replace(self, site=site, keylength=site.keylength)
 
     def with_keylength(self, bits: int) -> LabSpec:
         """The same lab with every Puppet host's RSA keys of ``bits`` (Puppet's ``keylength``)."""

@@ -154,12 +154,9 @@ def verify_part(part: Part, data: bytes) -> dict[str, str]:
         return {m.name: hashlib.sha256(read(m.name)).hexdigest() for m in members if m.isfile()}
 
 
-def file_name(lab: str, started: str) -> str:
-    return f"{lab}-{started.replace(':', '')}.hosts.tar"
-
-
-def master_file_name(lab: str, started: str) -> str:
-    return f"{lab}-{started.replace(':', '')}.tar.gz"
+def file_name(lab: str, started: str, suffix: str = ".hosts.tar") -> str:
+    """A run's backup on this machine: the other hosts' (``.hosts.tar``) or the master's (``.tar.gz``)."""
+    return f"{lab}-{started.replace(':', '')}{suffix}"
 
 
 def keep(path: Path, data: bytes) -> str:
@@ -191,7 +188,7 @@ def take_master(ctx: Context) -> str:
     part = master_part(ctx.site.ca)
     data = tar_on(ctx.ca, "/root/regen-backup", part.paths)
     files = verify_part(part, data)
-    path = ctx.backup_dir / master_file_name(ctx.site.name, ctx.state.started)
+    path = ctx.backup_dir / file_name(ctx.site.name, ctx.state.started, ".tar.gz")
     backup = ctx.state.facts.backup
     backup.sha256 = keep(path, data)
     backup.path, backup.files = str(path), files
